@@ -1,0 +1,220 @@
+"""Cross-validated quality/latency benchmark of the Assist pipeline on Banking77.
+
+Usage:
+    python bench/quality.py [--data PATH] [--folds 5] [--quick] [--jobs 2]
+    python bench/quality.py --variants [--only NAME ...]
+
+Default run: k-fold stratified CV of build_pipeline(DEFAULT_PARAMS) (accuracy,
+macro-F1, top-label ECE), training time on all rows, single-ticket
+Suggester.suggest() latency, and an abstention trade-off table.
+``--variants`` runs the ablations behind DEFAULT_PARAMS (docs/model.md).
+No Django needed: the repo root is put on sys.path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from triage.ml.artifacts import dumps  # noqa: E402
+from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline  # noqa: E402
+from triage.ml.suggest import Suggester  # noqa: E402
+
+DEFAULT_DATA = Path("/work/shared/data/banking77/train.csv")
+THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+
+# A short English stop list for the ablation only. Negations and question
+# words are deliberately absent: they carry intent ("why", "not", "how").
+STOP_WORDS = [
+    *("a", "an", "the", "i", "me", "my", "we", "our", "you", "your", "it", "its"),
+    *("is", "am", "are", "was", "were", "be", "been", "to", "of", "in", "on", "at"),
+    *("for", "with", "and", "or", "this", "that", "there", "do", "does", "did"),
+    *("have", "has", "had", "so", "as"),
+]
+
+# (name, params overriding DEFAULT_PARAMS). The first row is the reference.
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("default", {}),
+    ("word 1-2 only, no stem", {"char": False, "stem": False}),
+    ("word 1-2 only (stem)", {"char": False}),
+    ("char_wb 2-5 only", {"word_weight": 0.0}),
+    ("word+char, no stemming", {"stem": False}),
+    ("word 1-3", {"word_ngram": (1, 3)}),
+    ("word min_df=2", {"word_min_df": 2}),
+    ("char 1-4", {"char_ngram": (1, 4)}),
+    ("char 2-6", {"char_ngram": (2, 6)}),
+    ("char min_df=1", {"char_min_df": 1}),
+    ("stop words", {"stop_words": STOP_WORDS}),
+    ("no sublinear_tf", {"sublinear_tf": False}),
+    ("C=0.25", {"C": 0.25}),
+    ("C=1", {"C": 1.0}),
+    ("class_weight=balanced", {"class_weight": "balanced"}),
+    ("isotonic calibration", {"calibration": "isotonic"}),
+    ("ensemble calibration", {"calibration_ensemble": True}),
+    ("LR C=10 (no calib.)", {"classifier": "lr", "C": 10.0, "calibration": None}),
+    ("LR C=30 (no calib.)", {"classifier": "lr", "C": 30.0, "calibration": None}),
+    ("LR C=30 + sigmoid", {"classifier": "lr", "C": 30.0}),
+    ("SGD modified_huber + sigmoid", {"classifier": "sgd", "C": 1.0}),
+]
+
+
+def load(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Read ``text,category`` rows into (subject="", body) pairs and labels."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [("", r["text"]) for r in rows], np.array([r["category"] for r in rows])
+
+
+def ece(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> float:
+    """Top-label expected calibration error with equal-width bins."""
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            total += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(total)
+
+
+def _fold(params: dict[str, Any], X: list, y: np.ndarray, train: Any, test: Any) -> dict:
+    pipe = build_pipeline(params)
+    start = time.perf_counter()
+    pipe.fit([X[i] for i in train], y[train])
+    fit_s = time.perf_counter() - start
+    proba = pipe.predict_proba([X[i] for i in test])
+    pred = pipe.classes_[proba.argmax(axis=1)]
+    return {"test": test, "conf": proba.max(axis=1), "pred": pred, "fit_s": fit_s}
+
+
+def cross_validate(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int) -> dict[str, Any]:
+    """Per-fold accuracy / macro-F1 / ECE and out-of-fold confidences."""
+    splits = StratifiedKFold(folds, shuffle=True, random_state=42).split(X, y)
+    results = Parallel(n_jobs=jobs)(delayed(_fold)(params, X, y, tr, te) for tr, te in splits)
+    conf = np.empty(len(y))
+    correct = np.empty(len(y), dtype=bool)
+    acc, f1, eces = [], [], []
+    for r in results:
+        ok = r["pred"] == y[r["test"]]
+        conf[r["test"]], correct[r["test"]] = r["conf"], ok
+        acc.append(ok.mean())
+        f1.append(f1_score(y[r["test"]], r["pred"], average="macro"))
+        eces.append(ece(r["conf"], ok))
+    return {
+        "acc": acc,
+        "f1": f1,
+        "ece": eces,
+        "fit_s": [r["fit_s"] for r in results],
+        "conf": conf,
+        "correct": correct,
+    }
+
+
+def _ms(p: float) -> str:
+    return f"{p * 1000:.2f}"
+
+
+def latency(sugg: Suggester, X: list, n: int, explain: bool) -> tuple[float, float]:
+    """p50/p99 seconds of single suggest() calls (after a warm-up)."""
+    for s, b in X[:50]:
+        sugg.suggest(s, b, explain=explain)
+    times = []
+    for s, b in X[:n]:
+        start = time.perf_counter()
+        sugg.suggest(s, b, explain=explain)
+        times.append(time.perf_counter() - start)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def run_default(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int, n_calls: int) -> None:
+    """The main report for DEFAULT_PARAMS."""
+    print(f"Banking77: {len(y)} rows, {len(set(y))} classes; {folds}-fold stratified CV")
+    print(f"params: {params}\n")
+    cv = cross_validate(params, X, y, folds, jobs)
+    for key, label in (
+        ("acc", "accuracy"),
+        ("f1", "macro-F1"),
+        ("ece", "ECE (top-label, 15 bins)"),
+    ):
+        vals = cv[key]
+        print(f"{label:28s} {statistics.mean(vals):.4f} ± {statistics.pstdev(vals):.4f}")
+    print(f"{'fit time per fold (s)':28s} {statistics.mean(cv['fit_s']):.1f} (jobs={jobs})")
+
+    pipe = build_pipeline(params)
+    start = time.perf_counter()
+    pipe.fit(X, y)
+    print(f"{'training time, all rows (s)':28s} {time.perf_counter() - start:.1f}")
+    print(f"{'artifact size (MB)':28s} {len(dumps(pipe)) / 1e6:.1f}")
+
+    sugg = Suggester(pipe)
+    order = np.random.default_rng(0).permutation(len(X))
+    calls = [X[i] for i in order]
+    p50, p99 = latency(sugg, calls, n_calls, explain=True)
+    q50, q99 = latency(sugg, calls, n_calls, explain=False)
+    print(f"suggest() latency over {n_calls} calls: p50 {_ms(p50)} ms, p99 {_ms(p99)} ms")
+    print(f"  without reasons:            p50 {_ms(q50)} ms, p99 {_ms(q99)} ms")
+    start = time.perf_counter()
+    for s, b in calls[:100]:
+        pipe.predict_proba([(s, b)])
+    print(f"  (pipeline.predict_proba, 1 row: {_ms((time.perf_counter() - start) / 100)} ms mean)")
+
+    print("\nAbstention trade-off (out-of-fold):")
+    print("| threshold | answered | accuracy on answered |")
+    print("|---:|---:|---:|")
+    for t in THRESHOLDS:
+        mask = cv["conf"] >= t
+        acc = cv["correct"][mask].mean() if mask.any() else float("nan")
+        print(f"| {t:.2f} | {mask.mean():.1%} | {acc:.2%} |")
+
+
+def run_variants(X: list, y: np.ndarray, folds: int, jobs: int, only: Sequence[str] | None) -> None:
+    """CV every ablation and print a markdown table."""
+    print(f"{folds}-fold CV, mean over folds; fit time is per fold with jobs={jobs}\n")
+    print("| variant | accuracy | macro-F1 | ECE | fit s/fold |")
+    print("|---|---:|---:|---:|---:|")
+    for name, override in VARIANTS:
+        if only and not any(o.lower() in name.lower() for o in only):
+            continue
+        cv = cross_validate({**DEFAULT_PARAMS, **override}, X, y, folds, jobs)
+        print(
+            f"| {name} | {statistics.mean(cv['acc']):.4f} | {statistics.mean(cv['f1']):.4f} "
+            f"| {statistics.mean(cv['ece']):.4f} | {statistics.mean(cv['fit_s']):.1f} |",
+            flush=True,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2, help="folds fitted in parallel")
+    parser.add_argument("--quick", action="store_true", help="3 folds, 300 latency calls")
+    parser.add_argument("--variants", action="store_true", help="run the ablation table")
+    parser.add_argument("--only", nargs="*", help="variant name substrings to run")
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        sys.exit(f"data file not found: {args.data}")
+    X, y = load(args.data)
+    folds = 3 if args.quick else args.folds
+    if args.variants:
+        run_variants(X, y, folds, args.jobs, args.only)
+    else:
+        run_default(dict(DEFAULT_PARAMS), X, y, folds, args.jobs, 300 if args.quick else 1000)
+
+
+if __name__ == "__main__":
+    main()

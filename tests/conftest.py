@@ -1,0 +1,187 @@
+"""Shared test base: named personas, API clients, a trained model, a live ASGI server.
+
+Tests run against the database and channel layer the environment configures.
+CI sets DATABASE_URL (PostgreSQL) and REDIS_URL (Redis); there, a test that needs
+one of them fails if it is unreachable, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from triage import demo, roles, serving
+from triage.ml.pipeline import build_pipeline
+from triage.ml.registry import model_version_activate, model_version_create
+from triage.models import Category, ModelVersion
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and not (os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ.get("REDIS_URL")):
+        raise pytest.UsageError("CI must run against PostgreSQL and Redis: set DATABASE_URL and REDIS_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files(django_db_blocker: Any) -> None:
+    # The pages use the production static pipeline (WhiteNoise + manifest).
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings: Any, tmp_path: Any) -> Iterator[None]:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.MODEL_REFRESH_SECONDS = 0.0
+    # Plain http on loopback, as `make run` serves it.
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    serving.reset()
+    yield
+    serving.reset()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis URL, checked to answer. Fails under CI; skips, saying why, on a laptop without it."""
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        if IN_CI:
+            pytest.fail("REDIS_URL is not set in CI")
+        pytest.skip("REDIS_URL not set: the Redis channel-layer test needs a Redis server")
+    redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    return url
+
+
+def make_user(username: str, role: str | None) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def agent(db: Any) -> User:
+    return make_user("alice", roles.AGENT)
+
+
+@pytest.fixture
+def second_agent(db: Any) -> User:
+    return make_user("bob", roles.AGENT)
+
+
+@pytest.fixture
+def supervisor(db: Any) -> User:
+    return make_user("sam", roles.SUPERVISOR)
+
+
+@pytest.fixture
+def admin_user(db: Any) -> User:
+    return make_user("ada", roles.ADMIN)
+
+
+@pytest.fixture
+def integration(db: Any) -> User:
+    return make_user("helpdesk", roles.INTEGRATION)
+
+
+@pytest.fixture
+def outsider(db: Any) -> User:
+    """Logged in, but in no role."""
+    return make_user("olga", None)
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def ingest_client(integration: User) -> APIClient:
+    return client_for(integration)
+
+
+@pytest.fixture
+def agent_client(agent: User) -> APIClient:
+    return client_for(agent)
+
+
+@pytest.fixture
+def categories(db: Any) -> dict[str, Category]:
+    return {
+        slug: Category.objects.create(slug=slug, name=name, description=description)
+        for slug, (name, description) in demo.CATEGORIES.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_examples() -> list[demo.DemoTicket]:
+    return demo.generate(400, seed=11)
+
+
+@pytest.fixture(scope="session")
+def trained_pipeline(demo_examples: list[demo.DemoTicket]) -> Any:
+    """One small model for the whole session: trained once, reused (fast suite)."""
+    pairs = [(t.subject, t.body) for t in demo_examples]
+    return build_pipeline().fit(pairs, [t.category for t in demo_examples])
+
+
+@pytest.fixture
+def live_model(categories: dict[str, Category], trained_pipeline: Any) -> ModelVersion:
+    """The session's model, registered as a signed artifact and made live."""
+    version = model_version_create(
+        pipeline=trained_pipeline,
+        classes=[str(c) for c in trained_pipeline.classes_],
+        params={},
+        metrics={},
+        lineage={"training_rows": 400},
+    )
+    model_version_activate(version=version)
+    serving.reset()
+    return version
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def asgi_server(transactional_db: Any) -> Iterator[str]:
+    """The real ASGI application (HTTP and websockets) served by uvicorn on a free port."""
+    import uvicorn
+
+    from assist.asgi import application
+
+    port = _free_port()
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test ASGI server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,156 @@
+"""POST /api/tickets/: store, classify, answer; refuse bad input and store nothing."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.conftest import client_for
+from triage.models import Prediction, Ticket
+
+URL = "/api/tickets/"
+
+
+def post(client: APIClient, payload: Any, **kwargs: Any) -> Any:
+    return client.post(URL, payload, format="json", **kwargs)
+
+
+def test_it_stores_and_classifies_a_ticket_in_the_same_request(ingest_client: APIClient, live_model: Any) -> None:
+    response = post(
+        ingest_client,
+        {
+            "external_id": "zd-1",
+            "source": "zendesk",
+            "subject": "Card stolen",
+            "body": "My wallet was stolen on the train with my card inside, please block it",
+            "channel": "chat",
+            "customer_ref": "CUST-1",
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    ticket = Ticket.objects.get(pk=body["id"])
+    assert ticket.status == "new" and ticket.channel == "chat" and ticket.source == "zendesk"
+    suggestion = body["suggestion"]
+    assert suggestion["category"] == "lost-or-stolen-card"
+    assert 0.0 < suggestion["confidence"] <= 1.0
+    assert suggestion["model_version"] == live_model.version
+    assert len(suggestion["alternatives"]) == 3
+    assert all(alt["category"] != suggestion["category"] for alt in suggestion["alternatives"])
+    text = (ticket.subject + " " + ticket.body).lower()
+    assert suggestion["reasons"] and all(r["term"].lower() in text for r in suggestion["reasons"])
+    prediction = Prediction.objects.get(ticket=ticket)
+    assert prediction.suggested.slug == "lost-or-stolen-card" and prediction.model_version == live_model
+
+
+def test_without_a_model_tickets_still_arrive_marked_no_suggestion(ingest_client: APIClient) -> None:
+    response = post(ingest_client, {"subject": "Hello", "body": "My card is not working"})
+    assert response.status_code == 201
+    assert response.json()["suggestion"] is None
+    assert Ticket.objects.count() == 1 and Prediction.objects.count() == 0
+
+
+def test_posting_the_same_external_id_again_returns_the_existing_ticket(
+    ingest_client: APIClient, live_model: Any
+) -> None:
+    first = post(ingest_client, {"external_id": "e-1", "body": "I lost my card"})
+    again = post(ingest_client, {"external_id": "e-1", "body": "a different text this time"})
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["body"] == "I lost my card"
+    assert Ticket.objects.count() == 1 and Prediction.objects.count() == 1
+
+
+def test_the_same_external_id_from_another_source_is_another_ticket(ingest_client: APIClient) -> None:
+    assert post(ingest_client, {"source": "a", "external_id": "1", "body": "x"}).status_code == 201
+    assert post(ingest_client, {"source": "b", "external_id": "1", "body": "x"}).status_code == 201
+    assert Ticket.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_posts_of_one_external_id_store_one_ticket(integration: Any, live_model: Any) -> None:
+    results: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def worker() -> None:
+        client = client_for(integration)
+        barrier.wait()
+        try:
+            results.append(post(client, {"external_id": "race-1", "body": "I lost my card"}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] * 5 + [201]
+    assert Ticket.objects.filter(external_id="race-1").count() == 1
+    assert Prediction.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "subject"),
+        ({"subject": "", "body": "   "}, "body"),
+        ({"subject": 12, "body": "x"}, "subject"),
+        ({"body": ["not", "text"]}, "body"),
+        ({"body": True}, "body"),
+        ({"body": "x", "channel": "carrier-pigeon"}, "channel"),
+        ({"body": "x", "channel": 3}, "channel"),
+        ({"body": "x", "external_id": 99}, "external_id"),
+        ({"body": "x", "received_at": "yesterday-ish"}, "received_at"),
+        ({"body": "nul\x00byte"}, "body"),
+        ({"subject": "nul\x00", "body": "x"}, "subject"),
+        ({"body": "x", "customer_ref": "c\x00"}, "customer_ref"),
+        ({"body": "x", "external_id": "e" * 201}, "external_id"),
+        ({"subject": None, "body": "x"}, "subject"),
+    ],
+)
+def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
+    ingest_client: APIClient, live_model: Any, payload: dict[str, Any], field: str
+) -> None:
+    response = post(ingest_client, payload)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert Ticket.objects.count() == 0 and Prediction.objects.count() == 0
+
+
+def test_a_body_over_the_configured_limit_is_refused(ingest_client: APIClient, settings: Any) -> None:
+    settings.TICKET_BODY_MAX_CHARS = 100
+    assert post(ingest_client, {"body": "a" * 100}).status_code == 201
+    response = post(ingest_client, {"body": "a" * 101})
+    assert response.status_code == 400
+    assert "100 characters" in response.json()["body"][0]
+    assert Ticket.objects.count() == 1
+
+
+def test_the_default_body_limit_is_twenty_thousand_characters(ingest_client: APIClient) -> None:
+    assert post(ingest_client, {"body": "a" * 20_000}).status_code == 201
+    assert post(ingest_client, {"body": "a" * 20_001}).status_code == 400
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"body": "x",}', b"\xff\xfe", b"[1, 2]", b'"a string"'])
+def test_malformed_json_is_a_400_not_a_500(ingest_client: APIClient, raw: bytes) -> None:
+    response = ingest_client.post(URL, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["non_field_errors"]
+    assert Ticket.objects.count() == 0
+
+
+def test_it_refuses_anonymous_callers(db: Any) -> None:
+    assert post(APIClient(), {"body": "x"}).status_code == 401
+    assert post(client_for(None), {"body": "x"}, HTTP_AUTHORIZATION="Token nope").status_code == 401
+    assert Ticket.objects.count() == 0
+
+
+def test_agents_and_outsiders_cannot_ingest(agent: Any, outsider: Any) -> None:
+    assert post(client_for(agent), {"body": "x"}).status_code == 403
+    assert post(client_for(outsider), {"body": "x"}).status_code == 403
+    assert Ticket.objects.count() == 0

@@ -1,0 +1,63 @@
+"""Reading tickets and categories, and the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.test import APIClient
+
+from tests.conftest import client_for
+from triage import services
+from triage.models import Category
+
+
+def test_listing_filters_by_status_and_category_and_paginates(
+    agent: Any, agent_client: APIClient, live_model: Any, categories: dict[str, Category]
+) -> None:
+    tickets = [services.ticket_ingest(subject="s", body=f"my transfer {i} is late").ticket for i in range(5)]
+    services.ticket_triage(ticket=tickets[0], agent=agent, category=categories["transfers"])
+    services.ticket_triage(ticket=tickets[1], agent=agent, category=categories["suspected-fraud"])
+
+    page = agent_client.get("/api/tickets/", {"page_size": 2}).json()
+    assert page["count"] == 5 and len(page["results"]) == 2 and page["next"]
+    assert [t["id"] for t in page["results"]] == [tickets[4].pk, tickets[3].pk]  # newest first
+
+    new = agent_client.get("/api/tickets/", {"status": "new"}).json()
+    assert {t["id"] for t in new["results"]} == {t.pk for t in tickets[2:]}
+    fraud = agent_client.get("/api/tickets/", {"category": "suspected-fraud"}).json()
+    assert [t["id"] for t in fraud["results"]] == [tickets[1].pk]
+    assert fraud["results"][0]["triaged_by"] == "alice"
+
+
+def test_bad_filters_are_a_400_naming_the_parameter(agent_client: APIClient, categories: Any) -> None:
+    assert "status" in agent_client.get("/api/tickets/", {"status": "lost"}).json()
+    assert "category" in agent_client.get("/api/tickets/", {"category": "nope"}).json()
+
+
+def test_a_ticket_reads_back_with_its_suggestion(agent_client: APIClient, live_model: Any) -> None:
+    ticket = services.ticket_ingest(subject="<b>bold</b>", body="my card was declined at the shop").ticket
+    body = agent_client.get(f"/api/tickets/{ticket.pk}/").json()
+    assert body["subject"] == "<b>bold</b>"  # JSON carries the text as data, not markup
+    assert body["suggestion"]["category"] == "card-declined"
+    assert agent_client.get("/api/tickets/424242/").status_code == 404
+
+
+def test_categories_list_the_taxonomy(agent_client: APIClient, categories: dict[str, Category]) -> None:
+    body = agent_client.get("/api/categories/").json()
+    assert {c["slug"] for c in body} == set(categories)
+    assert all(c["is_active"] and c["name"] for c in body)
+
+
+def test_reading_requires_a_role(outsider: Any, categories: Any) -> None:
+    assert APIClient().get("/api/categories/").status_code == 401
+    assert client_for(outsider).get("/api/categories/").status_code == 403
+    assert client_for(outsider).get("/api/tickets/").status_code == 403
+
+
+def test_the_openapi_schema_describes_the_ingest_endpoint(agent_client: APIClient) -> None:
+    response = agent_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json() if response["Content-Type"].endswith("json") else None
+    text = response.content.decode()
+    assert "/api/tickets/" in text and "TicketIn" in text
+    assert schema is None or "post" in schema["paths"]["/api/tickets/"]

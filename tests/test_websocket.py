@@ -1,0 +1,118 @@
+"""The queue websocket, through the real Redis channel layer (Channels' WebsocketCommunicator)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing.websocket import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from assist.asgi import application
+from triage import services
+from triage.consumers import CLOSE_FORBIDDEN, QueueConsumer
+from triage.models import Category
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def redis_layer(redis_url: str, settings: Any) -> Any:
+    """Use Redis for this test, whatever the environment's default layer."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url]}}
+    }
+    channel_layers.backends.clear()
+    yield channel_layers["default"]
+    channel_layers.backends.clear()
+
+
+def connect_as(user: Any) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(QueueConsumer.as_asgi(), "/ws/queue/")
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def test_it_refuses_an_unauthenticated_socket(redis_layer: Any) -> None:
+    communicator = WebsocketCommunicator(application, "/ws/queue/", headers=[(b"origin", b"http://127.0.0.1")])
+    connected, code = await communicator.connect()
+    assert not connected and code == CLOSE_FORBIDDEN
+
+
+async def test_it_refuses_a_user_without_the_agent_role(redis_layer: Any, outsider: Any) -> None:
+    connected, code = await connect_as(outsider).connect()
+    assert not connected and code == CLOSE_FORBIDDEN
+    connected, _ = await connect_as(AnonymousUser()).connect()
+    assert not connected
+
+
+async def test_it_refuses_a_foreign_origin(redis_layer: Any) -> None:
+    communicator = WebsocketCommunicator(application, "/ws/queue/", headers=[(b"origin", b"https://evil.example")])
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_a_new_ticket_reaches_every_agent_escaped(
+    redis_layer: Any, agent: Any, second_agent: Any, live_model: Any
+) -> None:
+    sockets = [connect_as(agent), connect_as(second_agent)]
+    for socket in sockets:
+        connected, _ = await socket.connect()
+        assert connected
+    result = await database_sync_to_async(services.ticket_ingest)(
+        subject="<script>alert(1)</script>", body="I lost my card <img src=x onerror=alert(2)>"
+    )
+    for socket in sockets:
+        message = await socket.receive_json_from(timeout=5)
+        assert message["event"] == "ticket_added" and message["ticket_id"] == result.ticket.pk
+        html = message["html"]
+        assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "<img" not in html and "&lt;img src=x" in html
+        assert 'data-suggested="lost-or-stolen-card"' in html
+        await socket.disconnect()
+
+
+async def test_a_triaged_ticket_leaves_every_queue(redis_layer: Any, agent: Any, second_agent: Any) -> None:
+    category = await database_sync_to_async(Category.objects.create)(slug="fees", name="Fees")
+    ticket = (await database_sync_to_async(services.ticket_ingest)(subject="fee", body="why a fee")).ticket
+    watcher = connect_as(second_agent)
+    assert (await watcher.connect())[0]
+    await database_sync_to_async(services.ticket_triage)(ticket=ticket, agent=agent, category=category)
+    message = await watcher.receive_json_from(timeout=5)
+    assert message == {"event": "ticket_removed", "ticket_id": ticket.pk, "category": "Fees", "agent": "alice"}
+    await watcher.disconnect()
+
+
+async def test_nothing_is_broadcast_when_the_transaction_rolls_back(redis_layer: Any, agent: Any) -> None:
+    from django.db import transaction
+
+    watcher = connect_as(agent)
+    assert (await watcher.connect())[0]
+
+    def ingest_then_fail() -> None:
+        with transaction.atomic():
+            services.ticket_ingest(subject="x", body="never committed")
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await database_sync_to_async(ingest_then_fail)()
+    assert await watcher.receive_nothing(timeout=0.5)
+    await watcher.disconnect()
+
+
+async def test_tickets_are_stored_when_the_channel_layer_is_down(
+    settings: Any, agent: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1: every push fails. The ticket must still be stored, and the failure logged.
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1"]}}
+    }
+    channel_layers.backends.clear()
+    try:
+        result = await database_sync_to_async(services.ticket_ingest)(subject="x", body="redis is down")
+    finally:
+        channel_layers.backends.clear()
+    assert result.created and result.ticket.pk
+    assert any("live update ticket_added" in r.getMessage() for r in caplog.records)

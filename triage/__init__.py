@@ -1,0 +1,1 @@
+"""Assist's product app: tickets in, suggestions out, decisions stored."""

@@ -1,0 +1,54 @@
+"""Live updates to the agents' queue pages, sent only after the transaction commits.
+
+Rows are rendered by the same template as the page, so ticket text is escaped by
+Django's autoescaping in the websocket payload exactly as in the page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
+
+from triage import serving
+from triage.models import Decision, Prediction, Ticket
+
+logger = logging.getLogger(__name__)
+
+QUEUE_GROUP = "queue"
+
+
+def ticket_added(ticket: Ticket, prediction: Prediction | None) -> None:
+    ticket._live_predictions = [prediction] if prediction else []  # type: ignore[attr-defined]
+    model = serving.active_model()
+    names = {slug: c.name for slug, c in model.categories.items()} if model else {}
+    html = render_to_string("triage/_ticket.html", {"ticket": ticket, "names": names})
+    _send({"type": "queue.event", "event": "ticket_added", "ticket_id": ticket.pk, "html": html})
+
+
+def ticket_triaged(ticket: Ticket, decision: Decision) -> None:
+    _send(
+        {
+            "type": "queue.event",
+            "event": "ticket_removed",
+            "ticket_id": ticket.pk,
+            "category": decision.chosen.name,
+            "agent": decision.agent.get_username(),
+        }
+    )
+
+
+def _send(message: dict[str, Any]) -> None:
+    # The ticket is stored whatever happens here; a failed push is logged, and
+    # pages catch up when they reconnect (they reload the queue then).
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            logger.error("no channel layer configured; queue pages will not update live")
+            return
+        async_to_sync(layer.group_send)(QUEUE_GROUP, message)
+    except Exception:
+        logger.exception("live update %s for ticket %s failed", message.get("event"), message.get("ticket_id"))

@@ -1,0 +1,37 @@
+"""System checks for misconfiguration that would be unsafe in production."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+
+
+@register(Tags.security, deploy=True)
+def check_model_signing_key(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    if settings.MODEL_SIGNING_KEY == settings.INSECURE_DEV_SIGNING_KEY or len(settings.MODEL_SIGNING_KEY) < 32:
+        errors.append(
+            Error(
+                "MODEL_SIGNING_KEY is the development default or shorter than 32 characters.",
+                hint="Set MODEL_SIGNING_KEY in the environment to a long random value.",
+                id="assist.E001",
+            )
+        )
+    return errors
+
+
+@register()
+def check_production_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse to start with development keys when DEBUG is off and ASSIST_PRODUCTION is set."""
+    import os
+
+    if os.environ.get("ASSIST_PRODUCTION", "") not in {"1", "true", "yes"}:
+        return []
+    errors: list[CheckMessage] = []
+    if settings.SECRET_KEY == settings.INSECURE_DEV_SECRET_KEY:
+        errors.append(Error("DJANGO_SECRET_KEY is unset in production.", id="assist.E002"))
+    if settings.MODEL_SIGNING_KEY == settings.INSECURE_DEV_SIGNING_KEY:
+        errors.append(Error("MODEL_SIGNING_KEY is unset in production.", id="assist.E003"))
+    return errors

@@ -1,0 +1,1 @@
+"""Text-classification core of Assist: pipeline, suggestions, artifacts (no Django)."""

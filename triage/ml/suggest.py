@@ -1,0 +1,273 @@
+"""Fast single-ticket prediction with word-level explanations.
+
+``Suggester`` re-implements the fitted pipeline's forward pass for one
+ticket in plain Python/NumPy (TF-IDF of a dozen words, a sparse row times a
+dense coefficient slice, Platt sigmoids), which avoids scikit-learn's
+per-call validation overhead (~2-4 ms for a Pipeline+FeatureUnion+calibrated
+model) and gives us the per-feature contributions needed for the reasons.
+The result is checked against ``pipeline.predict_proba`` in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.frozen import FrozenEstimator
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from triage.ml.pipeline import CalibratedLinearClassifier
+from triage.ml.text import SEPARATOR, SubjectBodyJoiner, TextNormalizer
+
+N_ALTERNATIVES = 3
+N_REASONS = 5
+_WORD = re.compile(r"\S+")
+_PUNCT = re.compile(r"^\W+|\W+$")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested category, its probability, runners-up and why."""
+
+    label: str
+    confidence: float
+    alternatives: list[tuple[str, float]]
+    reasons: list[tuple[str, float]]
+
+
+class _Block:
+    """One TF-IDF block of the FeatureUnion, flattened for fast lookups."""
+
+    def __init__(self, vec: TfidfVectorizer, offset: int, weight: float) -> None:
+        vocab = vec.vocabulary_
+        self.index = {term: offset + col for term, col in vocab.items()}
+        self.idf = {offset + col: float(v) for col, v in enumerate(vec.idf_)} if vec.use_idf else None
+        self.sublinear = bool(vec.sublinear_tf)
+        self.binary = bool(vec.binary)
+        self.norm = vec.norm
+        self.weight = weight
+        self.width = len(vocab)
+
+    def weigh(self, counts: dict[int, int]) -> dict[int, float]:
+        """Counts per column -> TF-IDF values (same maths as TfidfVectorizer)."""
+        vals: dict[int, float] = {}
+        for col, tf in counts.items():
+            v = 1.0 if self.binary else float(tf)
+            if self.sublinear:
+                v = 1.0 + math.log(v)
+            if self.idf is not None:
+                v *= self.idf[col]
+            vals[col] = v
+        if self.norm == "l2":
+            n = math.sqrt(sum(v * v for v in vals.values()))
+        elif self.norm == "l1":
+            n = sum(abs(v) for v in vals.values())
+        else:
+            n = 1.0
+        scale = self.weight / n if n > 0 else 0.0
+        return {col: v * scale for col, v in vals.items()}
+
+
+class Suggester:
+    """Wrap a fitted pipeline from ``build_pipeline`` for fast suggestions."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        steps = [est for _, est in getattr(pipeline, "steps", [])]
+        if (
+            len(steps) != 3
+            or not isinstance(steps[0], SubjectBodyJoiner)
+            or not isinstance(steps[1], FeatureUnion)
+            or not isinstance(steps[2], CalibratedLinearClassifier)
+        ):
+            raise TypeError("Suggester expects a pipeline made by build_pipeline().")
+        join, union, clf = steps
+        check_is_fitted(clf, "model_")
+        self._join = join
+        self._word: tuple[TextNormalizer, _Block, tuple[int, int]] | None = None
+        self._char: tuple[Any, Any, _Block] | None = None
+        weights = union.transformer_weights or {}
+        offset = 0
+        for name, trans in union.transformer_list:
+            if trans == "drop":
+                continue
+            w = float(weights.get(name, 1.0))
+            if isinstance(trans, Pipeline):  # normalise -> tfidf(\S+)
+                norm, vec = trans[0], trans[-1]
+                self._word = (norm, _Block(vec, offset, w), vec.ngram_range)
+            elif isinstance(trans, TfidfVectorizer) and trans.analyzer == "char_wb":
+                self._char = (
+                    trans.build_analyzer(),
+                    trans.build_preprocessor(),
+                    _Block(trans, offset, w),
+                )
+            else:
+                raise TypeError(f"Unsupported feature block {name!r}.")
+            offset += len(trans[-1].vocabulary_ if isinstance(trans, Pipeline) else trans.vocabulary_)
+        self._n_features = offset
+        self._classes = [str(c) for c in clf.classes_]
+        temperature = clf.method == "temperature"
+        self._temperature = float(clf.temperature_) if temperature else 1.0
+        self._setup_model(clf.model_, softmax_head=temperature)
+
+    # -- model -------------------------------------------------------------
+    def _setup_model(self, model: Any, softmax_head: bool) -> None:
+        """Stack the linear heads' coefficients into one (F, K) matrix."""
+        n_classes = len(self._classes)
+        self._heads: list[tuple[slice, np.ndarray, list[Any]]] = []
+        # softmax(d / T): temperature-calibrated linear model, or plain
+        # multinomial LogisticRegression (T = 1).
+        self._softmax = softmax_head or type(model).__name__ == "LogisticRegression"
+        if isinstance(model, CalibratedClassifierCV):
+            parts = [(cc.estimator, cc.calibrators, cc.classes) for cc in model.calibrated_classifiers_]
+        elif self._softmax and hasattr(model, "coef_"):
+            parts = [(model, [], model.classes_)]
+        else:
+            raise TypeError(f"Unsupported classifier {type(model).__name__}.")
+        cols, intercepts, expl = [], [], np.zeros((self._n_features, n_classes))
+        start = 0
+        for est, calibrators, _ in parts:
+            if isinstance(est, FrozenEstimator):
+                est = est.estimator
+            coef = np.asarray(est.coef_.toarray() if hasattr(est.coef_, "toarray") else est.coef_)
+            idx = np.searchsorted(np.asarray(self._classes), [str(c) for c in est.classes_])
+            cols.append(coef.T)
+            intercepts.append(np.broadcast_to(est.intercept_, coef.shape[0]))
+            # Explanation weights: per class, averaged over heads. A binary
+            # head scores class 1 with +w and class 0 with -w.
+            if coef.shape[0] == 1:
+                expl[:, idx[1]] += coef[0]
+                expl[:, idx[0]] -= coef[0]
+            else:
+                expl[:, idx] += coef.T
+            self._heads.append((slice(start, start + coef.shape[0]), idx, list(calibrators)))
+            start += coef.shape[0]
+        self._W = np.ascontiguousarray(np.hstack(cols))
+        self._b = np.concatenate(intercepts).astype(np.float64)
+        self._expl = expl / len(parts)
+        # Calibrators in the same (global column) order as self._W.
+        self._cals = [c for _, _, cal in self._heads for c in cal]
+        self._sigmoid = bool(self._cals) and all(isinstance(c, _SigmoidCalibration) for c in self._cals)
+        if self._sigmoid:
+            self._a = np.array([c.a_ for c in self._cals], dtype=np.float64)
+            self._c = np.array([c.b_ for c in self._cals], dtype=np.float64)
+
+    def _proba(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        """Probabilities for one sparse row given as (columns, values)."""
+        d = vals @ self._W[cols] + self._b if len(cols) else self._b.copy()
+        n = len(self._classes)
+        if self._softmax:
+            d = d / self._temperature
+            return np.array([1 - expit(d[0]), expit(d[0])]) if n == 2 else softmax(d)
+        if self._sigmoid:
+            cal = expit(-(self._a * d + self._c))
+        else:
+            cal = np.array([c.predict(d[[j]])[0] for j, c in enumerate(self._cals)])
+        out = np.zeros(n)
+        for sl, idx, _ in self._heads:
+            p = np.zeros(n)
+            if n == 2:
+                p[1] = cal[sl][0]
+                p[0] = 1.0 - p[1]
+            else:
+                p[idx] = cal[sl]
+                s = p.sum()
+                p = p / s if s != 0 else np.full(n, 1.0 / n)
+            p[(p > 1.0) & (p <= 1.0 + 1e-5)] = 1.0
+            out += p
+        return out / len(self._heads)
+
+    # -- features ----------------------------------------------------------
+    def _features(self, text: str) -> tuple[dict[int, float], dict[int, list[tuple[str, float]]]]:
+        """TF-IDF values per column, and per column the surface words it came from.
+
+        Surfaces are (display text, share of the feature) pairs.
+        """
+        values: dict[int, float] = {}
+        where: dict[int, list[tuple[str, float]]] = {}
+        if self._word is not None:
+            normalizer, block, (lo, hi) = self._word
+            toks = normalizer.analyse(text)
+            counts: Counter[int] = Counter()
+            for n in range(lo, hi + 1):
+                for i in range(len(toks) - n + 1):
+                    col = block.index.get(" ".join(t[2] for t in toks[i : i + n]))
+                    if col is not None:
+                        counts[col] += 1
+                        surface = text[toks[i][0] : toks[i + n - 1][1]]
+                        if SEPARATOR not in surface and col not in where:
+                            where[col] = [(surface, 1.0)]
+            values.update(block.weigh(counts))
+        if self._char is not None:
+            analyzer, preprocess, block = self._char
+            counts = Counter()
+            per_word: list[tuple[str, list[int]]] = []
+            for m, low in zip(_WORD.finditer(text), preprocess(text).split(), strict=False):
+                grams = [c for c in map(block.index.get, analyzer(low)) if c is not None]
+                counts.update(grams)
+                per_word.append((_PUNCT.sub("", m.group()), grams))
+            values.update(block.weigh(counts))
+            # A char n-gram's contribution is shared among the words that
+            # contain it, in proportion to occurrences.
+            for surface, grams in per_word:
+                if surface:
+                    for col in grams:
+                        where.setdefault(col, []).append((surface, 1.0 / counts[col]))
+        return values, where
+
+    # -- public API --------------------------------------------------------
+    @property
+    def classes(self) -> list[str]:
+        """Category labels, in the model's column order."""
+        return list(self._classes)
+
+    def predict_proba_one(self, subject: str, body: str) -> np.ndarray:
+        """Class probabilities for one ticket (same as pipeline.predict_proba)."""
+        values, _ = self._features(self._join.join(subject, body))
+        cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
+        vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+        return self._proba(cols, vals)
+
+    def suggest(self, subject: str, body: str, explain: bool = True) -> Suggestion:
+        """Suggest a category for one ticket, with alternatives and reasons."""
+        values, where = self._features(self._join.join(subject or "", body or ""))
+        cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
+        vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
+        proba = self._proba(cols, vals)
+        order = np.argsort(-proba, kind="stable")[: N_ALTERNATIVES + 1]
+        best = int(order[0])
+        alternatives = [(self._classes[i], float(proba[i])) for i in order[1:]]
+        reasons = self._reasons(cols, vals, where, best) if explain and len(cols) else []
+        return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons)
+
+    def _reasons(
+        self,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        where: dict[int, list[tuple[str, float]]],
+        label: int,
+    ) -> list[tuple[str, float]]:
+        """Top words/phrases by positive contribution tfidf x coef to ``label``."""
+        contrib = vals * self._expl[cols, label]
+        totals: dict[str, float] = {}
+        display: dict[str, str] = {}
+        for col, c in zip(cols.tolist(), contrib.tolist(), strict=True):
+            for surface, share in where.get(col, ()):
+                key = surface.lower()
+                totals[key] = totals.get(key, 0.0) + c * share
+                display.setdefault(key, surface)
+        top = sorted(((v, k) for k, v in totals.items() if v > 0), reverse=True)[:N_REASONS]
+        return [(display[k], round(v, 6)) for v, k in top]
+
+    def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]:
+        """Suggestions for many (subject, body) pairs."""
+        return [self.suggest(s, b) for s, b in pairs]

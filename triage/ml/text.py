@@ -1,0 +1,193 @@
+"""Custom scikit-learn text transformers used by the Assist pipeline.
+
+Both transformers are stateless in the statistical sense (nothing is learned
+from the data) but follow scikit-learn's conventions so that ``clone``,
+``get_params``/``set_params``, grid search and skops serialisation work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from nltk.stem import SnowballStemmer
+from nltk.tokenize import RegexpTokenizer
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+# Separator between subject and body. A newline never occurs inside a
+# normalised token, and suggest.py uses it to avoid phrases that straddle
+# subject and body.
+SEPARATOR = "\n"
+
+# Words (letters/digits/underscore) with inner apostrophes kept, so that
+# "hasn't" / "can't" stay one token: negations matter for intent.
+DEFAULT_TOKEN_PATTERN = r"\w+(?:['\u2019]\w+)*"  # noqa: S105 - a regex, not a password
+
+# Bound the per-instance stem cache so a long-running worker fed with
+# garbage (random ids, hashes) cannot grow it without limit.
+_MAX_CACHE = 200_000
+
+
+def _as_pairs(X: Any) -> list[tuple[str, str]]:
+    """Coerce X (list of pairs, or (n, 2) array) into a list of str pairs."""
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2 or X.shape[1] != 2:
+            raise ValueError(f"Expected an array of shape (n, 2), got {X.shape}.")
+        rows: Iterable[Any] = X.tolist()
+    elif isinstance(X, str):
+        raise ValueError("Expected a sequence of (subject, body) pairs, got a str.")
+    else:
+        rows = X
+    pairs = []
+    for row in rows:
+        if isinstance(row, str) or len(row) != 2:
+            raise ValueError("Each sample must be a (subject, body) pair.")
+        subject, body = row
+        pairs.append(("" if subject is None else str(subject), "" if body is None else str(body)))
+    return pairs
+
+
+class SubjectBodyJoiner(TransformerMixin, BaseEstimator):
+    """Join (subject, body) pairs into one string per ticket.
+
+    The subject is repeated ``subject_weight`` times (0 drops it): a cheap way
+    to up-weight the subject in bag-of-words models without a second
+    vectoriser.
+    """
+
+    def __init__(self, subject_weight: int = 1) -> None:
+        self.subject_weight = subject_weight
+
+    def fit(self, X: Any, y: Any = None) -> SubjectBodyJoiner:
+        """Validate parameters; nothing is learned."""
+        if not isinstance(self.subject_weight, (int, np.integer)) or self.subject_weight < 0:
+            raise ValueError(f"subject_weight must be an int >= 0, got {self.subject_weight!r}.")
+        _as_pairs(X)
+        self.n_features_in_ = 2
+        return self
+
+    def join(self, subject: str, body: str) -> str:
+        """Join one ticket (used by the fast single-ticket path)."""
+        parts = [subject] * int(self.subject_weight) if subject else []
+        parts.append(body)
+        return SEPARATOR.join(p for p in parts if p)
+
+    def transform(self, X: Any) -> list[str]:
+        """Return one joined string per (subject, body) pair."""
+        check_is_fitted(self, "n_features_in_")
+        return [self.join(s, b) for s, b in _as_pairs(X)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+class TextNormalizer(TransformerMixin, BaseEstimator):
+    """Lowercase, tokenise (NLTK regexp, no data files), drop stop words, stem.
+
+    Returns one space-joined string of normalised tokens per input string, to
+    be fed to a ``TfidfVectorizer(token_pattern=r"\\S+", lowercase=False)``.
+    Stems are cached in a private per-instance dict created lazily (dropped on
+    pickling/skops and by ``clone``).
+    """
+
+    def __init__(
+        self,
+        language: str = "english",
+        stem: bool = True,
+        lowercase: bool = True,
+        stop_words: Sequence[str] | None = None,
+        token_pattern: str = DEFAULT_TOKEN_PATTERN,
+        min_token_len: int = 1,
+    ) -> None:
+        self.language = language
+        self.stem = stem
+        self.lowercase = lowercase
+        self.stop_words = stop_words
+        self.token_pattern = token_pattern
+        self.min_token_len = min_token_len
+
+    def fit(self, X: Any, y: Any = None) -> TextNormalizer:
+        """Validate parameters (and the language); nothing is learned."""
+        if self.stem and self.language not in SnowballStemmer.languages:
+            raise ValueError(f"Unsupported stemming language {self.language!r}.")
+        # A sorted tuple (not a set) so that skops serialises it with
+        # built-in types only; the lookup set lives in the lazy cache.
+        self.stop_words_ = tuple(sorted({w.lower() if self.lowercase else w for w in (self.stop_words or ())}))
+        self.n_features_in_ = 1
+        return self
+
+    # -- helpers -----------------------------------------------------------
+    def _tools(self) -> tuple[RegexpTokenizer, Any, dict[str, str], frozenset[str]]:
+        """Return (tokenizer, stemmer, stem cache, stop set), built lazily.
+
+        Rebuilt when a relevant parameter changes (set_params after fit).
+        """
+        key = (self.language, self.token_pattern, self.stem, self.stop_words_)
+        tools = self.__dict__.get("_tools_cache")
+        if tools is None or tools[0] != key:
+            stemmer = SnowballStemmer(self.language) if self.stem else None
+            tokenizer = RegexpTokenizer(self.token_pattern)
+            tools = (key, tokenizer, stemmer, {}, frozenset(self.stop_words_))
+            self._tools_cache = tools
+        return tools[1], tools[2], tools[3], tools[4]
+
+    def _norm_token(self, token: str, stemmer: Any, cache: dict[str, str], stops: frozenset[str]) -> str | None:
+        tok = token.lower() if self.lowercase else token
+        if len(tok) < self.min_token_len or tok in stops:
+            return None
+        if stemmer is None:
+            return tok
+        out = cache.get(tok)
+        if out is None:
+            if len(cache) >= _MAX_CACHE:
+                cache.clear()
+            out = stemmer.stem(tok) or tok
+            cache[tok] = out
+        return out
+
+    def analyse(self, text: str) -> list[tuple[int, int, str]]:
+        """Return (start, end, normalised token) for each kept token of ``text``.
+
+        Spans index into ``text`` so callers can show the surface words.
+        """
+        check_is_fitted(self, "stop_words_")
+        tokenizer, stemmer, cache, stops = self._tools()
+        out = []
+        for start, end in tokenizer.span_tokenize(text):
+            norm = self._norm_token(text[start:end], stemmer, cache, stops)
+            if norm is not None:
+                out.append((start, end, norm))
+        return out
+
+    def normalize(self, text: str) -> str:
+        """Normalise one string."""
+        check_is_fitted(self, "stop_words_")
+        tokenizer, stemmer, cache, stops = self._tools()
+        toks = (self._norm_token(t, stemmer, cache, stops) for t in tokenizer.tokenize(text))
+        return " ".join(t for t in toks if t is not None)
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        """Return one normalised string per input string."""
+        if isinstance(X, str):
+            raise ValueError("Expected an iterable of strings, got a single str.")
+        return [self.normalize(str(x)) for x in X]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Never serialise the cache/stemmer: keeps artifacts small and free of
+        # NLTK types that the skops allow-list would otherwise need to trust.
+        state = super().__getstate__()
+        state.pop("_tools_cache", None)
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags

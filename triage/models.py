@@ -1,0 +1,193 @@
+"""The data model: the taxonomy, tickets, the model's predictions, agents' decisions
+and the registry of trained model versions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Category(models.Model):
+    """One entry of the taxonomy. Retired categories keep their history."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    CHAT = "chat", "Chat"
+    WEB = "web", "Web form"
+    PHONE = "phone", "Phone"
+    SOCIAL = "social", "Social media"
+    API = "api", "API"
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "Untriaged"
+        TRIAGED = "triaged", "Triaged"
+
+    class LabelSource(models.TextChoices):
+        NONE = "", "Unconfirmed"
+        AGENT = "agent", "Agent decision"
+        IMPORT = "import", "Imported history"
+
+    source = models.CharField(max_length=64, default="api")
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)
+    customer_ref = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    # The human-confirmed category: set by an agent's decision or by imported history.
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets")
+    label_source = models.CharField(max_length=16, choices=LabelSource.choices, blank=True, default="")
+    triaged_at = models.DateTimeField(null=True, blank=True)
+    triaged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # Idempotent ingest: one ticket per (source, external id). NULL ids never clash.
+            models.UniqueConstraint(fields=["source", "external_id"], name="ticket_unique_external_id"),
+            models.CheckConstraint(
+                condition=Q(status="new") | Q(category__isnull=False), name="ticket_triaged_has_category"
+            ),
+        ]
+        indexes = [
+            # The agents' queue: untriaged tickets, newest first.
+            models.Index(fields=["status", "-received_at"], name="ticket_status_received"),
+            # Training data: confirmed tickets in time order.
+            models.Index(fields=["category", "received_at"], name="ticket_category_received"),
+        ]
+        permissions = [
+            ("triage_ticket", "Can triage tickets in the queue"),
+            ("ingest_ticket", "Can submit tickets through the API"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject or self.body[:60]}"
+
+    @property
+    def live_prediction(self) -> Prediction | None:
+        """The suggestion shown to agents (prefetched by `selectors.with_live_prediction`)."""
+        cached = getattr(self, "_live_predictions", None)
+        if cached is not None:
+            return cached[0] if cached else None
+        return self.predictions.filter(is_live=True).select_related("suggested", "model_version").first()
+
+
+class ModelVersion(models.Model):
+    """A trained classifier: its artifact, its lineage and its scores."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+        REJECTED = "rejected", "Rejected"
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
+    artifact = models.FileField(upload_to="models/", max_length=300)
+    sha256 = models.CharField(max_length=64)
+    hmac = models.CharField(max_length=64)
+    classes = models.JSONField(default=list)
+    params = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    training_rows = models.PositiveIntegerField(default=0)
+    holdout_rows = models.PositiveIntegerField(default=0)
+    data_from = models.DateTimeField(null=True, blank=True)
+    data_to = models.DateTimeField(null=True, blank=True)
+    data_hash = models.CharField(max_length=64, blank=True)
+    code_version = models.CharField(max_length=64, blank=True)
+    environment = models.JSONField(default=dict)
+    train_seconds = models.FloatField(default=0.0)
+    peak_memory_mb = models.FloatField(default=0.0)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} ({self.status})"
+
+
+class Prediction(models.Model):
+    """What a model suggested for a ticket. The live one is shown to agents."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    suggested = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    confidence = models.FloatField()
+    # [{"category": slug, "confidence": p}, ...] best first, excluding `suggested`.
+    alternatives = models.JSONField(default=list)
+    # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`.
+    reasons = models.JSONField(default=list)
+    is_live = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket"], condition=Q(is_live=True), name="one_live_prediction"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0.0) & Q(confidence__lte=1.0), name="prediction_confidence_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} → {self.suggested_id} ({self.confidence:.2f})"
+
+
+class Decision(models.Model):
+    """An agent's accept or correction. Append-only: a database trigger refuses updates."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="decisions")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    suggested = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    chosen = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    accepted = models.BooleanField()
+    # False when another agent had already triaged the ticket: recorded, not applied.
+    applied = models.BooleanField(default=True)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    seconds_taken = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # Reports and retrain triggers scan decisions by time.
+            models.Index(fields=["created_at"], name="decision_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(seconds_taken__isnull=True) | Q(seconds_taken__gte=0), name="decision_seconds_nonnegative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        verb = "accepted" if self.accepted else "changed to"
+        return f"{self.agent_id} {verb} {self.chosen_id} on ticket {self.ticket_id}"

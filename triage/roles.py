@@ -1,0 +1,56 @@
+"""The product's roles, as Django groups with permissions.
+
+A migration creates them; `user_role` tells the highest role a user has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+AGENT = "agent"
+SUPERVISOR = "supervisor"
+ADMIN = "admin"
+INTEGRATION = "integration"
+
+# Permission codenames (app "triage" unless dotted) granted to each group.
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    AGENT: ["view_ticket", "view_category", "triage_ticket"],
+    SUPERVISOR: ["view_ticket", "view_category", "triage_ticket", "view_modelversion", "view_decision"],
+    ADMIN: [
+        "view_ticket",
+        "view_category",
+        "triage_ticket",
+        "ingest_ticket",
+        "view_modelversion",
+        "view_decision",
+        "add_category",
+        "change_category",
+    ],
+    # Service accounts that post tickets (a helpdesk webhook, the demo feed).
+    INTEGRATION: ["ingest_ticket", "view_ticket", "view_category"],
+}
+
+CAN_TRIAGE = "triage.triage_ticket"
+CAN_INGEST = "triage.ingest_ticket"
+CAN_VIEW_TICKETS = "triage.view_ticket"
+
+
+def user_can_triage(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.has_perm(CAN_TRIAGE))
+
+
+def sync_groups(group_model: Any, permission_model: Any) -> None:
+    """Create the role groups and give each exactly its permissions.
+
+    Run by the roles migration (with historical models) and after every migrate,
+    so a change to GROUP_PERMISSIONS reaches existing installs.
+    """
+    for name, codenames in GROUP_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=name)
+        perms = permission_model.objects.filter(content_type__app_label="triage", codename__in=codenames)
+        missing = set(codenames) - set(perms.values_list("codename", flat=True))
+        if missing:
+            raise RuntimeError(f"permissions missing for group {name}: {sorted(missing)}")
+        group.permissions.set(perms)

@@ -1,0 +1,196 @@
+"""Writes. Every change to tickets and decisions goes through these functions.
+
+Where a ticket enters: `ticket_ingest`. Where a decision is stored: `ticket_triage`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from triage import broadcast, serving
+from triage.models import Category, Decision, Prediction, Ticket
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    ticket: Ticket
+    prediction: Prediction | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    ticket: Ticket
+    decision: Decision
+    applied: bool
+
+
+def _classify(ticket: Ticket) -> Prediction | None:
+    """The live model's suggestion as an unsaved Prediction, or None without a model."""
+    model = serving.active_model()
+    if model is None:
+        return None
+    try:
+        result = model.suggest(ticket.subject, ticket.body)
+    except Exception:
+        # A broken model must not stop tickets coming in: store it unsuggested, loudly.
+        logger.exception("model v%s failed to classify a ticket; storing it without a suggestion", model.version)
+        return None
+    if result is None:
+        return None
+    suggestion, category = result
+    return Prediction(
+        ticket=ticket,
+        model_version_id=model.version_id,
+        suggested=category,
+        confidence=min(1.0, max(0.0, float(suggestion.confidence))),
+        alternatives=[{"category": label, "confidence": round(float(p), 4)} for label, p in suggestion.alternatives],
+        reasons=[{"term": term, "weight": round(float(w), 4)} for term, w in suggestion.reasons],
+    )
+
+
+def ticket_ingest(
+    *,
+    subject: str,
+    body: str,
+    source: str = "api",
+    external_id: str | None = None,
+    channel: str = "api",
+    customer_ref: str = "",
+    received_at: datetime | None = None,
+) -> IngestResult:
+    """Store a new ticket with the live model's suggestion, then tell the agents' queues.
+
+    Idempotent on (source, external_id): a repeat, even a concurrent one, gets
+    the ticket stored first and `created=False`.
+    """
+    ticket = Ticket(
+        source=source,
+        external_id=external_id or None,
+        subject=subject,
+        body=body,
+        channel=channel,
+        customer_ref=customer_ref,
+        received_at=received_at or timezone.now(),
+    )
+    # Classify outside the transaction: it is CPU work and holds no lock.
+    prediction = _classify(ticket)
+    try:
+        with transaction.atomic():
+            ticket.save()
+            if prediction is not None:
+                prediction.ticket = ticket
+                prediction.save()
+            transaction.on_commit(partial(broadcast.ticket_added, ticket, prediction))
+    except IntegrityError:
+        existing = _existing_ticket(source, ticket.external_id)
+        if existing is None:
+            raise
+        return IngestResult(ticket=existing, prediction=existing.live_prediction, created=False)
+    ticket._live_predictions = [prediction] if prediction else []  # type: ignore[attr-defined]
+    return IngestResult(ticket=ticket, prediction=prediction, created=True)
+
+
+def _existing_ticket(source: str, external_id: str | None) -> Ticket | None:
+    if not external_id:
+        return None
+    from triage.selectors import with_live_prediction
+
+    return with_live_prediction(Ticket.objects.filter(source=source, external_id=external_id)).first()
+
+
+@transaction.atomic
+def ticket_triage(
+    *,
+    ticket: Ticket,
+    agent: AbstractBaseUser,
+    category: Category,
+    seconds_taken: float | None = None,
+) -> TriageResult:
+    """Record an agent's decision. The first decision on a ticket wins; later ones are
+    recorded with applied=False and the ticket is left as the first agent set it."""
+    if not category.is_active:
+        raise ValueError(f"category {category.slug!r} is retired")
+    live = Prediction.objects.filter(ticket=ticket, is_live=True).first()
+    now = timezone.now()
+    # The conditional UPDATE is the claim: of two agents, exactly one sees a row count of 1.
+    applied = (
+        Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.NEW).update(
+            status=Ticket.Status.TRIAGED,
+            category=category,
+            label_source=Ticket.LabelSource.AGENT,
+            triaged_at=now,
+            triaged_by=agent,
+        )
+        == 1
+    )
+    decision = Decision.objects.create(
+        ticket=ticket,
+        agent=agent,
+        suggested_id=live.suggested_id if live else None,
+        chosen=category,
+        accepted=live is not None and live.suggested_id == category.pk,
+        applied=applied,
+        model_version_id=live.model_version_id if live else None,
+        seconds_taken=seconds_taken,
+    )
+    ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
+    if applied:
+        transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
+    return TriageResult(ticket=ticket, decision=decision, applied=applied)
+
+
+def category_ensure(*, slug: str, name: str, description: str = "") -> Category:
+    """The category with this slug, created if missing (imports and the demo seed)."""
+    category, _ = Category.objects.get_or_create(slug=slug, defaults={"name": name, "description": description})
+    return category
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    external_id: str
+    subject: str
+    body: str
+    category: Category | None
+    received_at: datetime
+    channel: str = "api"
+    customer_ref: str = ""
+
+
+@transaction.atomic
+def tickets_import(*, rows: list[HistoryRow], source: str) -> int:
+    """Store a batch of historical tickets; labelled ones count as confirmed.
+
+    Re-importing the same file adds nothing: (source, external_id) is unique.
+    Returns how many rows were new.
+    """
+    before = Ticket.objects.filter(source=source).count()
+    Ticket.objects.bulk_create(
+        [
+            Ticket(
+                source=source,
+                external_id=row.external_id,
+                subject=row.subject,
+                body=row.body,
+                channel=row.channel,
+                customer_ref=row.customer_ref,
+                received_at=row.received_at,
+                status=Ticket.Status.TRIAGED if row.category else Ticket.Status.NEW,
+                category=row.category,
+                label_source=Ticket.LabelSource.IMPORT if row.category else Ticket.LabelSource.NONE,
+                triaged_at=row.received_at if row.category else None,
+            )
+            for row in rows
+        ],
+        ignore_conflicts=True,
+    )
+    return Ticket.objects.filter(source=source).count() - before

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from triage import views
+
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("queue/rows/", views.queue_rows, name="queue-rows"),
+    path("healthz", views.healthz, name="healthz"),
+]
