@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -60,7 +61,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 # Used only when DJANGO_SECRET_KEY is unset; a system check refuses it when DEBUG is off.
-INSECURE_DEV_SECRET_KEY = "django-insecure-assist-development-only-key-do-not-use-in-production"
+INSECURE_DEV_SECRET_KEY = "django-insecure-assist-development-only-key-do-not-use-in-production"  # noqa: S105 (refused outside development)
 INSECURE_DEV_SIGNING_KEY = "assist-development-only-model-signing-key"
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
@@ -126,22 +127,37 @@ TEMPLATES = [
 
 # Database: SQLite by default, DATABASE_URL (postgres://...) in production and CI.
 DATABASE_URL = env_str("DATABASE_URL")
+DATABASES: dict[str, dict[str, Any]]
 if DATABASE_URL:
-    # CONN_MAX_AGE=0 under ASGI: Django gives every request its own thread, and a
-    # persistent connection per thread would exhaust PostgreSQL's connection
-    # limit under load. Put PgBouncer in front for connection reuse (README).
     DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL,
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
-            conn_health_checks=True,
+        "default": dict(
+            dj_database_url.parse(
+                DATABASE_URL,
+                conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+                conn_health_checks=True,
+            )
         )
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+        # Under ASGI, Django runs each request's sync code in a thread of its own,
+        # so "persistent connections" would mean one PostgreSQL connection per
+        # thread ever created: under load that exhausts max_connections and turns
+        # into 500s. A bounded pool per process (SQLAlchemy's QueuePool through
+        # django-db-connection-pool) reuses connections across those threads.
+        DATABASES["default"]["ENGINE"] = "dj_db_conn_pool.backends.postgresql"
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # "closing" returns the connection to the pool
+        DATABASES["default"]["POOL_OPTIONS"] = {
+            "POOL_SIZE": env_int("DATABASE_POOL_SIZE", 8),
+            "MAX_OVERFLOW": env_int("DATABASE_POOL_OVERFLOW", 4),
+            "TIMEOUT": env_int("DATABASE_POOL_TIMEOUT", 10),
+            "RECYCLE": 900,
+            "PRE_PING": True,
+        }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / "var" / "assist.sqlite3",
+            "NAME": str(BASE_DIR / "var" / "assist.sqlite3"),
             # WAL and IMMEDIATE transactions let the web server, the worker and
             # the feed write at once without "database is locked".
             "OPTIONS": {
@@ -220,21 +236,21 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
+API_RENDERERS = ["rest_framework.renderers.JSONRenderer"]
+if DEBUG:
+    API_RENDERERS.append("rest_framework.renderers.BrowsableAPIRenderer")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": API_RENDERERS,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "triage.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")  # type: ignore[attr-defined]
-
 SPECTACULAR_SETTINGS = {
     "TITLE": "Assist API",
     "DESCRIPTION": "Ticket ingest, suggestions and triage decisions.",

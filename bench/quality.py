@@ -50,26 +50,27 @@ STOP_WORDS = [
 # (name, params overriding DEFAULT_PARAMS). The first row is the reference.
 VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("default", {}),
-    ("word 1-2 only, no stem", {"char": False, "stem": False}),
-    ("word 1-2 only (stem)", {"char": False}),
+    # calibration / classifier (all on the default features)
+    ("LinearSVC + sigmoid (Platt, OvR)", {"classifier": "svc", "calibration": "sigmoid"}),
+    ("LinearSVC + isotonic", {"classifier": "svc", "calibration": "isotonic"}),
+    ("LinearSVC + temperature", {"classifier": "svc", "calibration": "temperature"}),
+    ("LinearSVC C=1 + temperature", {"classifier": "svc", "C": 1.0, "calibration": "temperature"}),
+    ("LinearSVC C=0.25 + temperature", {"classifier": "svc", "C": 0.25, "calibration": "temperature"}),
+    ("LR C=30, own probabilities", {"classifier": "lr", "C": 30.0, "calibration": None}),
+    ("LR C=30 + temperature", {"classifier": "lr", "C": 30.0, "calibration": "temperature"}),
+    ("SGD modified_huber + temperature", {"classifier": "sgd", "C": 1.0, "calibration": "temperature"}),
+    ("class_weight=balanced", {"class_weight": "balanced"}),
+    # features
+    ("word 1-2 only, no stemming", {"char": False, "stem": False}),
+    ("word 1-2 only (stemmed)", {"char": False}),
     ("char_wb 2-5 only", {"word_weight": 0.0}),
     ("word+char, no stemming", {"stem": False}),
+    ("stop words removed", {"stop_words": STOP_WORDS}),
     ("word 1-3", {"word_ngram": (1, 3)}),
-    ("word min_df=2", {"word_min_df": 2}),
-    ("char 1-4", {"char_ngram": (1, 4)}),
-    ("char 2-6", {"char_ngram": (2, 6)}),
+    ("char_wb 1-5", {"char_ngram": (1, 5)}),
+    ("char_wb 2-6", {"char_ngram": (2, 6)}),
     ("char min_df=1", {"char_min_df": 1}),
-    ("stop words", {"stop_words": STOP_WORDS}),
     ("no sublinear_tf", {"sublinear_tf": False}),
-    ("C=0.25", {"C": 0.25}),
-    ("C=1", {"C": 1.0}),
-    ("class_weight=balanced", {"class_weight": "balanced"}),
-    ("isotonic calibration", {"calibration": "isotonic"}),
-    ("ensemble calibration", {"calibration_ensemble": True}),
-    ("LR C=10 (no calib.)", {"classifier": "lr", "C": 10.0, "calibration": None}),
-    ("LR C=30 (no calib.)", {"classifier": "lr", "C": 30.0, "calibration": None}),
-    ("LR C=30 + sigmoid", {"classifier": "lr", "C": 30.0}),
-    ("SGD modified_huber + sigmoid", {"classifier": "sgd", "C": 1.0}),
 ]
 
 

@@ -24,10 +24,10 @@ class DecisionAdmin(admin.ModelAdmin):
     list_display = ["id", "ticket", "agent", "suggested", "chosen", "accepted", "applied", "created_at"]
     list_filter = ["accepted", "applied"]
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

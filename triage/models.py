@@ -45,7 +45,8 @@ class Ticket(models.Model):
         IMPORT = "import", "Imported history"
 
     source = models.CharField(max_length=64, default="api")
-    external_id = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", when absent: NULLs never clash in the unique constraint below.
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     subject = models.CharField(max_length=500, blank=True)
     body = models.TextField(blank=True)
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.API)

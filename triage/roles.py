@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 
 AGENT = "agent"
 SUPERVISOR = "supervisor"
@@ -37,7 +37,7 @@ CAN_INGEST = "triage.ingest_ticket"
 CAN_VIEW_TICKETS = "triage.view_ticket"
 
 
-def user_can_triage(user: AbstractBaseUser | AnonymousUser) -> bool:
+def user_can_triage(user: AbstractUser | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.is_active and user.has_perm(CAN_TRIAGE))
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -50,7 +50,7 @@ def _classify(ticket: Ticket) -> Prediction | None:
     suggestion, category = result
     return Prediction(
         ticket=ticket,
-        model_version_id=model.version_id,
+        model_version=model.row,
         suggested=category,
         confidence=min(1.0, max(0.0, float(suggestion.confidence))),
         alternatives=[{"category": label, "confidence": round(float(p), 4)} for label, p in suggestion.alternatives],
@@ -112,7 +112,7 @@ def _existing_ticket(source: str, external_id: str | None) -> Ticket | None:
 def ticket_triage(
     *,
     ticket: Ticket,
-    agent: AbstractBaseUser,
+    agent: User,
     category: Category,
     seconds_taken: float | None = None,
 ) -> TriageResult:

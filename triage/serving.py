@@ -24,11 +24,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedModel:
-    version_id: int
-    version: int
+    row: ModelVersion
     suggester: Suggester
     # slug -> Category for the categories that may be suggested (active ones).
     categories: dict[str, Category]
+
+    @property
+    def version_id(self) -> int:
+        return self.row.pk
+
+    @property
+    def version(self) -> int:
+        return self.row.version
 
     def suggest(self, subject: str, body: str) -> tuple[Suggestion, Category] | None:
         """The suggestion, moved to the best active category; None if none is active."""
@@ -91,7 +98,7 @@ def _refresh() -> None:
     categories = {c.slug: c for c in Category.objects.filter(is_active=True)}
     if current is not None and current.version_id == active.id:
         if _signature(categories) != _signature(current.categories):
-            _holder.current = LoadedModel(current.version_id, current.version, current.suggester, categories)
+            _holder.current = LoadedModel(current.row, current.suggester, categories)
         return
     if active.id == _holder.failed_version_id:
         return  # already refused; keep serving the previous model without retrying every tick
@@ -107,5 +114,5 @@ def _refresh() -> None:
             f"v{current.version}" if current else "no model",
         )
         return
-    _holder.current = LoadedModel(full.id, full.version, Suggester(pipeline), categories)
+    _holder.current = LoadedModel(full, Suggester(pipeline), categories)
     logger.info("serving model v%s (loaded in %.0f ms)", full.version, (time.perf_counter() - started) * 1000)

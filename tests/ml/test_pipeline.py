@@ -7,6 +7,7 @@ import json
 import pickle
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -150,9 +151,9 @@ def test_sklearn_api_checks(estimator: object, check: object) -> None:
 
 
 @pytest.mark.parametrize("estimator", [SubjectBodyJoiner(subject_weight=3), TextNormalizer(stem=False)])
-def test_transform_is_pure_and_idempotent(estimator: object, tickets: tuple) -> None:
+def test_transform_is_pure_and_idempotent(estimator: Any, tickets: tuple) -> None:
     X = tickets[0] if isinstance(estimator, SubjectBodyJoiner) else [b for _, b in tickets[0]]
-    est = clone(estimator).fit(X)  # type: ignore[attr-defined]
+    est = clone(estimator).fit(X)
     public = {k: v for k, v in vars(est).items() if not k.startswith("_")}
     first = est.transform(X)
     assert est.transform(X) == first
@@ -188,7 +189,8 @@ def test_build_pipeline_fits_tiny_data(fitted: Pipeline, tickets: tuple) -> None
 def test_small_classes_never_crash(per_class: list[int], calibration: str) -> None:
     X, y = make_tickets(max(per_class))
     quota = dict(zip(sorted(set(y)), per_class, strict=True))
-    Xs, ys = [], []
+    Xs: list[tuple[str, str]] = []
+    ys: list[str] = []
     for x, lab in zip(X, y, strict=True):
         if ys.count(lab) < quota[lab]:
             Xs.append(x)
@@ -223,6 +225,7 @@ def test_model_params_is_json(fitted: Pipeline) -> None:
 # -- suggester ----------------------------------------------------------------
 VARIANTS = [
     {},
+    {"calibration": "sigmoid"},
     {"classifier": "lr", "calibration": None},
     {"classifier": "lr", "calibration": "sigmoid"},
     {"classifier": "sgd"},
@@ -252,7 +255,7 @@ def test_suggester_matches_pipeline(params: dict, tickets: tuple) -> None:
 def test_suggester_binary_problem(tickets: tuple) -> None:
     X, y = tickets
     Xb, yb = zip(*[(x, lab) for x, lab in zip(X, y, strict=True) if lab != "login"], strict=True)
-    for params in ({}, {"classifier": "lr", "calibration": None}, {"calibration": "temperature"}):
+    for params in ({}, {"classifier": "lr", "calibration": None}, {"calibration": "sigmoid"}):
         pipe = build_pipeline(params).fit(list(Xb), list(yb))
         fast = Suggester(pipe).predict_proba_one(*Xb[0])
         np.testing.assert_allclose(fast, pipe.predict_proba([Xb[0]])[0], atol=1e-9)

@@ -15,5 +15,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ParseError):
         # Malformed JSON has no field to name: the error is the whole request.
-        response.data = {"non_field_errors": ["Malformed JSON: the request body could not be parsed."], "detail": str(exc.detail)}
+        response.data = {
+            "non_field_errors": ["Malformed JSON: the request body could not be parsed."],
+            "detail": str(exc.detail),
+        }
     return response

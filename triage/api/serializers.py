@@ -21,7 +21,7 @@ class StrictCharField(serializers.CharField):
 
 
 class TicketIn(serializers.Serializer):
-    source = StrictCharField(max_length=64, required=False, default="api")
+    source = StrictCharField(max_length=64, required=False, default="api")  # type: ignore[assignment]
     external_id = StrictCharField(max_length=200, required=False, allow_null=True, allow_blank=True, default=None)
     subject = StrictCharField(required=False, allow_blank=True, default="")
     body = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
@@ -50,11 +50,15 @@ class TicketIn(serializers.Serializer):
 
 class TicketFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
-    category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all(), required=False)
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all(), required=False
+    )
 
 
 class TriageIn(serializers.Serializer):
-    category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all()
+    )
     seconds_taken = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=7 * 24 * 3600)
 
     def validate_category(self, value: Category) -> Category:
@@ -70,7 +74,9 @@ class CategoryOut(serializers.ModelSerializer):
 
 
 class SuggestionOut(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(source="suggested", slug_field="slug", read_only=True)
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        source="suggested", slug_field="slug", read_only=True
+    )
     category_name = serializers.CharField(source="suggested.name", read_only=True)
     model_version = serializers.IntegerField(source="model_version.version", read_only=True)
 
@@ -80,7 +86,7 @@ class SuggestionOut(serializers.ModelSerializer):
 
 
 class TicketOut(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     suggestion = SuggestionOut(source="live_prediction", read_only=True, allow_null=True)
     triaged_by = serializers.CharField(source="triaged_by.username", read_only=True, default=None)
 
@@ -106,8 +112,8 @@ class TicketOut(serializers.ModelSerializer):
 
 class DecisionOut(serializers.ModelSerializer):
     agent = serializers.CharField(source="agent.username", read_only=True)
-    suggested = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    chosen = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    suggested: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    chosen: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     model_version = serializers.IntegerField(source="model_version.version", read_only=True, default=None)
 
     class Meta:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -86,7 +87,7 @@ class TicketTriageApi(APIView):
         data.is_valid(raise_exception=True)
         result = services.ticket_triage(
             ticket=ticket,
-            agent=request.user,
+            agent=cast(User, request.user),  # CanTriage admits authenticated users only
             category=data.validated_data["category"],
             seconds_taken=data.validated_data.get("seconds_taken"),
         )

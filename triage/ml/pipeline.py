@@ -48,7 +48,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "classifier": "svc",  # "svc" (LinearSVC) | "lr" (LogisticRegression) | "sgd"
     "C": 0.5,
     "class_weight": None,
-    "calibration": "sigmoid",  # "sigmoid" | "isotonic" | "temperature" | None (LR)
+    # CV: temperature keeps accuracy and gives ECE ~0.026 vs 0.074 for
+    # one-vs-rest Platt ("sigmoid") and 0.051 for isotonic on Banking77.
+    "calibration": "temperature",  # | "sigmoid" | "isotonic" | None (LR only)
     "calibration_cv": 5,
     "calibration_ensemble": False,  # one base model: 5x smaller, faster
     "random_state": 0,

@@ -30,9 +30,7 @@ class ArtifactRefusedError(Exception):
 
 
 def _sign(data: bytes) -> str:
-    return hmac.new(
-        settings.MODEL_SIGNING_KEY.encode(), data, hashlib.sha256
-    ).hexdigest()
+    return hmac.new(settings.MODEL_SIGNING_KEY.encode(), data, hashlib.sha256).hexdigest()
 
 
 @transaction.atomic
@@ -71,16 +69,12 @@ def model_version_load(version: ModelVersion) -> Any:
     except (OSError, ValueError) as exc:
         raise ArtifactRefusedError(
             f"model v{version.version}: artifact {version.artifact.name!r} unreadable: {exc}"
-        )
+        ) from exc
     digest = hashlib.sha256(data).hexdigest()
     if not hmac.compare_digest(digest, version.sha256):
-        raise ArtifactRefusedError(
-            f"model v{version.version}: SHA-256 mismatch, the artifact was altered"
-        )
+        raise ArtifactRefusedError(f"model v{version.version}: SHA-256 mismatch, the artifact was altered")
     if not hmac.compare_digest(_sign(data), version.hmac):
-        raise ArtifactRefusedError(
-            f"model v{version.version}: HMAC mismatch, the artifact was not signed by us"
-        )
+        raise ArtifactRefusedError(f"model v{version.version}: HMAC mismatch, the artifact was not signed by us")
     try:
         return artifacts.loads(data)
     except ValueError as exc:
@@ -90,9 +84,9 @@ def model_version_load(version: ModelVersion) -> Any:
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion, user: Any = None) -> ModelVersion:
     """Make `version` the live model; the previous live one is retired."""
-    ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(
-        pk=version.pk
-    ).update(status=ModelVersion.Status.RETIRED)
+    ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).update(
+        status=ModelVersion.Status.RETIRED
+    )
     version.status = ModelVersion.Status.ACTIVE
     version.activated_at = timezone.now()
     version.activated_by = user

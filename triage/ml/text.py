@@ -129,6 +129,7 @@ class TextNormalizer(TransformerMixin, BaseEstimator):
         Rebuilt when a relevant parameter changes (set_params after fit).
         """
         key = (self.language, self.token_pattern, self.stem, self.stop_words_)
+        tools: tuple[Any, RegexpTokenizer, Any, dict[str, str], frozenset[str]] | None
         tools = self.__dict__.get("_tools_cache")
         if tools is None or tools[0] != key:
             stemmer = SnowballStemmer(self.language) if self.stem else None

@@ -88,9 +88,7 @@ def training_data(chunk_size: int = 5000) -> TrainingData:
     return data
 
 
-def score(
-    suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str]
-) -> dict[str, Any]:
+def score(suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any]:
     """Accuracy, macro-F1 and per-category precision/recall/F1 of a model on labelled tickets."""
     if not pairs:
         return {}
@@ -103,9 +101,7 @@ def score(
     }
     return {
         "accuracy": round(float(accuracy_score(labels, predicted)), 4),
-        "macro_f1": round(
-            float(f1_score(labels, predicted, average="macro", zero_division=0)), 4
-        ),
+        "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 4),
         "rows": len(labels),
         "per_category": per_category,
     }
@@ -170,9 +166,7 @@ def train_model(
             "code_version": _git_commit(),
             "environment": _environment(),
             "train_seconds": round(time.perf_counter() - started, 2),
-            "peak_memory_mb": round(
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-            ),
+            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         },
     )
     activated, reason = _decide(activate, metrics, active_metrics, min_macro_f1_margin)
@@ -186,9 +180,7 @@ def train_model(
     return TrainOutcome(version, activated, metrics, active_metrics, reason)
 
 
-def _decide(
-    mode: str, metrics: dict[str, Any], active: dict[str, Any] | None, margin: float
-) -> tuple[bool, str]:
+def _decide(mode: str, metrics: dict[str, Any], active: dict[str, Any] | None, margin: float) -> tuple[bool, str]:
     if mode == "always":
         return True, "activated on request"
     if mode == "never":
@@ -209,18 +201,14 @@ def _decide(
     )
 
 
-def _score_active(
-    pairs: list[tuple[str, str]], labels: list[str]
-) -> dict[str, Any] | None:
+def _score_active(pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any] | None:
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     if active is None:
         return None
     try:
         pipeline = model_version_load(active)
     except ArtifactRefusedError:
-        logger.exception(
-            "the live model v%s could not be loaded to compare against", active.version
-        )
+        logger.exception("the live model v%s could not be loaded to compare against", active.version)
         return None
     return {"version": active.version, **score(Suggester(pipeline), pairs, labels)}
 

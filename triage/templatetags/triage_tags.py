@@ -19,4 +19,6 @@ def lookup(mapping: dict[str, Any] | None, key: str) -> Any:
 def percent(value: float | None) -> str:
     if value is None:
         return ""
+    if value < 0.01:
+        return "<1%"
     return f"{value * 100:.0f}%"

@@ -46,7 +46,9 @@ class Command(BaseCommand):
             bar.close()
         serving.reset()
         version, holdout = outcome.version, outcome.metrics
-        self.stdout.write(f"model v{version.version}: {version.training_rows} tickets, {len(version.classes)} categories")
+        self.stdout.write(
+            f"model v{version.version}: {version.training_rows} tickets, {len(version.classes)} categories"
+        )
         if holdout:
             self.stdout.write(
                 f"held-out (most recent {version.holdout_rows} tickets): "
@@ -55,7 +57,8 @@ class Command(BaseCommand):
         if outcome.active_metrics:
             old = outcome.active_metrics
             self.stdout.write(
-                f"live v{old['version']} on the same tickets: accuracy {old['accuracy']:.4f}  macro-F1 {old['macro_f1']:.4f}"
+                f"live v{old['version']} on the same tickets: "
+                f"accuracy {old['accuracy']:.4f}  macro-F1 {old['macro_f1']:.4f}"
             )
         self.stdout.write(f"trained in {version.train_seconds:.1f} s")
         style = self.style.SUCCESS if outcome.activated else self.style.WARNING

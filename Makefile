@@ -1,0 +1,63 @@
+# Assist: `make run` starts the whole product, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+FEED_RATE ?= 0.2
+# Local demo over plain http: switch off the HTTPS-only hardening meant for production.
+LOCAL_HTTP := DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
+
+.PHONY: run test lint format bench-ingest bench-quality install install-dev browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	@mkdir -p var
+	$(LOCAL_HTTP) $(BIN)/python manage.py migrate --noinput
+	$(LOCAL_HTTP) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(LOCAL_HTTP) $(BIN)/python manage.py prepare --url http://$(HOST):$(PORT)/
+	$(LOCAL_HTTP) ASSIST_HOST=$(HOST) ASSIST_PORT=$(PORT) FEED_RATE=$(FEED_RATE) PATH=$(abspath $(BIN)):$$PATH \
+		$(BIN)/honcho start -f Procfile
+
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install-dev browser
+	@mkdir -p var
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench-ingest: install-dev
+	$(BIN)/python bench/ingest.py
+
+bench-quality: install-dev
+	$(BIN)/python bench/quality.py
+
+clean:
+	rm -rf var/static var/celery

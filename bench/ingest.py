@@ -1,0 +1,189 @@
+"""Ingest throughput and latency against a running Assist server.
+
+    python bench/ingest.py [--url http://127.0.0.1:8000] [--n 2000] [--concurrency 8] [--token KEY]
+
+Measures, against the same server in the same run:
+  1. the framework's ceiling: an authenticated GET /api/categories/;
+  2. ingest: POST /api/tickets/ (validate, classify, store, broadcast);
+and, in-process, the classifier's latency for one ticket. Each client is its own
+process with one keep-alive connection, so the load generator's GIL is not the
+bottleneck. Without --token it uses (or creates) a 'bench' integration user in
+the database the environment points at (DATABASE_URL), which must be the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
+    import django
+
+    django.setup()
+
+
+def bench_token() -> str:
+    _django()
+    from django.contrib.auth.models import Group, User
+    from rest_framework.authtoken.models import Token
+
+    from triage import roles
+
+    user, _ = User.objects.get_or_create(username="bench")
+    user.groups.add(Group.objects.get(name=roles.INTEGRATION))
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def _client(args: tuple[str, str, str, int, int]) -> tuple[list[float], int, list[str]]:
+    """One client process: `count` requests over one keep-alive connection."""
+    url, token, mode, count, seed = args
+    from triage import demo
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    tickets = demo.generate(count, seed=seed) if mode == "ingest" else []
+    latencies: list[float] = []
+    failures = 0
+    errors: list[str] = []
+    for i in range(count):
+        if mode == "ingest":
+            t = tickets[i]
+            body = json.dumps(
+                {
+                    "source": "bench",
+                    "external_id": uuid.uuid4().hex,
+                    "subject": t.subject,
+                    "body": t.body,
+                    "channel": t.channel,
+                    "customer_ref": t.customer_ref,
+                }
+            )
+            method, path, ok = "POST", "/api/tickets/", 201
+        else:
+            body, method, path, ok = None, "GET", "/api/categories/", 200
+        started = time.perf_counter()
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30)
+            status, payload = 0, str(exc).encode()
+        latencies.append(time.perf_counter() - started)
+        if status != ok:
+            failures += 1
+            if len(errors) < 3:
+                errors.append(f"{status} {payload[:200]!r}")
+    conn.close()
+    return latencies, failures, errors
+
+
+def run(url: str, token: str, mode: str, n: int, concurrency: int) -> dict[str, float]:
+    per_client = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    with mp.get_context("fork").Pool(concurrency) as pool:
+        started = time.perf_counter()
+        results = pool.map(_client, [(url, token, mode, c, 1000 + i) for i, c in enumerate(per_client)])
+        elapsed = time.perf_counter() - started
+    latencies = sorted(lat for r in results for lat in r[0])
+    failures = sum(r[1] for r in results)
+    for errors in (r[2] for r in results):
+        for error in errors:
+            print(f"  {mode} failure: {error}", file=sys.stderr)
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "rate": len(latencies) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+def classifier_latency(samples: int = 1000) -> dict[str, float] | None:
+    _django()
+    from triage import demo, serving
+
+    model = serving.active_model()
+    if model is None:
+        return None
+    tickets = demo.generate(samples, seed=99)
+    for t in tickets[:50]:
+        model.suggest(t.subject, t.body)
+    timings = []
+    for t in tickets:
+        started = time.perf_counter()
+        model.suggest(t.subject, t.body)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    return {
+        "version": model.version,
+        "p50_ms": 1000 * statistics.median(timings),
+        "p99_ms": 1000 * timings[int(len(timings) * 0.99)],
+    }
+
+
+def wait_for(url: str, seconds: float = 60) -> None:
+    parts = urlsplit(url)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"{url} did not answer /healthz within {seconds:.0f} s")
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--n", type=int, default=2000, help="requests per measurement")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--token", default=os.environ.get("ASSIST_TOKEN"))
+    args = parser.parse_args()
+    token = args.token or bench_token()
+    wait_for(args.url)
+
+    print(f"server {args.url}, {args.concurrency} concurrent clients, {args.n} requests each measurement")
+    run(args.url, token, "ceiling", args.warmup, args.concurrency)
+    run(args.url, token, "ingest", args.warmup, args.concurrency)
+    ceiling = run(args.url, token, "ceiling", args.n, args.concurrency)
+    ingest = run(args.url, token, "ingest", args.n, args.concurrency)
+    for name, r in (("GET /api/categories/ (ceiling)", ceiling), ("POST /api/tickets/ (ingest)", ingest)):
+        print(
+            f"{name:<32} {r['rate']:7.1f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
+            f"   failures {r['failures']}/{r['requests']}"
+        )
+    print(f"ingest / ceiling ratio: {ingest['rate'] / ceiling['rate']:.2f}")
+    latency = classifier_latency()
+    if latency is None:
+        print("classifier: no active model in this database")
+    else:
+        print(
+            f"classifier (model v{latency['version']}, one ticket, in-process): "
+            f"p50 {latency['p50_ms']:.2f} ms   p99 {latency['p99_ms']:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

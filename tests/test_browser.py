@@ -1,0 +1,121 @@
+"""The real queue page in headless Chromium (Debian's package, never a downloaded browser)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from rest_framework.authtoken.models import Token
+
+from triage.models import Decision, Ticket
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SELECTED = re.compile(r"\bselected\b")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM
+    # calls are still synchronous, so tell Django not to refuse them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def log_in(browser: Browser, base_url: str, username: str, password: str) -> Page:
+    page = browser.new_page()
+    page.on("dialog", lambda dialog: pytest.fail(f"a script ran in the page: {dialog.message}"))
+    page.goto(base_url + "/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
+    return page
+
+
+def test_a_posted_ticket_appears_live_and_a_keyboard_accept_removes_it(
+    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, integration: Any, live_model: Any
+) -> None:
+    alice = log_in(browser, asgi_server, "alice", "pw-alice")
+    bob = log_in(browser, asgi_server, "bob", "pw-bob")
+    expect(alice.locator("#queue-empty")).to_be_visible()
+
+    token = Token.objects.create(user=integration).key
+    response = requests.post(
+        asgi_server + "/api/tickets/",
+        json={"subject": "<script>alert(1)</script>", "body": "I lost my card on the bus, please block it"},
+        headers={"Authorization": f"Token {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    ticket_id = response.json()["id"]
+
+    for page in (alice, bob):
+        row = page.locator(f"#ticket-{ticket_id}")
+        expect(row).to_be_visible(timeout=2_000)  # pushed over the websocket, no reload
+        expect(row.locator(".subject")).to_have_text("<script>alert(1)</script>")  # shown as text
+        expect(row.locator(".choice.suggested")).to_contain_text("Lost or stolen card")
+        expect(page.locator("#queue-count")).to_have_text("1")
+
+    expect(alice.locator(f"#ticket-{ticket_id}")).to_have_class(SELECTED)
+    alice.keyboard.press("Enter")
+
+    expect(alice.locator(f"#ticket-{ticket_id}")).to_have_count(0, timeout=2_000)
+    expect(bob.locator(f"#ticket-{ticket_id}")).to_have_count(0, timeout=2_000)  # gone from every queue
+    expect(bob.locator("#queue-count")).to_have_text("0")
+    decision = Decision.objects.get(ticket_id=ticket_id)
+    assert decision.agent == agent and decision.accepted and decision.chosen.slug == "lost-or-stolen-card"
+    assert decision.seconds_taken is not None and decision.seconds_taken >= 0
+    assert Ticket.objects.get(pk=ticket_id).status == "triaged"
+
+
+def test_an_agent_picks_another_category_by_digit_and_by_typing(
+    browser: Browser, asgi_server: str, agent: Any, live_model: Any
+) -> None:
+    from triage import services
+
+    first = services.ticket_ingest(subject="Transfer", body="my transfer to my landlord has not arrived").ticket
+    second = services.ticket_ingest(subject="Fee", body="why was I charged a monthly fee").ticket
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    expect(page.locator(f"#ticket-{second.pk}")).to_have_class(SELECTED)  # newest first, selected
+
+    page.keyboard.press("2")  # the first alternative
+    expect(page.locator(f"#ticket-{second.pk}")).to_have_count(0)
+    expect(page.locator(f"#ticket-{first.pk}")).to_have_class(SELECTED)
+
+    page.keyboard.press("/")
+    page.keyboard.type("fraud")
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#ticket-{first.pk}")).to_have_count(0)
+
+    decisions = {d.ticket_id: d for d in Decision.objects.all()}
+    assert not decisions[second.pk].accepted
+    assert decisions[second.pk].chosen.slug == second.live_prediction.alternatives[0]["category"]
+    assert decisions[first.pk].chosen.slug == "suspected-fraud"
+
+
+def test_an_outsider_gets_403_on_the_queue_page(browser: Browser, asgi_server: str, outsider: Any) -> None:
+    page = browser.new_page()
+    page.goto(asgi_server + "/")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", "pw-olga")
+    with page.expect_response(lambda r: r.url.rstrip("/") == asgi_server) as info:
+        page.click("button[type=submit]")
+    assert info.value.status == 403
+    expect(page.locator("h1")).to_have_text("Not allowed")

@@ -1,0 +1,93 @@
+"""The command-line tools: seeding the demo, importing a history, feeding tickets live."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from triage.models import Category, Ticket
+
+
+def test_seed_demo_creates_a_labelled_history_and_the_role_users(db: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    from triage.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "LOGINS_FILE", tmp_path / "logins.txt")
+    out = StringIO()
+    call_command("seed_demo", tickets=120, stdout=out)
+    assert Category.objects.count() == 12
+    assert Ticket.objects.filter(status="triaged", category__isnull=False).count() == 120
+    assert len({t.body for t in Ticket.objects.all()}) > 80  # varied, not one template
+    for username, role in [("agent", "agent"), ("supervisor", "supervisor"), ("admin", "admin")]:
+        user = User.objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        password = next(line.split(" / ")[1] for line in out.getvalue().splitlines() if f" {username} / " in line)
+        assert user.check_password(password)
+    assert "Authorization: Token" in (tmp_path / "logins.txt").read_text()
+    call_command("seed_demo", tickets=120, stdout=StringIO())  # again: nothing duplicated
+    assert Ticket.objects.count() == 120
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import_creates_categories_and_skips_bad_rows_with_reasons(db: Any, tmp_path: Path) -> None:
+    csv_file = write_csv(
+        tmp_path / "history.csv",
+        "text,category\n"
+        "I am still waiting on my card?,card_arrival\n"
+        "My card payment was declined,declined_card_payment\n"
+        ",card_arrival\n"
+        "no label here,\n"
+        '"nul\x00byte",card_arrival\n'
+        "what is the fee for top up,top_up_fee\n"
+        "too,many,fields\n",
+    )
+    out, err = StringIO(), StringIO()
+    call_command("import_tickets", str(csv_file), text_column="text", label_column="category", stdout=out, stderr=err)
+    assert "3 tickets imported" in out.getvalue() and "4 rows skipped" in out.getvalue()
+    for reason in ["line 4: empty text", "line 5: empty label", "line 6: NUL byte", "line 8: more fields"]:
+        assert reason in err.getvalue()
+    assert set(Category.objects.values_list("slug", "name")) == {
+        ("card_arrival", "Card arrival"),
+        ("declined_card_payment", "Declined card payment"),
+        ("top_up_fee", "Top up fee"),
+    }
+    assert Ticket.objects.filter(status="triaged", label_source="import").count() == 3
+    # Rows keep the file's order in time, so the time holdout takes the file's end.
+    bodies = list(Ticket.objects.order_by("received_at").values_list("body", flat=True))
+    assert bodies[0].startswith("I am still waiting") and bodies[-1].startswith("what is the fee")
+    call_command(
+        "import_tickets",
+        str(csv_file),
+        text_column="text",
+        label_column="category",
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    assert Ticket.objects.count() == 3  # re-import is idempotent
+
+
+def test_import_refuses_a_missing_column_or_file(db: Any, tmp_path: Path) -> None:
+    csv_file = write_csv(tmp_path / "h.csv", "body,label\nx,y\n")
+    with pytest.raises(CommandError, match="no column text"):
+        call_command("import_tickets", str(csv_file), text_column="text")
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("import_tickets", str(tmp_path / "missing.csv"), text_column="text")
+
+
+def test_feed_posts_tickets_through_the_api(asgi_server: str, integration: Any, live_model: Any) -> None:
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=integration).key
+    out = StringIO()
+    call_command("feed_tickets", rate=50, count=3, url=asgi_server, token=token, stdout=out, stderr=StringIO())
+    assert "posted 3 tickets" in out.getvalue()
+    tickets = Ticket.objects.filter(source="demo-feed")
+    assert tickets.count() == 3 and all(t.status == "new" and t.live_prediction for t in tickets)

@@ -1,0 +1,35 @@
+"""First-run set-up for `make run`: demo data and a first model when the database is empty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from triage.management.commands.seed_demo import LOGINS_FILE
+from triage.models import ModelVersion, Ticket
+
+
+class Command(BaseCommand):
+    help = "Seed the demo and train a first model if the database is empty; print the URL and logins."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not Ticket.objects.exists():
+            self.stdout.write("Empty database: seeding a demo support history.")
+            call_command("seed_demo", stdout=self.stdout)
+        if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+            self.stdout.write("No live model: training the first one.")
+            call_command("train", stdout=self.stdout)
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Assist is starting at {options['url']}"))
+        if LOGINS_FILE.exists():
+            self.stdout.write("Logins:")
+            for line in LOGINS_FILE.read_text().splitlines():
+                self.stdout.write("  " + line)
+        else:
+            self.stdout.write("Logins: run `python manage.py seed_demo` to (re)create the demo users and passwords.")
+        self.stdout.write("Stop with Ctrl-C.\n")
