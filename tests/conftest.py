@@ -50,6 +50,7 @@ def _fast_and_isolated(settings: Any, tmp_path: Any) -> Iterator[None]:
     settings.SECURE_SSL_REDIRECT = False
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_HSTS_SECONDS = 0
     serving.reset()
     yield
     serving.reset()
@@ -168,8 +169,13 @@ def _free_port() -> int:
 def asgi_server(transactional_db: Any) -> Iterator[str]:
     """The real ASGI application (HTTP and websockets) served by uvicorn on a free port."""
     import uvicorn
+    from django.core.asgi import get_asgi_application
 
-    from assist.asgi import application
+    from assist.asgi import build_application
+
+    # A fresh Django handler: middleware reads settings when it is built, so this
+    # one sees the test's settings (plain http), not those of the first import.
+    application = build_application(get_asgi_application())
 
     port = _free_port()
     config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from triage.models import Category, Channel, Decision, Prediction, Ticket
+from triage.models import Category, Channel, Ticket
 
 
 class StrictCharField(serializers.CharField):
@@ -67,69 +67,64 @@ class TriageIn(serializers.Serializer):
         return value
 
 
-class CategoryOut(serializers.ModelSerializer):
-    class Meta:
-        model = Category
-        fields = ["slug", "name", "description", "is_active"]
+# Output shapes are plain Serializers with every field declared: cheaper per
+# request than ModelSerializer's introspection, and the contract is visible here.
 
 
-class SuggestionOut(serializers.ModelSerializer):
-    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
-        source="suggested", slug_field="slug", read_only=True
-    )
-    category_name = serializers.CharField(source="suggested.name", read_only=True)
-    model_version = serializers.IntegerField(source="model_version.version", read_only=True)
-
-    class Meta:
-        model = Prediction
-        fields = ["category", "category_name", "confidence", "alternatives", "reasons", "model_version"]
+class CategoryOut(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    is_active = serializers.BooleanField()
 
 
-class TicketOut(serializers.ModelSerializer):
-    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    suggestion = SuggestionOut(source="live_prediction", read_only=True, allow_null=True)
-    triaged_by = serializers.CharField(source="triaged_by.username", read_only=True, default=None)
-
-    class Meta:
-        model = Ticket
-        fields = [
-            "id",
-            "source",
-            "external_id",
-            "subject",
-            "body",
-            "channel",
-            "customer_ref",
-            "received_at",
-            "created_at",
-            "status",
-            "category",
-            "triaged_by",
-            "triaged_at",
-            "suggestion",
-        ]
+class ChoiceOut(serializers.Serializer):
+    category = serializers.CharField()
+    confidence = serializers.FloatField()
 
 
-class DecisionOut(serializers.ModelSerializer):
-    agent = serializers.CharField(source="agent.username", read_only=True)
-    suggested: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    chosen: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    model_version = serializers.IntegerField(source="model_version.version", read_only=True, default=None)
+class ReasonOut(serializers.Serializer):
+    term = serializers.CharField()
+    weight = serializers.FloatField()
 
-    class Meta:
-        model = Decision
-        fields = [
-            "id",
-            "ticket",
-            "agent",
-            "suggested",
-            "chosen",
-            "accepted",
-            "applied",
-            "model_version",
-            "seconds_taken",
-            "created_at",
-        ]
+
+class SuggestionOut(serializers.Serializer):
+    category = serializers.CharField(source="suggested.slug")
+    category_name = serializers.CharField(source="suggested.name")
+    confidence = serializers.FloatField()
+    alternatives = ChoiceOut(many=True)
+    reasons = ReasonOut(many=True)
+    model_version = serializers.IntegerField(source="model_version.version")
+
+
+class TicketOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    channel = serializers.CharField()
+    customer_ref = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    status = serializers.CharField()
+    category = serializers.CharField(source="category.slug", default=None)
+    triaged_by = serializers.CharField(source="triaged_by.username", default=None)
+    triaged_at = serializers.DateTimeField(allow_null=True)
+    suggestion = SuggestionOut(source="live_prediction", allow_null=True)
+
+
+class DecisionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    ticket = serializers.IntegerField(source="ticket_id")
+    agent = serializers.CharField(source="agent.username")
+    suggested = serializers.CharField(source="suggested.slug", default=None)
+    chosen = serializers.CharField(source="chosen.slug")
+    accepted = serializers.BooleanField()
+    applied = serializers.BooleanField()
+    model_version = serializers.IntegerField(source="model_version.version", default=None)
+    seconds_taken = serializers.FloatField(allow_null=True)
+    created_at = serializers.DateTimeField()
 
 
 class TriageOut(serializers.Serializer):
