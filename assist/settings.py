@@ -95,9 +95,12 @@ INSTALLED_APPS = [
     "triage",
 ]
 
+# Every middleware here is async-capable, so under ASGI a request crosses into a
+# thread once (for the view), not at each sync-only middleware. That is why
+# static files are served by ServeStatic (WhiteNoise's async-capable fork).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -194,13 +197,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "servestatic.storage.CompressedManifestStaticFilesStorage"
             if env_bool("DJANGO_MANIFEST_STATIC", default=not DEBUG)
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+SERVESTATIC_USE_FINDERS = DEBUG
 
 # Redis: channel layer (fan-out between processes) and Celery broker.
 REDIS_URL = env_str("REDIS_URL")

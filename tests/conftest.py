@@ -36,7 +36,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _static_files(django_db_blocker: Any) -> None:
-    # The pages use the production static pipeline (WhiteNoise + manifest).
+    # The pages use the production static pipeline (ServeStatic + manifest).
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
@@ -178,7 +178,9 @@ def asgi_server(transactional_db: Any) -> Iterator[str]:
     application = build_application(get_asgi_application())
 
     port = _free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

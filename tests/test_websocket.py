@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -112,7 +113,14 @@ async def test_tickets_are_stored_when_the_channel_layer_is_down(
     channel_layers.backends.clear()
     try:
         result = await database_sync_to_async(services.ticket_ingest)(subject="x", body="redis is down")
+        assert result.created and result.ticket.pk
+        # The push runs on the event loop after the answer: wait for its failure to be logged.
+        for _ in range(100):
+            if any("live update ticket_added" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.05)
     finally:
         channel_layers.backends.clear()
-    assert result.created and result.ticket.pk
-    assert any("live update ticket_added" in r.getMessage() for r in caplog.records)
+    assert any("live update ticket_added" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records), (
+        "the failed push was not logged"
+    )

@@ -6,10 +6,14 @@ Django's autoescaping in the websocket payload exactly as in the page.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import os
+from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
@@ -44,11 +48,38 @@ def ticket_triaged(ticket: Ticket, decision: Decision) -> None:
 def _send(message: dict[str, Any]) -> None:
     # The ticket is stored whatever happens here; a failed push is logged, and
     # pages catch up when they reconnect (they reload the queue then).
-    try:
-        layer = get_channel_layer()
-        if layer is None:
-            logger.error("no channel layer configured; queue pages will not update live")
-            return
+    layer = get_channel_layer()
+    if layer is None:
+        logger.error("no channel layer configured; queue pages will not update live")
+        return
+    loop = _server_loop()
+    if loop is not None:
+        # Inside an ASGI request: hand the send to the server's event loop and
+        # answer the request without waiting for Redis.
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(QUEUE_GROUP, message), loop)
+        future.add_done_callback(partial(_log_failure, message))
+        return
+    try:  # a management command, a worker, a test: send and wait
         async_to_sync(layer.group_send)(QUEUE_GROUP, message)
     except Exception:
-        logger.exception("live update %s for ticket %s failed", message.get("event"), message.get("ticket_id"))
+        _log_failure(message, None)
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of the ASGI server this sync code was called from, if any."""
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
+
+def _log_failure(message: dict[str, Any], future: concurrent.futures.Future[None] | None) -> None:
+    if future is not None and future.exception() is None:
+        return
+    exc = future.exception() if future is not None else None
+    logger.error(
+        "live update %s for ticket %s failed",
+        message.get("event"),
+        message.get("ticket_id"),
+        exc_info=exc or True,
+    )

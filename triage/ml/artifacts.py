@@ -7,7 +7,10 @@ database or object store cannot execute code on load.
 
 from __future__ import annotations
 
+import zipfile
+
 import skops.io as sio
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
 
 # Types skops does not trust by default but our pipelines legitimately
@@ -33,8 +36,17 @@ class CorruptArtifactError(UntrustedArtifactError):
 
 
 def dumps(pipeline: Pipeline) -> bytes:
-    """Serialise a (fitted) pipeline to skops bytes."""
-    return sio.dumps(pipeline)
+    """Serialise a (fitted) pipeline to skops bytes.
+
+    Drops the vectorisers' ``stop_words_`` first: it only lists the terms
+    pruned by min_df (introspection only, unused by transform) and can be
+    large. Deflate because skops' schema.json spells every vocabulary entry
+    as a JSON node (~32 MB stored on Banking77).
+    """
+    for _, step in pipeline.get_params(deep=True).items():
+        if isinstance(step, TfidfVectorizer) and getattr(step, "stop_words_", None) is not None:
+            step.stop_words_ = None
+    return sio.dumps(pipeline, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
 
 
 def loads(data: bytes) -> Pipeline:
