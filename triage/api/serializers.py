@@ -99,7 +99,7 @@ class SuggestionOut(serializers.Serializer):
 
 class TicketOut(serializers.Serializer):
     id = serializers.IntegerField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     external_id = serializers.CharField(allow_null=True)
     subject = serializers.CharField()
     body = serializers.CharField()
