@@ -118,6 +118,22 @@ def test_a_retired_category_is_never_suggested(history: Any, categories: dict[st
     assert all(a["category"] != result.prediction.suggested.slug for a in result.prediction.alternatives)
 
 
+def test_a_history_without_times_is_held_out_at_random_not_by_file_order(categories: Any) -> None:
+    # A file sorted by label, imported without timestamps: every row has the same time.
+    same_time = timezone.now()
+    rows = [
+        services.HistoryRow(
+            external_id=f"s{i}", subject=t.subject, body=t.body, category=categories[t.category], received_at=same_time
+        )
+        for i, t in enumerate(sorted(demo.generate(300, seed=5), key=lambda t: t.category))
+    ]
+    services.tickets_import(rows=rows, source="sorted")
+    holdout = train_model(holdout_share=0.2).metrics
+    # By file order the holdout would be the last two categories, unseen in training (accuracy ~0).
+    assert holdout["accuracy"] > 0.7
+    assert len(holdout["per_category"]) >= 8
+
+
 def test_training_needs_confirmed_tickets_in_two_categories(categories: Any) -> None:
     with pytest.raises(NotEnoughDataError):
         train_model()

@@ -8,12 +8,14 @@ tickets is held out, by time not at random, because production is the future.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import platform
+import random
 import resource
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,12 +82,24 @@ def training_data(chunk_size: int = 5000) -> TrainingData:
         .iterator(chunk_size=chunk_size)
     )
     data = TrainingData([], [], [], [])
-    for ticket_id, subject, body, label, received in rows:
+    for ticket_id, subject, body, label, received in _shuffle_ties(rows):
         data.ids.append(ticket_id)
         data.pairs.append((subject, body))
         data.labels.append(label)
         data.received.append(received)
     return data
+
+
+def _shuffle_ties(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows in time order; rows with the same time (a history imported without
+    timestamps) in a seeded random order, so the time holdout does not become
+    "the last categories of a file sorted by label"."""
+    rng = random.Random(0)
+    for _, group in itertools.groupby(rows, key=lambda row: row[4]):
+        run = list(group)
+        if len(run) > 1:
+            rng.shuffle(run)
+        yield from run
 
 
 def score(suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any]:
