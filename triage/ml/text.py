@@ -49,7 +49,18 @@ def _as_pairs(X: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-class SubjectBodyJoiner(TransformerMixin, BaseEstimator):
+class _TextInput:
+    """sklearn tags for steps that take strings (or string pairs), not numeric arrays."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+class SubjectBodyJoiner(_TextInput, TransformerMixin, BaseEstimator):
     """Join (subject, body) pairs into one string per ticket.
 
     The subject is repeated ``subject_weight`` times (0 drops it): a cheap way
@@ -79,15 +90,8 @@ class SubjectBodyJoiner(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         return [self.join(s, b) for s, b in _as_pairs(X)]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
-        return tags
 
-
-class TextNormalizer(TransformerMixin, BaseEstimator):
+class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
     """Lowercase, tokenise (NLTK regexp, no data files), drop stop words, stem.
 
     Returns one space-joined string of normalised tokens per input string, to
@@ -185,10 +189,3 @@ class TextNormalizer(TransformerMixin, BaseEstimator):
         state = super().__getstate__()
         state.pop("_tools_cache", None)
         return state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
-        return tags
