@@ -21,4 +21,6 @@ def percent(value: float | None) -> str:
         return ""
     if value < 0.01:
         return "<1%"
+    if value >= 0.995:
+        return ">99%"  # a model is never 100 % sure; don't display it as such
     return f"{value * 100:.0f}%"
