@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -54,18 +53,6 @@ def _fast_and_isolated(settings: Any, tmp_path: Any) -> Iterator[None]:
     serving.reset()
     yield
     serving.reset()
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The Redis URL, checked to answer. Fails under CI; skips, saying why, on a laptop without it."""
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        if IN_CI:
-            pytest.fail("REDIS_URL is not set in CI")
-        pytest.skip("REDIS_URL not set: the Redis channel-layer test needs a Redis server")
-    redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    return url
 
 
 def make_user(username: str, role: str | None) -> User:
