@@ -6,15 +6,17 @@ Where a ticket enters: `ticket_ingest`. Where a decision is stored: `ticket_tria
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from triage import broadcast, serving
+from triage.db import insert_parent_and_child
 from triage.models import Category, Decision, Prediction, Ticket
 
 logger = logging.getLogger(__name__)
@@ -85,11 +87,10 @@ def ticket_ingest(
     # Classify outside the transaction: it is CPU work and holds no lock.
     prediction = _classify(ticket)
     try:
-        with transaction.atomic():
-            ticket.save()
-            if prediction is not None:
-                prediction.ticket = ticket
-                prediction.save()
+        # Outside a transaction each statement below commits on its own; inside
+        # one (a caller's atomic block) a savepoint keeps a duplicate recoverable.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            _store(ticket, prediction)
             transaction.on_commit(partial(broadcast.ticket_added, ticket, prediction))
     except IntegrityError:
         existing = _existing_ticket(source, ticket.external_id)
@@ -98,6 +99,19 @@ def ticket_ingest(
         return IngestResult(ticket=existing, prediction=existing.live_prediction, created=False)
     ticket._live_predictions = [prediction] if prediction else []  # type: ignore[attr-defined]
     return IngestResult(ticket=ticket, prediction=prediction, created=True)
+
+
+def _store(ticket: Ticket, prediction: Prediction | None) -> None:
+    """Write the ticket and its prediction together, in as few round trips as the database allows."""
+    if prediction is None:
+        ticket.save()
+    elif connection.vendor == "postgresql":
+        insert_parent_and_child(ticket, prediction, "ticket_id")
+    else:
+        with transaction.atomic():
+            ticket.save()
+            prediction.ticket = ticket
+            prediction.save()
 
 
 def _existing_ticket(source: str, external_id: str | None) -> Ticket | None:
