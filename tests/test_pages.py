@@ -1,0 +1,60 @@
+"""The queue page and its partial: roles, escaping, and the production checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import Client
+
+from triage import services
+
+
+def logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("path", ["/", "/queue/rows/"])
+def test_the_queue_needs_a_login_and_a_triage_role(path: str, agent: Any, supervisor: Any, outsider: Any) -> None:
+    anonymous = Client().get(path)
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+    assert logged_in(outsider).get(path).status_code == 403
+    assert logged_in(agent).get(path).status_code == 200
+    assert logged_in(supervisor).get(path).status_code == 200
+
+
+def test_the_queue_lists_untriaged_tickets_newest_first_with_escaped_text(
+    agent: Any, live_model: Any, categories: Any
+) -> None:
+    older = services.ticket_ingest(subject="<b>older</b>", body="my card was declined").ticket
+    newer = services.ticket_ingest(subject="<script>alert(1)</script>", body="I lost my card").ticket
+    done = services.ticket_ingest(subject="done", body="transfer missing").ticket
+    services.ticket_triage(ticket=done, agent=agent, category=categories["transfers"])
+
+    html = logged_in(agent).get("/").content.decode()
+    assert html.index(f'id="ticket-{newer.pk}"') < html.index(f'id="ticket-{older.pk}"')
+    assert f'id="ticket-{done.pk}"' not in html
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;older&lt;/b&gt;" in html
+    assert 'data-suggested="lost-or-stolen-card"' in html
+    assert '<strong id="queue-count">2</strong>' in html
+
+
+def test_a_ticket_without_suggestion_says_so(agent: Any, categories: Any) -> None:
+    services.ticket_ingest(subject="hello", body="no model is live yet")
+    html = logged_in(agent).get("/").content.decode()
+    assert "No suggestion" in html and "No model yet" in html
+
+
+def test_health_reports_the_live_model(client: Client, live_model: Any) -> None:
+    assert client.get("/healthz").json() == {"ok": True, "model_version": live_model.version}
+
+
+def test_deploy_checks_refuse_the_development_signing_key(settings: Any) -> None:
+    settings.MODEL_SIGNING_KEY = settings.INSECURE_DEV_SIGNING_KEY
+    with pytest.raises(SystemCheckError, match="assist.E001"):
+        call_command("check", deploy=True, tags=["security"])
