@@ -56,5 +56,5 @@ def test_health_reports_the_live_model(client: Client, live_model: Any) -> None:
 
 def test_deploy_checks_refuse_the_development_signing_key(settings: Any) -> None:
     settings.MODEL_SIGNING_KEY = settings.INSECURE_DEV_SIGNING_KEY
-    with pytest.raises(SystemCheckError, match="assist.E001"):
+    with pytest.raises(SystemCheckError, match=r"assist\.E001"):
         call_command("check", deploy=True, tags=["security"])
