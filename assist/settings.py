@@ -276,6 +276,9 @@ MODEL_SIGNING_KEY = env_str("MODEL_SIGNING_KEY", INSECURE_DEV_SIGNING_KEY)
 MODEL_ARTIFACT_DIR = "models"
 # Share of confirmed tickets held out (the most recent ones) to score a model.
 TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
+# Below the confidence that gives this precision on held-out tickets, a suggestion
+# is shown as "needs a human" instead of being offered for one-key acceptance.
+TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
 
 LOGGING = {
     "version": 1,

@@ -80,7 +80,7 @@ async def test_a_new_ticket_reaches_every_agent_escaped(  # through Redis in CI
         message = await socket.receive_json_from(timeout=5)
         assert message["event"] == "ticket_added" and message["ticket_id"] == result.ticket.pk
         html = message["html"]
-        assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;/script&gt;" in html
         assert "<img" not in html and "&lt;img src=x" in html
         assert 'data-suggested="lost-or-stolen-card"' in html
         await socket.disconnect()

@@ -147,6 +147,8 @@ class Prediction(models.Model):
     alternatives = models.JSONField(default=list)
     # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`.
     reasons = models.JSONField(default=list)
+    # The model abstained: not confident enough, or the ticket is unlike its training data.
+    needs_human = models.BooleanField(default=False)
     is_live = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -57,6 +57,7 @@ def _classify(ticket: Ticket) -> Prediction | None:
         confidence=min(1.0, max(0.0, float(suggestion.confidence))),
         alternatives=[{"category": label, "confidence": round(float(p), 4)} for label, p in suggestion.alternatives],
         reasons=[{"term": term, "weight": round(float(w), 4)} for term, w in suggestion.reasons],
+        needs_human=model.needs_human(suggestion),
     )
 
 

@@ -38,6 +38,18 @@ class LoadedModel:
     def version(self) -> int:
         return self.row.version
 
+    @property
+    def abstention(self) -> dict[str, float]:
+        """Thresholds picked on the held-out tickets when this version was trained."""
+        return (self.row.metrics.get("holdout") or {}).get("abstention") or {}
+
+    def needs_human(self, suggestion: Suggestion) -> bool:
+        """True when the model is not confident enough, or the ticket looks like nothing it knows."""
+        limits = self.abstention
+        return suggestion.confidence < limits.get("min_confidence", 0.0) or suggestion.known_share < limits.get(
+            "min_known_share", 0.0
+        )
+
     def suggest(self, subject: str, body: str) -> tuple[Suggestion, Category] | None:
         """The suggestion, moved to the best active category; None if none is active."""
         suggestion = self.suggester.suggest(subject, body)
@@ -47,7 +59,7 @@ class LoadedModel:
             if category is not None:
                 if label != suggestion.label:
                     alternatives = [alt for alt in suggestion.alternatives if alt[0] != label]
-                    suggestion = Suggestion(label, confidence, alternatives, [])
+                    suggestion = Suggestion(label, confidence, alternatives, [], suggestion.known_share)
                 return suggestion, category
         return None
 

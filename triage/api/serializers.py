@@ -95,6 +95,7 @@ class SuggestionOut(serializers.Serializer):
     alternatives = ChoiceOut(many=True)
     reasons = ReasonOut(many=True)
     model_version = serializers.IntegerField(source="model_version.version")
+    needs_human = serializers.BooleanField()
 
 
 class TicketOut(serializers.Serializer):

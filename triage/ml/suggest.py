@@ -42,6 +42,9 @@ class Suggestion:
     confidence: float
     alternatives: list[tuple[str, float]]
     reasons: list[tuple[str, float]]
+    # Share of the ticket's words the model has seen in training: low for text
+    # unlike anything it was trained on (another language, gibberish).
+    known_share: float = 1.0
 
 
 class _Block:
@@ -247,7 +250,18 @@ class Suggester:
         best = int(order[0])
         alternatives = [(self._classes[i], float(proba[i])) for i in order[1:]]
         reasons = self._reasons(cols, vals, where, best) if explain and len(cols) else []
-        return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons)
+        known = self.known_share(subject or "", body or "")
+        return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons, known)
+
+    def known_share(self, subject: str, body: str) -> float:
+        """Share of the ticket's (normalised) words that are in the model's vocabulary."""
+        if self._word is None:
+            return 1.0
+        normalizer, block, _ = self._word
+        tokens = normalizer.analyse(self._join.join(subject, body))
+        if not tokens:
+            return 0.0
+        return sum(1 for t in tokens if t[2] in block.index) / len(tokens)
 
     def _reasons(
         self,

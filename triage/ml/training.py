@@ -34,7 +34,7 @@ from triage.ml.registry import (
     model_version_create,
     model_version_load,
 )
-from triage.ml.suggest import Suggester
+from triage.ml.suggest import Suggester, Suggestion
 from triage.models import ModelVersion, Ticket
 
 logger = logging.getLogger(__name__)
@@ -102,11 +102,44 @@ def _shuffle_ties(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         yield from run
 
 
+def abstention_thresholds(
+    suggestions: list[Suggestion], labels: list[str], target_precision: float
+) -> dict[str, float]:
+    """Pick when the model should say "needs a human", on labelled validation tickets.
+
+    min_confidence: the lowest confidence such that the tickets at or above it are
+    right at least `target_precision` of the time (the largest such share).
+    min_known_share: below the 1st percentile of the validation tickets' share of
+    known words, a ticket looks like nothing the model was trained on.
+    """
+    if not suggestions:
+        return {"target_precision": target_precision, "min_confidence": 0.0, "min_known_share": 0.0}
+    confidence = np.array([s.confidence for s in suggestions])
+    correct = np.array([s.label == y for s, y in zip(suggestions, labels, strict=True)], dtype=float)
+    order = np.argsort(-confidence, kind="stable")
+    precision = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    good = np.nonzero(precision >= target_precision)[0]
+    # No prefix precise enough: answer nothing rather than miss the target.
+    min_confidence = float(confidence[order][good[-1]]) if len(good) else 1.0 + 1e-9
+    known = np.array([s.known_share for s in suggestions])
+    min_known_share = float(np.percentile(known, 1))
+    answered = (confidence >= min_confidence) & (known >= min_known_share)
+    return {
+        "target_precision": target_precision,
+        "min_confidence": round(min_confidence, 6),
+        "min_known_share": round(min_known_share, 6),
+        "answered_share": round(float(answered.mean()), 4),
+        "answered_accuracy": round(float(correct[answered].mean()), 4) if answered.any() else 0.0,
+    }
+
+
 def score(suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-category precision/recall/F1 of a model on labelled tickets."""
+    """Accuracy, macro-F1, per-category precision/recall/F1 and the abstention thresholds
+    of a model on labelled tickets."""
     if not pairs:
         return {}
-    predicted = [s.label for s in suggester.suggest_many(pairs)]
+    suggestions = suggester.suggest_many(pairs)
+    predicted = [s.label for s in suggestions]
     report = classification_report(labels, predicted, output_dict=True, zero_division=0)
     per_category = {
         label: {k: round(float(v), 4) for k, v in values.items()}
@@ -118,6 +151,7 @@ def score(suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str])
         "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 4),
         "rows": len(labels),
         "per_category": per_category,
+        "abstention": abstention_thresholds(suggestions, labels, settings.TARGET_PRECISION),
     }
 
 
