@@ -120,7 +120,7 @@ def abstention_thresholds(
     precision = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     good = np.nonzero(precision >= target_precision)[0]
     # No prefix precise enough: answer nothing rather than miss the target.
-    min_confidence = float(confidence[order][good[-1]]) if len(good) else 1.0 + 1e-9
+    min_confidence = float(confidence[order][good[-1]]) if len(good) else 1.01
     known = np.array([s.known_share for s in suggestions])
     min_known_share = float(np.percentile(known, 1))
     answered = (confidence >= min_confidence) & (known >= min_known_share)

@@ -1,0 +1,140 @@
+"""Knowing when it doesn't know: thresholds picked on held-out tickets, "needs a human"."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from triage import demo, services
+from triage.ml.suggest import Suggestion
+from triage.ml.training import abstention_thresholds, train_model
+from triage.models import Category
+from triage.templatetags.triage_tags import highlight
+
+
+def s(label: str, confidence: float, known: float = 1.0) -> Suggestion:
+    return Suggestion(label, confidence, [], [], known)
+
+
+def test_the_confidence_threshold_is_the_widest_share_that_meets_the_target_precision() -> None:
+    suggestions = [s("a", 0.9), s("b", 0.8), s("a", 0.7), s("c", 0.6), s("a", 0.5)]
+    truth = ["a", "b", "b", "c", "b"]  # right, right, wrong, right, wrong
+    # Precision of the most confident k: 1, 1, 2/3, 3/4, 3/5.
+    assert abstention_thresholds(suggestions, truth, 0.75)["min_confidence"] == 0.6
+    assert abstention_thresholds(suggestions, truth, 0.9)["min_confidence"] == 0.8
+    result = abstention_thresholds(suggestions, truth, 0.75)
+    assert result["answered_share"] == pytest.approx(0.8) and result["answered_accuracy"] == pytest.approx(0.75)
+
+
+def test_when_no_share_is_precise_enough_the_model_answers_nothing() -> None:
+    result = abstention_thresholds([s("a", 0.9), s("a", 0.8)], ["b", "b"], 0.95)
+    assert result["min_confidence"] > 1.0 and result["answered_share"] == 0.0
+
+
+@pytest.fixture
+def trained(categories: dict[str, Category]) -> Any:
+    start = timezone.now() - timedelta(days=10)
+    rows = [
+        services.HistoryRow(
+            external_id=f"h{i}",
+            subject=t.subject,
+            body=t.body,
+            category=categories[t.category],
+            received_at=start + timedelta(minutes=i),
+        )
+        for i, t in enumerate(demo.generate(400, seed=21))
+    ]
+    services.tickets_import(rows=rows, source="test")
+    return train_model().version
+
+
+def test_training_records_thresholds_for_the_target_precision(trained: Any, settings: Any) -> None:
+    abstention = trained.metrics["holdout"]["abstention"]
+    assert abstention["target_precision"] == settings.TARGET_PRECISION == 0.95
+    assert 0.0 < abstention["min_confidence"] <= 1.0
+    assert abstention["answered_accuracy"] >= 0.95
+    assert 0.0 < abstention["min_known_share"] <= 1.0
+
+
+def test_gibberish_and_foreign_text_need_a_human(trained: Any, agent: Any, integration: Any) -> None:
+    api = APIClient()
+    api.force_authenticate(integration)
+    for text in ["xqzt vbnmw plokij grrt", "Der Geldautomat hat meine Karte eingezogen, bitte helfen Sie mir"]:
+        body = api.post("/api/tickets/", {"body": text}, format="json").json()
+        assert body["suggestion"]["needs_human"] is True, text
+    clear = api.post(
+        "/api/tickets/", {"subject": "Card stolen", "body": "my wallet was stolen with my card"}, format="json"
+    ).json()
+    assert clear["suggestion"]["needs_human"] is False
+
+    page = Client()
+    page.force_login(agent)
+    html = page.get("/").content.decode()
+    assert html.count("Needs a human") == 2
+    assert f'id="ticket-{clear["id"]}" data-ticket-id="{clear["id"]}" data-suggested="lost-or-stolen-card"' in html
+
+
+class _Prediction:
+    def __init__(self, terms: list[str], needs_human: bool = False) -> None:
+        self.reasons = [{"term": t, "weight": 1.0} for t in terms]
+        self.needs_human = needs_human
+
+
+def test_highlighting_marks_whole_words_and_escapes_everything_else() -> None:
+    html = highlight("My <i>card</i> and cards: CARD", _Prediction(["card"]))
+    assert html == "My &lt;i&gt;<mark>card</mark>&lt;/i&gt; and cards: <mark>CARD</mark>"
+    assert highlight("<b>x</b>", None) == "&lt;b&gt;x&lt;/b&gt;"
+    assert highlight("lost card", _Prediction(["lost"], needs_human=True)) == "lost card"
+
+
+def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_path: Any) -> None:
+    import csv
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    path = tmp_path / "holdout.csv"
+    tickets = demo.generate(60, seed=99)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["subject", "text", "label"])
+        writer.writerows([t.subject, t.body, t.category] for t in tickets)
+        writer.writerows(
+            [["", text, "OTHER"] for text in ["qwzx plmkj vbnty", "zzkr fwopq lmnxx", "Meine Karte ist weg, hilfe"]]
+        )
+        writer.writerow(["", "", "transfers"])  # unusable: no text
+    out = StringIO()
+    call_command(
+        "evaluate",
+        str(path),
+        text_column="text",
+        subject_column="subject",
+        label_column="label",
+        unknown_label="OTHER",
+        json=True,
+        stdout=out,
+    )
+    figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert figures["rows"] == 63 and figures["model_version"] == trained.version
+    assert set(figures) >= {
+        "accuracy",
+        "macro_f1",
+        "abstention_rate",
+        "answered_accuracy",
+        "unknown_recall",
+        "p50_ms",
+        "p99_ms",
+        "rows",
+    }
+    assert figures["unknown_recall"] == 1.0
+    # An abstention counts as a miss: accuracy = answered share x accuracy on answered.
+    assert figures["accuracy"] == pytest.approx(
+        (1 - figures["abstention_rate"]) * figures["answered_accuracy"], abs=1e-3
+    )
+    assert figures["answered_accuracy"] >= 0.9 and 0 < figures["p50_ms"] <= figures["p99_ms"]
