@@ -1,0 +1,103 @@
+"""How well the model knows when it doesn't know, on Banking77 with unseen categories.
+
+    python bench/abstention.py [--data ../shared/data/banking77/train.csv] [--unseen 10] [--seeds 3]
+
+For each seed: hide `--unseen` random categories entirely (out-of-taxonomy tickets);
+split the rest 60/20/20 (stratified) into train, validation and test; fit the default
+pipeline on train; pick the abstention thresholds on validation with the product's
+own rule (`triage.ml.training.abstention_thresholds`, target precision 95 %); then on
+test + all unseen-category tickets report accuracy on the answered tickets, the share
+answered, and the share of unseen-category tickets caught (abstained on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
+
+import django
+
+django.setup()
+
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from triage.ml.pipeline import build_pipeline  # noqa: E402
+from triage.ml.suggest import Suggester  # noqa: E402
+from triage.ml.training import abstention_thresholds  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77" / "train.csv"
+
+
+def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, target: float) -> dict[str, float]:
+    rng = random.Random(seed)
+    unseen = set(rng.sample(sorted(set(labels)), unseen_count))
+    known = [(t, y) for t, y in zip(texts, labels, strict=True) if y not in unseen]
+    outside = [t for t, y in zip(texts, labels, strict=True) if y in unseen]
+    k_texts, k_labels = zip(*known, strict=True)
+    x_train, x_rest, y_train, y_rest = train_test_split(
+        list(k_texts), list(k_labels), test_size=0.4, stratify=k_labels, random_state=seed
+    )
+    x_val, x_test, y_val, y_test = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed)
+    suggester = Suggester(build_pipeline().fit([("", t) for t in x_train], y_train))
+    limits = abstention_thresholds(suggester.suggest_many([("", t) for t in x_val]), y_val, target)
+
+    def answered(s: object) -> bool:
+        return s.confidence >= limits["min_confidence"] and s.known_share >= limits["min_known_share"]  # type: ignore[attr-defined]
+
+    test = suggester.suggest_many([("", t) for t in x_test])
+    ood = suggester.suggest_many([("", t) for t in outside])
+    answered_test = [(s, y) for s, y in zip(test, y_test, strict=True) if answered(s)]
+    answered_ood = sum(answered(s) for s in ood)
+    n_answered = len(answered_test) + answered_ood
+    return {
+        "accuracy_all_known": sum(s.label == y for s, y in zip(test, y_test, strict=True)) / len(y_test),
+        # Answering an unseen-category ticket is always wrong.
+        "answered_accuracy": sum(s.label == y for s, y in answered_test) / n_answered if n_answered else 0.0,
+        "answered_accuracy_known": sum(s.label == y for s, y in answered_test) / max(len(answered_test), 1),
+        "answered_share_known": len(answered_test) / len(y_test),
+        "unknown_recall": 1 - answered_ood / len(outside),
+        "min_confidence": limits["min_confidence"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--unseen", type=int, default=10, help="categories hidden from training")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--target", type=float, default=0.95, help="target precision for the thresholds")
+    args = parser.parse_args()
+    with args.data.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    texts, labels = [r["text"] for r in rows], [r["category"] for r in rows]
+    results = []
+    for seed in range(args.seeds):
+        r = run(texts, labels, args.unseen, seed, args.target)
+        results.append(r)
+        print(
+            f"seed {seed}: accuracy on all known {r['accuracy_all_known']:.3f}, "
+            f"answered accuracy {r['answered_accuracy']:.3f} ({r['answered_accuracy_known']:.3f} on known), "
+            f"known answered {r['answered_share_known']:.3f}, "
+            f"unseen caught {r['unknown_recall']:.3f} (threshold {r['min_confidence']:.3f})"
+        )
+    print(f"mean over {args.seeds} seeds, {args.unseen} of 77 categories unseen, target precision {args.target}:")
+    for key in [
+        "accuracy_all_known",
+        "answered_accuracy",
+        "answered_accuracy_known",
+        "answered_share_known",
+        "unknown_recall",
+    ]:
+        print(f"  {key:<22} {statistics.mean(r[key] for r in results):.3f}")
+
+
+if __name__ == "__main__":
+    main()
