@@ -61,6 +61,11 @@ class Ticket(models.Model):
     triaged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # ISO 639-1 code detected at ingest ("en", "es", ...); "" when unsure.
+    language = models.CharField(max_length=8, blank=True, default="")
+    # The blind slice: shown to agents without a suggestion, so their choice is not
+    # anchored on the model's. These decisions give the unbiased accuracy estimate.
+    blind = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -104,6 +109,8 @@ class ModelVersion(models.Model):
 
     version = models.PositiveIntegerField(unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CANDIDATE)
+    # Set while the version predicts every incoming ticket beside the live one, unseen by agents.
+    shadow_since = models.DateTimeField(null=True, blank=True)
     artifact = models.FileField(upload_to="models/", max_length=300)
     sha256 = models.CharField(max_length=64)
     hmac = models.CharField(max_length=64)
@@ -130,10 +137,102 @@ class ModelVersion(models.Model):
         ordering = ["-version"]
         constraints = [
             models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model"),
+            models.CheckConstraint(
+                condition=Q(shadow_since__isnull=True) | ~Q(status="active"), name="live_model_not_in_shadow"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"v{self.version} ({self.status})"
+
+
+class ModelPromotion(models.Model):
+    """Who made which version live, when, and why: promotions, rollbacks and the gate's own."""
+
+    class Action(models.TextChoices):
+        GATE = "gate", "Promoted by the gate"
+        PROMOTE = "promote", "Promoted by hand"
+        ROLLBACK = "rollback", "Rolled back"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotions")
+    previous = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        previous = f"v{self.previous.version}" if self.previous else "nothing"
+        return f"{self.action}: v{self.version.version} replaced {previous}"
+
+
+class TrainingRun(models.Model):
+    """One training or tuning job. A queued or running training row is the lock: the
+    database allows one at a time, and a crash leaves a row the reaper marks failed."""
+
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Training"
+        TUNE = "tune", "Hyperparameter search"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        DECISIONS = "decisions", "New decisions"
+        MANUAL = "manual", "By hand"
+        TAXONOMY = "taxonomy", "Taxonomy change"
+        DRIFT = "drift", "Acceptance drop"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TRAIN)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=200, blank=True)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    params = models.JSONField(default=dict)
+    # Tuning: every combination's cross-validated score. Training: the gate's verdict.
+    results = models.JSONField(default=dict)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_runs"
+    )
+    # Decisions stored when the run was requested: the "N new decisions" trigger counts from here.
+    decisions_seen = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # The lock: one queued-or-running job of each kind at a time.
+            models.UniqueConstraint(
+                fields=["kind"], condition=Q(status__in=["queued", "running"]), name="one_open_run_per_kind"
+            ),
+            models.CheckConstraint(condition=Q(progress__gte=0.0) & Q(progress__lte=1.0), name="run_progress_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in {self.Status.QUEUED, self.Status.RUNNING}
 
 
 class Prediction(models.Model):
