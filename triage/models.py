@@ -20,6 +20,7 @@ class Category(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "categories"
+        permissions = [("manage_taxonomy", "Can edit the taxonomy, routing rules and thresholds")]
 
     def __str__(self) -> str:
         return self.name
@@ -135,6 +136,7 @@ class ModelVersion(models.Model):
 
     class Meta:
         ordering = ["-version"]
+        permissions = [("manage_models", "Can retrain, tune, shadow, promote and roll back models")]
         constraints = [
             models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model"),
             models.CheckConstraint(
@@ -283,6 +285,10 @@ class Decision(models.Model):
         indexes = [
             # Reports and retrain triggers scan decisions by time.
             models.Index(fields=["created_at"], name="decision_created"),
+        ]
+        permissions = [
+            ("view_reports", "Can read the supervisor reports"),
+            ("review_decision", "Can review accepted suggestions in the quality-check list"),
         ]
         constraints = [
             models.CheckConstraint(

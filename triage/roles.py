@@ -17,7 +17,16 @@ INTEGRATION = "integration"
 # Permission codenames (app "triage" unless dotted) granted to each group.
 GROUP_PERMISSIONS: dict[str, list[str]] = {
     AGENT: ["view_ticket", "view_category", "triage_ticket"],
-    SUPERVISOR: ["view_ticket", "view_category", "triage_ticket", "view_modelversion", "view_decision"],
+    SUPERVISOR: [
+        "view_ticket",
+        "view_category",
+        "triage_ticket",
+        "view_modelversion",
+        "view_decision",
+        "view_reports",
+        "review_decision",
+        "manage_models",
+    ],
     ADMIN: [
         "view_ticket",
         "view_category",
@@ -25,8 +34,12 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "ingest_ticket",
         "view_modelversion",
         "view_decision",
+        "view_reports",
+        "review_decision",
+        "manage_models",
         "add_category",
         "change_category",
+        "manage_taxonomy",
     ],
     # Service accounts that post tickets (a helpdesk webhook, the demo feed).
     INTEGRATION: ["ingest_ticket", "view_ticket", "view_category"],
@@ -35,6 +48,10 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
 CAN_TRIAGE = "triage.triage_ticket"
 CAN_INGEST = "triage.ingest_ticket"
 CAN_VIEW_TICKETS = "triage.view_ticket"
+CAN_VIEW_REPORTS = "triage.view_reports"
+CAN_REVIEW = "triage.review_decision"
+CAN_MANAGE_MODELS = "triage.manage_models"
+CAN_MANAGE_TAXONOMY = "triage.manage_taxonomy"
 
 
 def user_can_triage(user: AbstractUser | AnonymousUser) -> bool:
