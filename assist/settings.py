@@ -280,6 +280,23 @@ TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
 # is shown as "needs a human" instead of being offered for one-key acceptance.
 TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
 
+# Continuous learning (triage/learning): when to retrain, and the promotion gate.
+RETRAIN_AFTER_DECISIONS = env_int("ASSIST_RETRAIN_AFTER_DECISIONS", 200)
+# A candidate goes live only if its macro-F1 on the same held-out tickets is not
+# lower than the live model's by more than this, and no category's recall falls
+# by more than GATE_MAX_RECALL_DROP.
+GATE_MAX_MACRO_F1_DROP = env_float("ASSIST_GATE_MAX_MACRO_F1_DROP", 0.005)
+GATE_MAX_RECALL_DROP = env_float("ASSIST_GATE_MAX_RECALL_DROP", 0.10)
+# When > 0, a candidate that passes the gate goes into shadow first, and is
+# promoted only once this many of its shadow predictions have been decided by agents.
+PROMOTION_MIN_SHADOW_TICKETS = env_int("ASSIST_PROMOTION_MIN_SHADOW_TICKETS", 0)
+# A running training whose heartbeat is older than this is marked failed by the reaper.
+TRAINING_STALE_SECONDS = env_int("ASSIST_TRAINING_STALE_SECONDS", 180)
+# Suggestions kept per process for repeated messages (0 turns the cache off).
+SUGGESTION_CACHE_SIZE = env_int("ASSIST_SUGGESTION_CACHE_SIZE", 4096)
+# Share of incoming tickets shown to agents without a suggestion (unbiased accuracy).
+BLIND_SHARE = env_float("ASSIST_BLIND_SHARE", 0.02)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

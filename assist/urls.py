@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("triage.api.urls")),
+    path("models/", include("triage.learning.urls")),
     path("", include("triage.urls")),
 ]

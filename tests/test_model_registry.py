@@ -142,7 +142,7 @@ def test_training_needs_confirmed_tickets_in_two_categories(categories: Any) -> 
 def test_the_gate_keeps_a_worse_model_out(history: Any) -> None:
     live = train_model().version
     # A crippled candidate: character features only of one letter, almost no signal.
-    outcome = train_model(params={"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}, activate="if_not_worse")
+    outcome = train_model(params={"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}, activate="gate")
     assert not outcome.activated and outcome.version.status == "rejected"
     assert "below the live model" in outcome.reason
     live.refresh_from_db()

@@ -45,7 +45,7 @@ def ticket_triaged(ticket: Ticket, decision: Decision) -> None:
     )
 
 
-def _send(message: dict[str, Any]) -> None:
+def _send(message: dict[str, Any], group: str = QUEUE_GROUP) -> None:
     # The ticket is stored whatever happens here; a failed push is logged, and
     # pages catch up when they reconnect (they reload the queue then).
     layer = get_channel_layer()
@@ -56,11 +56,11 @@ def _send(message: dict[str, Any]) -> None:
     if loop is not None:
         # Inside an ASGI request: hand the send to the server's event loop and
         # answer the request without waiting for Redis.
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(QUEUE_GROUP, message), loop)
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         future.add_done_callback(partial(_log_failure, message))
         return
     try:  # a management command, a worker, a test: send and wait
-        async_to_sync(layer.group_send)(QUEUE_GROUP, message)
+        async_to_sync(layer.group_send)(group, message)
     except Exception:
         _log_failure(message, None)
 
@@ -83,3 +83,8 @@ def _log_failure(message: dict[str, Any], future: concurrent.futures.Future[None
         message.get("ticket_id"),
         exc_info=exc or True,
     )
+
+
+def group_send(group: str, message: dict[str, Any]) -> None:
+    """Send to any page's group after commit, with the same failure handling as the queue."""
+    _send(message, group)

@@ -98,6 +98,11 @@ class Ticket(models.Model):
             return cached[0] if cached else None
         return self.predictions.filter(is_live=True).select_related("suggested", "model_version").first()
 
+    @property
+    def shown_prediction(self) -> Prediction | None:
+        """What agents see: the live suggestion, or nothing for the blind slice."""
+        return None if self.blind else self.live_prediction
+
 
 class ModelVersion(models.Model):
     """A trained classifier: its artifact, its lineage and its scores."""

@@ -6,11 +6,13 @@ Where a ticket enters: `ticket_ingest`. Where a decision is stored: `ticket_tria
 from __future__ import annotations
 
 import logging
+import random
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -36,9 +38,8 @@ class TriageResult:
     applied: bool
 
 
-def _classify(ticket: Ticket) -> Prediction | None:
-    """The live model's suggestion as an unsaved Prediction, or None without a model."""
-    model = serving.active_model()
+def _classify(ticket: Ticket, model: serving.LoadedModel | None) -> Prediction | None:
+    """The model's suggestion as an unsaved Prediction, or None without a model."""
     if model is None:
         return None
     try:
@@ -59,6 +60,15 @@ def _classify(ticket: Ticket) -> Prediction | None:
         reasons=[{"term": term, "weight": round(float(w), 4)} for term, w in suggestion.reasons],
         needs_human=model.needs_human(suggestion),
     )
+
+
+def _shadow_prediction(ticket: Ticket) -> Prediction | None:
+    """The shadow version's prediction, stored beside the live one but never shown."""
+    shadow = serving.shadow_model()
+    prediction = _classify(ticket, shadow) if shadow is not None else None
+    if prediction is not None:
+        prediction.is_live = False
+    return prediction
 
 
 def ticket_ingest(
@@ -86,12 +96,19 @@ def ticket_ingest(
         received_at=received_at or timezone.now(),
     )
     # Classify outside the transaction: it is CPU work and holds no lock.
-    prediction = _classify(ticket)
+    prediction = _classify(ticket, serving.active_model())
+    # The blind slice: a random few are shown without a suggestion, so agents'
+    # choices on them measure the model without anchoring on it.
+    ticket.blind = prediction is not None and random.random() < settings.BLIND_SHARE
+    shadow = _shadow_prediction(ticket)
     try:
         # Outside a transaction each statement below commits on its own; inside
         # one (a caller's atomic block) a savepoint keeps a duplicate recoverable.
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        with transaction.atomic() if connection.in_atomic_block or shadow else nullcontext():
             _store(ticket, prediction)
+            if shadow is not None:
+                shadow.ticket = ticket
+                shadow.save()
             transaction.on_commit(partial(broadcast.ticket_added, ticket, prediction))
     except IntegrityError:
         existing = _existing_ticket(source, ticket.external_id)

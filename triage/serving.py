@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -23,12 +25,63 @@ from triage.models import Category, ModelVersion
 logger = logging.getLogger(__name__)
 
 
+_SPACES = re.compile(r"\s+")
+
+
+class SuggestionCache:
+    """Repeated messages ("card not arrived", the same bot text) served from memory.
+
+    Keyed by the normalised text, held per loaded model version: a new version
+    gets a new, empty cache. Thread-safe; least recently used entries go first.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, Suggestion] = OrderedDict()
+        self.lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(subject: str, body: str) -> str:
+        return _SPACES.sub(" ", f"{subject}\n{body}").strip().lower()
+
+    def get(self, key: str) -> Suggestion | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: str, suggestion: Suggestion) -> None:
+        if self.size <= 0:
+            return
+        with self.lock:
+            self.entries[key] = suggestion
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def stats(self) -> dict[str, float | int]:
+        total = self.hits + self.misses
+        return {
+            "entries": len(self.entries),
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": round(self.hits / total, 4) if total else 0.0,
+        }
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     row: ModelVersion
     suggester: Suggester
     # slug -> Category for the categories that may be suggested (active ones).
     categories: dict[str, Category]
+    cache: SuggestionCache = field(default_factory=lambda: SuggestionCache(settings.SUGGESTION_CACHE_SIZE))
 
     @property
     def version_id(self) -> int:
@@ -52,7 +105,11 @@ class LoadedModel:
 
     def suggest(self, subject: str, body: str) -> tuple[Suggestion, Category] | None:
         """The suggestion, moved to the best active category; None if none is active."""
-        suggestion = self.suggester.suggest(subject, body)
+        key = self.cache.key(subject, body)
+        suggestion = self.cache.get(key)
+        if suggestion is None:
+            suggestion = self.suggester.suggest(subject, body)
+            self.cache.put(key, suggestion)
         ranked = [(suggestion.label, suggestion.confidence), *suggestion.alternatives]
         for label, confidence in ranked:
             category = self.categories.get(label)
@@ -68,6 +125,8 @@ class _Holder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.current: LoadedModel | None = None
+        # A candidate predicting beside the live model, its predictions stored unseen.
+        self.shadow: LoadedModel | None = None
         self.checked_at = float("-inf")
         self.failed_version_id: int | None = None
 
@@ -88,10 +147,22 @@ def active_model() -> LoadedModel | None:
     return _holder.current
 
 
+def shadow_model() -> LoadedModel | None:
+    """The version in shadow, if any (refreshed together with the live one)."""
+    active_model()
+    return _holder.shadow
+
+
+def cache_stats() -> dict[str, float | int]:
+    current = _holder.current
+    return current.cache.stats() if current is not None else {}
+
+
 def reset() -> None:
     """Forget the loaded model (tests, and after a promotion in this process)."""
     with _holder.lock:
         _holder.current = None
+        _holder.shadow = None
         _holder.checked_at = float("-inf")
         _holder.failed_version_id = None
 
@@ -111,6 +182,29 @@ def _signature(categories: dict[str, Category]) -> list[tuple[int, str, str]]:
 
 
 def _refresh() -> None:
+    _refresh_live()
+    _refresh_shadow()
+
+
+def _refresh_shadow() -> None:
+    row = ModelVersion.objects.filter(shadow_since__isnull=False).only("id", "version").first()
+    current = _holder.shadow
+    if row is None or (current is not None and current.version_id == row.id):
+        _holder.shadow = None if row is None else current
+        return
+    try:
+        pipeline = model_version_load(ModelVersion.objects.get(pk=row.id))
+    except ArtifactRefusedError:
+        logger.exception("refusing shadow model v%s", row.version)
+        _holder.shadow = None
+        return
+    live = _holder.current
+    categories = live.categories if live else {c.slug: c for c in Category.objects.filter(is_active=True)}
+    _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), Suggester(pipeline), categories)
+    logger.info("shadow model v%s loaded", row.version)
+
+
+def _refresh_live() -> None:
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).only("id", "version").first()
     current = _holder.current
     if active is None:
@@ -121,7 +215,7 @@ def _refresh() -> None:
     categories = {c.slug: c for c in Category.objects.filter(is_active=True)}
     if current is not None and current.version_id == active.id:
         if _signature(categories) != _signature(current.categories):
-            _holder.current = LoadedModel(current.row, current.suggester, categories)
+            _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache)
         return
     if active.id == _holder.failed_version_id:
         return  # already refused; keep serving the previous model without retrying every tick

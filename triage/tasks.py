@@ -7,18 +7,49 @@ from typing import Any
 
 from celery import shared_task
 
-from triage.ml.training import NotEnoughDataError, train_model
+from triage.learning import services, tuning
+from triage.models import TrainingRun
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
-def retrain(**params: Any) -> dict[str, Any] | None:
-    """Scheduled retrain: the new version goes live only if it is not worse on the same holdout."""
-    try:
-        outcome = train_model(params=params or None, activate="if_not_worse")
-    except NotEnoughDataError as exc:
-        logger.warning("retrain skipped: %s", exc)
+def run_training(run_id: int) -> dict[str, Any] | None:
+    """Run a queued training. Late acknowledgement: a worker killed mid-run leaves the
+    message to be redelivered, and the redelivery marks the run failed instead of
+    training twice; the reaper catches the rest."""
+    run = services.training_run_execute(run_id=run_id)
+    if run is None:
         return None
-    logger.info("retrain: v%s %s (%s)", outcome.version.version, outcome.version.status, outcome.reason)
-    return {"version": outcome.version.version, "status": outcome.version.status, "reason": outcome.reason}
+    return {"run": run.pk, "status": run.status, "version": run.model_version_id}
+
+
+@shared_task
+def retrain(**params: Any) -> int | None:
+    """The scheduled retrain (django-celery-beat's "Nightly retrain"; edit it in the admin)."""
+    try:
+        run = services.retrain_request(
+            trigger=TrainingRun.Trigger.SCHEDULE, reason="scheduled retrain", params=params or None
+        )
+    except services.RetrainRunningError as exc:
+        logger.warning("scheduled retrain skipped: %s", exc)
+        return None
+    return run.pk
+
+
+@shared_task
+def housekeeping() -> None:
+    """Every minute: fail runs whose worker died, and retrain when enough decisions came in."""
+    services.training_runs_reap()
+    services.retrain_if_due()
+
+
+@shared_task(acks_late=True)
+def run_tuning(run_id: int) -> None:
+    """Fan a hyperparameter grid out as a Celery group, one task per combination."""
+    tuning.tuning_start(run_id=run_id)
+
+
+@shared_task(acks_late=True)
+def tune_trial(run_id: int, index: int) -> None:
+    tuning.tuning_trial(run_id=run_id, index=index)

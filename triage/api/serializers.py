@@ -112,7 +112,10 @@ class TicketOut(serializers.Serializer):
     category = serializers.CharField(source="category.slug", default=None)
     triaged_by = serializers.CharField(source="triaged_by.username", default=None)
     triaged_at = serializers.DateTimeField(allow_null=True)
-    suggestion = SuggestionOut(source="live_prediction", allow_null=True)
+    language = serializers.CharField()
+    # Blind-slice tickets carry no suggestion, so agents decide them unanchored.
+    blind = serializers.BooleanField()
+    suggestion = SuggestionOut(source="shown_prediction", allow_null=True)
 
 
 class DecisionOut(serializers.Serializer):

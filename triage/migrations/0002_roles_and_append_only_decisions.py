@@ -41,7 +41,7 @@ def create_groups(apps, schema_editor):
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
 
-    sync_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+    sync_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), strict=False)
 
 
 def remove_groups(apps, schema_editor):

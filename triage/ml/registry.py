@@ -20,7 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from triage.ml import artifacts
-from triage.models import ModelVersion
+from triage.models import ModelPromotion, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -82,16 +82,36 @@ def model_version_load(version: ModelVersion) -> Any:
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion, user: Any = None) -> ModelVersion:
-    """Make `version` the live model; the previous live one is retired."""
-    ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).update(
-        status=ModelVersion.Status.RETIRED
+def model_version_activate(
+    *,
+    version: ModelVersion,
+    user: Any = None,
+    action: str = ModelPromotion.Action.PROMOTE,
+    reason: str = "",
+) -> ModelVersion:
+    """Make `version` the live model, retire the previous live one, and record who and why.
+
+    Every process picks the new version up within MODEL_REFRESH_SECONDS (serving.py).
+    """
+    # Lock the live row: two promotions at once serialise here instead of clashing.
+    previous = (
+        ModelVersion.objects.select_for_update()
+        .filter(status=ModelVersion.Status.ACTIVE)
+        .exclude(pk=version.pk)
+        .first()
     )
+    if previous is not None:
+        previous.status = ModelVersion.Status.RETIRED
+        previous.save(update_fields=["status"])
     version.status = ModelVersion.Status.ACTIVE
+    version.shadow_since = None
     version.activated_at = timezone.now()
-    version.activated_by = user
-    version.save(update_fields=["status", "activated_at", "activated_by"])
-    logger.info("model v%s is now active", version.version)
+    version.activated_by = user if user is not None and user.is_authenticated else None
+    version.save(update_fields=["status", "shadow_since", "activated_at", "activated_by"])
+    ModelPromotion.objects.create(
+        version=version, previous=previous, action=action, user=version.activated_by, reason=reason
+    )
+    logger.info("model v%s is now active (%s%s)", version.version, action, f": {reason}" if reason else "")
     return version
 
 

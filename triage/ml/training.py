@@ -7,6 +7,7 @@ tickets is held out, by time not at random, because production is the future.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -25,8 +26,10 @@ import nltk
 import numpy as np
 import sklearn
 from django.conf import settings
-from sklearn.metrics import accuracy_score, classification_report, f1_score
+from django.utils import timezone
+from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
+from triage.ml.gate import gate_verdict
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline, model_params
 from triage.ml.registry import (
     ArtifactRefusedError,
@@ -35,7 +38,7 @@ from triage.ml.registry import (
     model_version_load,
 )
 from triage.ml.suggest import Suggester, Suggestion
-from triage.models import ModelVersion, Ticket
+from triage.models import ModelPromotion, ModelVersion, Ticket
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class TrainingData:
     pairs: list[tuple[str, str]]
     labels: list[str]
     received: list[datetime]
+    # Blind-slice tickets: labelled by agents who saw no suggestion (unbiased).
+    blind: list[bool]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,15 +83,16 @@ def training_data(chunk_size: int = 5000) -> TrainingData:
     rows = (
         Ticket.objects.filter(category__isnull=False, category__is_active=True)
         .order_by("received_at", "id")
-        .values_list("id", "subject", "body", "category__slug", "received_at")
+        .values_list("id", "subject", "body", "category__slug", "received_at", "blind")
         .iterator(chunk_size=chunk_size)
     )
-    data = TrainingData([], [], [], [])
-    for ticket_id, subject, body, label, received in _shuffle_ties(rows):
+    data = TrainingData([], [], [], [], [])
+    for ticket_id, subject, body, label, received, blind in _shuffle_ties(rows):
         data.ids.append(ticket_id)
         data.pairs.append((subject, body))
         data.labels.append(label)
         data.received.append(received)
+        data.blind.append(blind)
     return data
 
 
@@ -133,9 +139,30 @@ def abstention_thresholds(
     }
 
 
-def score(suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-category precision/recall/F1 and the abstention thresholds
-    of a model on labelled tickets."""
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error of the top label: |confidence - accuracy| averaged over
+    equal-width confidence bins, weighted by the share of tickets in each."""
+    if len(confidence) == 0:
+        return 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            error += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
+    return float(error)
+
+
+def score(
+    suggester: Suggester,
+    pairs: list[tuple[str, str]],
+    labels: list[str],
+    blind: list[bool] | None = None,
+) -> dict[str, Any]:
+    """How a model does on labelled tickets: accuracy, macro-F1, per-category
+    precision/recall/F1, the confusion matrix, calibration error, the share that
+    could be auto-triaged at the target precision, and the same on the blind slice."""
     if not pairs:
         return {}
     suggestions = suggester.suggest_many(pairs)
@@ -146,13 +173,27 @@ def score(suggester: Suggester, pairs: list[tuple[str, str]], labels: list[str])
         for label, values in report.items()
         if isinstance(values, dict) and label not in {"macro avg", "weighted avg"}
     }
-    return {
-        "accuracy": round(float(accuracy_score(labels, predicted)), 4),
+    confidence = np.array([s.confidence for s in suggestions])
+    correct = np.array([p == y for p, y in zip(predicted, labels, strict=True)], dtype=float)
+    names = sorted(set(labels) | set(predicted))
+    matrix = confusion_matrix(labels, predicted, labels=names)
+    abstention = abstention_thresholds(suggestions, labels, settings.TARGET_PRECISION)
+    result: dict[str, Any] = {
+        "accuracy": round(float(correct.mean()), 4),
         "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 4),
         "rows": len(labels),
+        "ece": round(calibration_error(confidence, correct), 4),
+        # Auto-triage coverage: the share answered at or above the confidence that is
+        # right `target_precision` of the time.
+        "auto_triage_share": abstention.get("answered_share", 0.0),
         "per_category": per_category,
-        "abstention": abstention_thresholds(suggestions, labels, settings.TARGET_PRECISION),
+        "confusion": {"labels": names, "matrix": matrix.tolist()},
+        "abstention": abstention,
     }
+    if blind is not None and any(blind):
+        mask = np.array(blind, dtype=bool)
+        result["blind"] = {"rows": int(mask.sum()), "accuracy": round(float(correct[mask].mean()), 4)}
+    return result
 
 
 def train_model(
@@ -160,24 +201,27 @@ def train_model(
     params: dict[str, Any] | None = None,
     holdout_share: float | None = None,
     activate: str = "always",
-    min_macro_f1_margin: float = 0.0,
     user: Any = None,
     progress: Progress | None = None,
 ) -> TrainOutcome:
     """Train on confirmed tickets, score on the most recent share, register the version.
 
-    activate: "always" makes the new version live; "if_not_worse" only when its
-    macro-F1 on the same holdout is not below the live model's by more than the
-    margin; "never" keeps it as a candidate.
+    activate: "always" makes the new version live; "gate" only when it passes the
+    promotion gate against the live model on the same held-out tickets (gate.py),
+    and then into shadow first when promotions require shadow-scored tickets;
+    "never" keeps it as a candidate. A gated version that fails is kept as rejected.
     """
+    if activate not in {"always", "gate", "never"}:
+        raise ValueError(f"activate must be always, gate or never, not {activate!r}")
     report = progress or (lambda stage, fraction: None)
     started = time.perf_counter()
+    _reset_peak_memory()
     share = settings.TRAIN_HOLDOUT_SHARE if holdout_share is None else holdout_share
     if not 0.0 <= share < 1.0:
         raise ValueError("holdout share must be in [0, 1)")
     params = {**DEFAULT_PARAMS, **(params or {})}
 
-    report("loading confirmed tickets", 0.0)
+    report("loading confirmed tickets", 0.02)
     data = training_data()
     if len(data) < 10 or len(set(data.labels)) < 2:
         raise NotEnoughDataError(
@@ -186,25 +230,35 @@ def train_model(
     n_holdout = int(len(data) * share)
     cut = len(data) - n_holdout
     train_pairs, train_labels = data.pairs[:cut], data.labels[:cut]
-    hold_pairs, hold_labels = data.pairs[cut:], data.labels[cut:]
+    hold_pairs, hold_labels, hold_blind = data.pairs[cut:], data.labels[cut:], data.blind[cut:]
 
     metrics: dict[str, Any] = {}
     active_metrics: dict[str, Any] | None = None
     if n_holdout and len(set(train_labels)) >= 2:
         report(f"fitting on {cut} tickets to score on the {n_holdout} most recent", 0.1)
         evaluation_model = build_pipeline(params).fit(train_pairs, train_labels)
-        report("scoring on the holdout", 0.45)
-        metrics = score(Suggester(evaluation_model), hold_pairs, hold_labels)
-        active_metrics = _score_active(hold_pairs, hold_labels)
+        report("scoring the candidate and the live model on the holdout", 0.45)
+        metrics = score(Suggester(evaluation_model), hold_pairs, hold_labels, hold_blind)
+        active_metrics = _score_active(hold_pairs, hold_labels, hold_blind)
 
     report(f"fitting the final model on all {len(data)} tickets", 0.55)
     pipeline = build_pipeline(params).fit(data.pairs, data.labels)
     report("saving the signed artifact", 0.9)
+    verdict = gate_verdict(
+        metrics,
+        active_metrics,
+        max_macro_f1_drop=settings.GATE_MAX_MACRO_F1_DROP,
+        max_recall_drop=settings.GATE_MAX_RECALL_DROP,
+    )
     version = model_version_create(
         pipeline=pipeline,
         classes=[str(c) for c in pipeline.classes_],
         params=model_params(pipeline),
-        metrics={"holdout": metrics, "active_on_same_holdout": active_metrics},
+        metrics={
+            "holdout": metrics,
+            "active_on_same_holdout": active_metrics,
+            "gate": {"passed": verdict.passed, "reasons": verdict.reasons, "recall_drops": verdict.recall_drops},
+        },
         lineage={
             "training_rows": len(data),
             "holdout_rows": n_holdout,
@@ -214,42 +268,49 @@ def train_model(
             "code_version": _git_commit(),
             "environment": _environment(),
             "train_seconds": round(time.perf_counter() - started, 2),
-            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_memory_mb": _peak_memory_mb(),
         },
     )
-    activated, reason = _decide(activate, metrics, active_metrics, min_macro_f1_margin)
-    if activated:
-        model_version_activate(version=version, user=user)
-    elif activate != "never":
+    activated, reason = False, "kept as a candidate on request"
+    if activate == "always":
+        activated, reason = True, "activated on request"
+        model_version_activate(version=version, user=user, action=ModelPromotion.Action.PROMOTE, reason=reason)
+    elif activate == "gate" and not verdict.passed:
         version.status = ModelVersion.Status.REJECTED
+        reason = f"rejected by the gate: {verdict.summary}"
+    elif activate == "gate" and active_metrics and settings.PROMOTION_MIN_SHADOW_TICKETS > 0:
+        version.shadow_since = timezone.now()
+        reason = (
+            f"passed the gate ({verdict.summary}); in shadow until "
+            f"{settings.PROMOTION_MIN_SHADOW_TICKETS} of its predictions are checked by agents"
+        )
+    elif activate == "gate":
+        activated, reason = True, f"promoted by the gate: {verdict.summary}"
+        model_version_activate(version=version, user=user, action=ModelPromotion.Action.GATE, reason=reason)
     version.notes = reason
-    version.save(update_fields=["status", "notes"])
+    version.save(update_fields=["status", "notes", "shadow_since"])
     report("done", 1.0)
     return TrainOutcome(version, activated, metrics, active_metrics, reason)
 
 
-def _decide(mode: str, metrics: dict[str, Any], active: dict[str, Any] | None, margin: float) -> tuple[bool, str]:
-    if mode == "always":
-        return True, "activated on request"
-    if mode == "never":
-        return False, "kept as a candidate on request"
-    if not active:
-        return True, "no live model scored on this holdout: the new version goes live"
-    if not metrics:
-        return False, "no holdout to compare on: kept as a candidate"
-    new, old = metrics["macro_f1"], active["macro_f1"]
-    if new >= old - margin:
-        return (
-            True,
-            f"macro-F1 {new:.4f} vs live {old:.4f}: not worse by more than {margin:.4f}",
-        )
-    return (
-        False,
-        f"macro-F1 {new:.4f} is below the live model's {old:.4f} by more than {margin:.4f}",
-    )
+def _reset_peak_memory() -> None:
+    """Reset the kernel's peak-RSS mark, so the peak we record is this training's
+    and not the worker's lifetime high (Linux; elsewhere the lifetime peak stands)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
-def _score_active(pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any] | None:
+def _peak_memory_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _score_active(pairs: list[tuple[str, str]], labels: list[str], blind: list[bool]) -> dict[str, Any] | None:
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     if active is None:
         return None
@@ -258,7 +319,7 @@ def _score_active(pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, 
     except ArtifactRefusedError:
         logger.exception("the live model v%s could not be loaded to compare against", active.version)
         return None
-    return {"version": active.version, **score(Suggester(pipeline), pairs, labels)}
+    return {"version": active.version, **score(Suggester(pipeline), pairs, labels, blind)}
 
 
 def _git_commit() -> str:

@@ -19,9 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--holdout", type=float, default=None, help="share held out, most recent first (0.2)")
         parser.add_argument(
             "--activate",
-            choices=["always", "if_not_worse", "never"],
+            choices=["always", "gate", "never"],
             default="always",
-            help="make the new version live: always (default), only if not worse than the live one, or never",
+            help="make the new version live: always (default), only if it passes the promotion gate, or never",
         )
         parser.add_argument("--params", default="{}", help="JSON overrides of the pipeline's hyperparameters")
 

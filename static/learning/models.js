@@ -1,0 +1,49 @@
+// Live training progress on the models page: /ws/models/ pushes each stage.
+(function () {
+  "use strict";
+  const box = document.getElementById("live-run");
+  if (!box) return;
+  const title = document.getElementById("run-title");
+  const stage = document.getElementById("run-stage");
+  const bar = document.getElementById("run-progress");
+  const percent = document.getElementById("run-percent");
+  const error = document.getElementById("run-error");
+  let retry = 1000;
+
+  function show(run) {
+    box.hidden = false;
+    box.dataset.runId = run.id;
+    title.textContent = (run.kind === "tune" ? "Search #" : "Training #") + run.id;
+    stage.textContent = run.stage || run.status;
+    bar.value = run.progress;
+    percent.textContent = Math.round(run.progress * 100) + "%";
+    error.hidden = !run.error;
+    error.textContent = run.error ? "Failed: " + run.error : "";
+    const row = document.getElementById("run-" + run.id);
+    if (row) {
+      row.querySelector(".run-status").textContent = run.status;
+    }
+    if (run.status === "succeeded" || run.status === "failed") {
+      stage.textContent = run.status === "succeeded" ? (run.verdict || "done") : "failed";
+      // Show the new version and the gate's verdict once the page is idle.
+      if (run.status === "succeeded") setTimeout(() => window.location.reload(), 1500);
+    }
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + window.location.host + "/ws/models/");
+    socket.onopen = () => { retry = 1000; };
+    socket.onmessage = (event) => {
+      const data = JSON.parse(event.data);
+      if (data.event === "run") show(data.run);
+      if (data.event === "models_changed") window.location.reload();
+    };
+    socket.onclose = (event) => {
+      if (event.code === 4403) return; // not allowed: don't hammer the server
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
+    };
+  }
+  connect();
+})();

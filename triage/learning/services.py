@@ -1,0 +1,312 @@
+"""Writes of continuous learning: request a training, run it, promote, shadow, reap.
+
+Where a model is trained: `training_run_execute` (run by the Celery task
+`triage.tasks.run_training`) calls `triage.ml.training.train_model`.
+
+The lock is a row: a queued or running TrainingRun of a kind. A partial unique
+constraint lets the database hold one at a time, so a second request fails
+cleanly and learns which run holds the lock. A worker that dies leaves its row
+running with a stale heartbeat; `training_runs_reap` marks it failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from triage.learning import broadcast
+from triage.ml.registry import ArtifactRefusedError, model_version_activate, model_version_load
+from triage.ml.training import NotEnoughDataError, train_model
+from triage.models import Decision, ModelPromotion, ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10
+
+
+class RetrainRunningError(Exception):
+    """A training is already queued or running: `run` is the one holding the lock."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        super().__init__(f"training run #{run.pk} is already {run.status} (since {run.created_at:%Y-%m-%d %H:%M})")
+        self.run = run
+
+
+class PromotionError(Exception):
+    """A version that cannot go live (unknown, tampered, or not shadow-scored enough)."""
+
+
+def retrain_request(
+    *,
+    trigger: str,
+    reason: str = "",
+    user: Any = None,
+    params: dict[str, Any] | None = None,
+    kind: str = TrainingRun.Kind.TRAIN,
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Queue a training (or tuning) run and hand it to Celery after commit.
+
+    Raises RetrainRunningError when one of the same kind is queued or running.
+    """
+    high_water = Decision.objects.aggregate(m=Max("id"))["m"] or 0
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                kind=kind,
+                trigger=trigger,
+                reason=reason,
+                requested_by=user if user is not None and user.is_authenticated else None,
+                params=params or {},
+                decisions_seen=high_water,
+                stage="queued",
+            )
+    except IntegrityError:
+        running = TrainingRun.objects.filter(kind=kind, status__in=["queued", "running"]).first()
+        if running is None:  # it finished between our insert and this read: try once more
+            return retrain_request(trigger=trigger, reason=reason, user=user, params=params, kind=kind, enqueue=enqueue)
+        raise RetrainRunningError(running) from None
+    logger.info("%s run #%s queued (%s: %s)", kind, run.pk, trigger, reason or "no reason given")
+    if enqueue:
+        transaction.on_commit(partial(_enqueue, run.pk))
+    transaction.on_commit(partial(broadcast.run_changed, run.pk))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from triage import tasks
+
+    try:
+        task = tasks.run_training if _kind(run_id) == TrainingRun.Kind.TRAIN else tasks.run_tuning
+        task.apply_async(args=(run_id,), retry=False)
+    except Exception as exc:
+        # The broker is down: fail the run now (it would otherwise hold the lock).
+        logger.exception("could not hand training run #%s to Celery", run_id)
+        training_run_fail(run_id=run_id, error=f"could not reach the task broker: {exc}")
+
+
+def _kind(run_id: int) -> str:
+    return TrainingRun.objects.values_list("kind", flat=True).get(pk=run_id)
+
+
+def training_run_claim(*, run_id: int) -> TrainingRun | None:
+    """Move a queued run to running. None when it is not queued any more: it was
+    delivered twice, or a worker died while running it (then it is failed here)."""
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
+        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, stage="starting"
+    )
+    if claimed:
+        broadcast.run_changed(run_id)
+        return TrainingRun.objects.get(pk=run_id)
+    # Redelivered after the worker running it was lost: never train twice on one request.
+    lost = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
+        status=TrainingRun.Status.FAILED,
+        finished_at=now,
+        error="the worker running this training was lost; the next trigger retries",
+    )
+    if lost:
+        logger.error("training run #%s was redelivered after its worker was lost: marked failed", run_id)
+        broadcast.run_changed(run_id)
+    return None
+
+
+def training_run_progress(*, run_id: int, stage: str, fraction: float) -> None:
+    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
+        stage=stage[:200], progress=min(1.0, max(0.0, fraction)), heartbeat_at=timezone.now()
+    )
+    broadcast.run_changed(run_id)
+
+
+def training_run_fail(*, run_id: int, error: str) -> None:
+    TrainingRun.objects.filter(pk=run_id, status__in=["queued", "running"]).update(
+        status=TrainingRun.Status.FAILED, error=error[:4000], finished_at=timezone.now()
+    )
+    broadcast.run_changed(run_id)
+
+
+def training_run_execute(*, run_id: int) -> TrainingRun | None:
+    """Run a queued training: fit, gate, register. The live model changes only if
+    the gate promotes the new version; any failure leaves it untouched."""
+    run = training_run_claim(run_id=run_id)
+    if run is None:
+        return None
+    with _Heartbeat(run_id):
+        try:
+            outcome = train_model(
+                params=run.params or _tuned_params(),
+                activate="gate",
+                user=run.requested_by,
+                progress=lambda stage, fraction: training_run_progress(run_id=run_id, stage=stage, fraction=fraction),
+            )
+        except NotEnoughDataError as exc:
+            logger.warning("training run #%s: %s", run_id, exc)
+            training_run_fail(run_id=run_id, error=str(exc))
+            return TrainingRun.objects.get(pk=run_id)
+        except Exception as exc:
+            logger.exception("training run #%s failed", run_id)
+            close_old_connections()
+            training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+            raise
+    TrainingRun.objects.filter(pk=run_id).update(
+        status=TrainingRun.Status.SUCCEEDED,
+        stage="done",
+        progress=1.0,
+        finished_at=timezone.now(),
+        model_version=outcome.version,
+        results={"activated": outcome.activated, "reason": outcome.reason, "status": outcome.version.status},
+    )
+    broadcast.run_changed(run_id)
+    logger.info("training run #%s: v%s %s", run_id, outcome.version.version, outcome.reason)
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def _tuned_params() -> dict[str, Any]:
+    """The best parameters of the latest finished hyperparameter search, if any."""
+    tuned = (
+        TrainingRun.objects.filter(kind=TrainingRun.Kind.TUNE, status=TrainingRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .values_list("results", flat=True)
+        .first()
+    )
+    return dict((tuned or {}).get("best", {}).get("params", {}))
+
+
+class _Heartbeat:
+    """Touch the run's heartbeat from a side thread while a long fit holds the main one."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        # Inside a caller's transaction (tests) other connections can't see the row anyway.
+        if not connection.in_atomic_block:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(HEARTBEAT_SECONDS):
+                TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:
+            logger.exception("heartbeat of training run #%s failed", self.run_id)
+        finally:
+            connection.close()
+
+
+def training_runs_reap(*, stale_seconds: int | None = None) -> int:
+    """Mark failed the runs whose worker died: running with an old heartbeat, or
+    queued for longer than a day (the broker lost the message). Returns how many."""
+    stale = timedelta(seconds=stale_seconds if stale_seconds is not None else settings.TRAINING_STALE_SECONDS)
+    now = timezone.now()
+    dead = list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=now - stale).values_list(
+            "pk", flat=True
+        )
+    )
+    lost = list(
+        TrainingRun.objects.filter(
+            status=TrainingRun.Status.QUEUED, created_at__lt=now - timedelta(days=1)
+        ).values_list("pk", flat=True)
+    )
+    for run_id in dead:
+        training_run_fail(run_id=run_id, error=f"no heartbeat for {stale.seconds} s: the worker was lost")
+        logger.error("training run #%s: worker lost (no heartbeat); marked failed", run_id)
+    for run_id in lost:
+        training_run_fail(run_id=run_id, error="queued for a day and never started: the task was lost")
+        logger.error("training run #%s never started; marked failed", run_id)
+    return len(dead) + len(lost)
+
+
+def retrain_if_due() -> TrainingRun | None:
+    """Queue a training when RETRAIN_AFTER_DECISIONS decisions arrived since the last request."""
+    threshold = settings.RETRAIN_AFTER_DECISIONS
+    if threshold <= 0:
+        return None
+    last = TrainingRun.objects.filter(kind=TrainingRun.Kind.TRAIN).order_by("-created_at").first()
+    since = last.decisions_seen if last else 0
+    # Bounded count: at most `threshold` index entries are read, however long ago the last run was.
+    new = Decision.objects.filter(id__gt=since).order_by("id")[:threshold].count()
+    if new < threshold:
+        return None
+    try:
+        return retrain_request(
+            trigger=TrainingRun.Trigger.DECISIONS, reason=f"{threshold} new decisions since the last training"
+        )
+    except RetrainRunningError:
+        return None
+
+
+def model_promote(*, version: ModelVersion, user: Any, reason: str = "") -> ModelVersion:
+    """Make `version` live by hand: a promotion, or a rollback to an older version.
+
+    The artifact is verified before anything changes; a version still in shadow
+    needs PROMOTION_MIN_SHADOW_TICKETS agent-decided tickets first.
+    """
+    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if live is not None and live.pk == version.pk:
+        raise PromotionError(f"v{version.version} is already live")
+    try:
+        model_version_load(version)
+    except ArtifactRefusedError as exc:
+        logger.error("refusing to promote: %s", exc)
+        raise PromotionError(str(exc)) from exc
+    was_live = ModelPromotion.objects.filter(version=version).exists()
+    needed = settings.PROMOTION_MIN_SHADOW_TICKETS
+    if needed > 0 and not was_live and live is not None:
+        from triage.learning.selectors import shadow_scored_count
+
+        scored = shadow_scored_count(version)
+        if scored < needed:
+            raise PromotionError(
+                f"v{version.version} has {scored} shadow predictions decided by agents; promotion needs {needed}"
+            )
+    rollback = live is not None and version.version < live.version
+    action = ModelPromotion.Action.ROLLBACK if rollback else ModelPromotion.Action.PROMOTE
+    with transaction.atomic():
+        model_version_activate(version=version, user=user, action=action, reason=reason)
+        if version.notes and rollback:
+            version.notes = f"{version.notes} · rolled back to by {getattr(user, 'username', 'a command')}"
+            version.save(update_fields=["notes"])
+    transaction.on_commit(broadcast.models_changed)
+    return version
+
+
+@transaction.atomic
+def model_shadow_set(*, version: ModelVersion, on: bool, user: Any = None) -> ModelVersion:
+    """Put a version in shadow (it predicts every new ticket unseen), or take it out.
+    One shadow at a time: starting one ends the previous."""
+    if on:
+        if version.status == ModelVersion.Status.ACTIVE:
+            raise PromotionError(f"v{version.version} is live; only another version can shadow it")
+        try:
+            model_version_load(version)
+        except ArtifactRefusedError as exc:
+            raise PromotionError(str(exc)) from exc
+        ModelVersion.objects.exclude(pk=version.pk).filter(shadow_since__isnull=False).update(shadow_since=None)
+        version.shadow_since = timezone.now()
+    else:
+        version.shadow_since = None
+    version.save(update_fields=["shadow_since"])
+    logger.info(
+        "v%s %s shadow by %s", version.version, "in" if on else "out of", getattr(user, "username", "a command")
+    )
+    transaction.on_commit(broadcast.models_changed)
+    return version

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from triage.learning import views
+
+urlpatterns = [
+    path("", views.models_page, name="models"),
+    path("retrain/", views.retrain_now, name="models-retrain"),
+    path("v<int:number>/", views.version_detail, name="model-version"),
+    path("v<int:number>/promote/", views.promote, name="model-promote"),
+    path("v<int:number>/shadow/", views.shadow, name="model-shadow"),
+]
