@@ -12,7 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@app.on_configure.connect
+@app.on_after_configure.connect
 def _make_filesystem_broker_folders(sender: Celery, **kwargs: object) -> None:
     # The embedded broker (no REDIS_URL) keeps messages in folders that must exist.
     options = sender.conf.broker_transport_options or {}

@@ -160,7 +160,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / "var" / "assist.sqlite3"),
+            "NAME": env_str("ASSIST_SQLITE_PATH", str(BASE_DIR / "var" / "assist.sqlite3")),
             # WAL and IMMEDIATE transactions let the web server, the worker and
             # the feed write at once without "database is locked".
             "OPTIONS": {
@@ -194,7 +194,7 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "var" / "static")))
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     # Model artifacts go through this storage, so every machine can reach them
     # (a shared volume, or S3 through django-storages; see README).
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -206,6 +206,20 @@ STORAGES = {
         )
     },
 }
+# S3 or any S3-compatible store (MinIO, Ceph...) for model artifacts when a bucket
+# is set; credentials come from the usual AWS_* environment variables.
+S3_BUCKET = env_str("ASSIST_S3_BUCKET")
+if S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env_str("ASSIST_S3_ENDPOINT_URL") or None,
+            "location": env_str("ASSIST_S3_PREFIX", "assist"),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
 SERVESTATIC_USE_FINDERS = DEBUG
 
 # Redis: channel layer (fan-out between processes) and Celery broker.
@@ -287,6 +301,10 @@ RETRAIN_AFTER_DECISIONS = env_int("ASSIST_RETRAIN_AFTER_DECISIONS", 200)
 # by more than GATE_MAX_RECALL_DROP.
 GATE_MAX_MACRO_F1_DROP = env_float("ASSIST_GATE_MAX_MACRO_F1_DROP", 0.005)
 GATE_MAX_RECALL_DROP = env_float("ASSIST_GATE_MAX_RECALL_DROP", 0.10)
+# The live model has seen older held-out tickets. With at least this many newer
+# ones, both are compared on those; with fewer, the live model's configuration is
+# refitted on the candidate's training tickets (triage/ml/training.py).
+GATE_MIN_UNSEEN_TICKETS = env_int("ASSIST_GATE_MIN_UNSEEN_TICKETS", 200)
 # When > 0, a candidate that passes the gate goes into shadow first, and is
 # promoted only once this many of its shadow predictions have been decided by agents.
 PROMOTION_MIN_SHADOW_TICKETS = env_int("ASSIST_PROMOTION_MIN_SHADOW_TICKETS", 0)

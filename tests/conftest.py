@@ -12,18 +12,20 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from triage import demo, roles, serving
+from triage import demo, roles, services, serving
 from triage.ml.pipeline import build_pipeline
 from triage.ml.registry import model_version_activate, model_version_create
-from triage.models import Category, ModelVersion
+from triage.models import Category, ModelVersion, Ticket
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -144,6 +146,25 @@ def live_model(categories: dict[str, Category], trained_pipeline: Any) -> ModelV
     model_version_activate(version=version)
     serving.reset()
     return version
+
+
+@pytest.fixture
+def history(categories: dict[str, Category]) -> list[Ticket]:
+    """300 confirmed tickets, oldest first, plus unconfirmed ones that must not be learnt from."""
+    start = timezone.now() - timedelta(days=30)
+    rows = [
+        services.HistoryRow(
+            external_id=f"h{i}",
+            subject=t.subject,
+            body=t.body,
+            category=categories[t.category],
+            received_at=start + timedelta(minutes=i),
+        )
+        for i, t in enumerate(demo.generate(300, seed=3))
+    ]
+    services.tickets_import(rows=rows, source="test")
+    services.ticket_ingest(subject="unconfirmed", body="this has no human label")
+    return list(Ticket.objects.filter(source="test").order_by("received_at"))
 
 
 def _free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -15,25 +14,6 @@ from triage import demo, services, serving
 from triage.ml.registry import ArtifactRefusedError, model_version_load
 from triage.ml.training import NotEnoughDataError, train_model
 from triage.models import Category, ModelVersion, Ticket
-
-
-@pytest.fixture
-def history(categories: dict[str, Category]) -> list[Ticket]:
-    """300 confirmed tickets, oldest first, plus unconfirmed ones that must not be learnt from."""
-    start = timezone.now() - timedelta(days=30)
-    rows = [
-        services.HistoryRow(
-            external_id=f"h{i}",
-            subject=t.subject,
-            body=t.body,
-            category=categories[t.category],
-            received_at=start + timedelta(minutes=i),
-        )
-        for i, t in enumerate(demo.generate(300, seed=3))
-    ]
-    services.tickets_import(rows=rows, source="test")
-    services.ticket_ingest(subject="unconfirmed", body="this has no human label")
-    return list(Ticket.objects.filter(source="test").order_by("received_at"))
 
 
 def tamper(version: ModelVersion) -> None:

@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -153,7 +153,8 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
             return TrainingRun.objects.get(pk=run_id)
         except Exception as exc:
             logger.exception("training run #%s failed", run_id)
-            close_old_connections()
+            if not connection.is_usable():  # the database went away mid-run: reconnect to record it
+                connection.close()
             training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
             raise
     TrainingRun.objects.filter(pk=run_id).update(

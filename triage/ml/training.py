@@ -27,6 +27,7 @@ import numpy as np
 import sklearn
 from django.conf import settings
 from django.utils import timezone
+from sklearn.base import clone
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from triage.ml.gate import gate_verdict
@@ -234,18 +235,22 @@ def train_model(
 
     metrics: dict[str, Any] = {}
     active_metrics: dict[str, Any] | None = None
+    candidate_metrics: dict[str, Any] = {}
     if n_holdout and len(set(train_labels)) >= 2:
         report(f"fitting on {cut} tickets to score on the {n_holdout} most recent", 0.1)
         evaluation_model = build_pipeline(params).fit(train_pairs, train_labels)
-        report("scoring the candidate and the live model on the holdout", 0.45)
-        metrics = score(Suggester(evaluation_model), hold_pairs, hold_labels, hold_blind)
-        active_metrics = _score_active(hold_pairs, hold_labels, hold_blind)
+        report("scoring the candidate and the live model on the holdout", 0.4)
+        candidate = Suggester(evaluation_model)
+        metrics = score(candidate, hold_pairs, hold_labels, hold_blind)
+        candidate_metrics, active_metrics = _compare_with_live(
+            candidate, metrics, data, cut, train_pairs, train_labels, report
+        )
 
     report(f"fitting the final model on all {len(data)} tickets", 0.55)
     pipeline = build_pipeline(params).fit(data.pairs, data.labels)
     report("saving the signed artifact", 0.9)
     verdict = gate_verdict(
-        metrics,
+        candidate_metrics,
         active_metrics,
         max_macro_f1_drop=settings.GATE_MAX_MACRO_F1_DROP,
         max_recall_drop=settings.GATE_MAX_RECALL_DROP,
@@ -253,9 +258,10 @@ def train_model(
     version = model_version_create(
         pipeline=pipeline,
         classes=[str(c) for c in pipeline.classes_],
-        params=model_params(pipeline),
+        params={"config": _jsonable_params(params), **model_params(pipeline)},
         metrics={
             "holdout": metrics,
+            "candidate_on_comparison": candidate_metrics,
             "active_on_same_holdout": active_metrics,
             "gate": {"passed": verdict.passed, "reasons": verdict.reasons, "recall_drops": verdict.recall_drops},
         },
@@ -293,6 +299,56 @@ def train_model(
     return TrainOutcome(version, activated, metrics, active_metrics, reason)
 
 
+def _compare_with_live(
+    candidate: Suggester,
+    candidate_on_holdout: dict[str, Any],
+    data: TrainingData,
+    cut: int,
+    train_pairs: list[tuple[str, str]],
+    train_labels: list[str],
+    report: Progress,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Score the candidate and the live model on the same tickets, fairly.
+
+    The live model was trained on everything up to its own data_to, so part of
+    today's holdout may be its training data. When enough held-out tickets are
+    newer than that, both are scored on those (the live artifact as it serves).
+    Otherwise the live model's configuration is refitted on the candidate's
+    training tickets and both are scored on the whole holdout.
+    """
+    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if live is None:
+        return candidate_on_holdout, None
+    try:
+        live_pipeline = model_version_load(live)
+    except ArtifactRefusedError:
+        logger.exception("the live model v%s could not be loaded to compare against", live.version)
+        return candidate_on_holdout, None
+    hold = range(cut, len(data))
+    unseen = [i for i in hold if live.data_to is None or data.received[i] > live.data_to]
+    if len(unseen) >= settings.GATE_MIN_UNSEEN_TICKETS:
+        pairs = [data.pairs[i] for i in unseen]
+        labels = [data.labels[i] for i in unseen]
+        blind = [data.blind[i] for i in unseen]
+        basis = f"the {len(unseen)} held-out tickets newer than the live model's training data"
+        ours = score(candidate, pairs, labels, blind)
+        theirs = score(Suggester(live_pipeline), pairs, labels, blind)
+    else:
+        report("refitting the live model's configuration on the same training tickets", 0.45)
+        refit = clone(live_pipeline).fit(train_pairs, train_labels)
+        basis = (
+            f"the whole holdout, with the live model's configuration refitted on the same "
+            f"{len(train_labels)} training tickets (only {len(unseen)} held-out tickets are newer than its data)"
+        )
+        ours = candidate_on_holdout
+        theirs = score(Suggester(refit), data.pairs[cut:], data.labels[cut:], data.blind[cut:])
+    return {**ours, "basis": basis}, {"version": live.version, "basis": basis, **theirs}
+
+
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in params.items()}
+
+
 def _reset_peak_memory() -> None:
     """Reset the kernel's peak-RSS mark, so the peak we record is this training's
     and not the worker's lifetime high (Linux; elsewhere the lifetime peak stands)."""
@@ -308,18 +364,6 @@ def _peak_memory_mb() -> float:
     except OSError:
         pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _score_active(pairs: list[tuple[str, str]], labels: list[str], blind: list[bool]) -> dict[str, Any] | None:
-    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    if active is None:
-        return None
-    try:
-        pipeline = model_version_load(active)
-    except ArtifactRefusedError:
-        logger.exception("the live model v%s could not be loaded to compare against", active.version)
-        return None
-    return {"version": active.version, **score(Suggester(pipeline), pairs, labels, blind)}
 
 
 def _git_commit() -> str:

@@ -1,0 +1,300 @@
+"""Continuous learning, in-process: the lock, the gate, promotion and rollback,
+the reaper, the decision trigger, the blind slice, shadow runs and the cache.
+tests/test_worker.py drives the same path through a real Celery worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+
+from assist.celery import app as celery_app
+from triage import services, serving
+from triage.consumers import CLOSE_FORBIDDEN
+from triage.learning import selectors
+from triage.learning.consumers import ModelsConsumer
+from triage.learning.services import (
+    PromotionError,
+    RetrainRunningError,
+    model_promote,
+    model_shadow_set,
+    retrain_if_due,
+    retrain_request,
+    training_run_claim,
+    training_run_execute,
+    training_runs_reap,
+)
+from triage.ml.gate import gate_verdict
+from triage.ml.training import train_model
+from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun
+
+CRIPPLED = {"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}
+
+
+def _manual(**kwargs: Any) -> TrainingRun:
+    return retrain_request(trigger=TrainingRun.Trigger.MANUAL, reason="test", enqueue=False, **kwargs)
+
+
+def test_a_second_retrain_request_is_told_which_run_holds_the_lock(db: Any) -> None:
+    first = _manual()
+    with pytest.raises(RetrainRunningError) as refused:
+        _manual()
+    assert refused.value.run.pk == first.pk
+    assert TrainingRun.objects.count() == 1
+
+
+def test_a_failed_run_frees_the_lock_for_the_next_trigger(history: Any) -> None:
+    run = _manual(params={"C": -1.0})  # an invalid regularisation: the fit raises
+    with pytest.raises(ValueError):
+        training_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == "failed" and "C" in run.error
+    assert not ModelVersion.objects.exists()
+    assert _manual().status == "queued"
+
+
+def test_a_run_trains_on_confirmed_tickets_and_the_gate_promotes_it(history: Any, supervisor: Any) -> None:
+    requested = retrain_request(trigger=TrainingRun.Trigger.MANUAL, user=supervisor, enqueue=False)
+    run = training_run_execute(run_id=requested.pk)
+    assert run is not None and run.status == "succeeded" and run.progress == 1.0
+    version = run.model_version
+    assert version is not None and version.status == "active"
+    # Confirmed tickets only: the unconfirmed one in `history` is not counted.
+    assert version.training_rows == 300
+    holdout = version.metrics["holdout"]
+    assert holdout["rows"] == 60 and 0.0 <= holdout["ece"] <= 1.0
+    assert sum(map(sum, holdout["confusion"]["matrix"])) == 60
+    assert set(holdout["per_category"]) <= set(holdout["confusion"]["labels"])
+    promotion = ModelPromotion.objects.get()
+    assert promotion.action == "gate" and promotion.version == version and promotion.previous is None
+    assert serving.active_model() is not None and serving.active_model().version == version.version
+
+
+def test_a_worse_candidate_is_rejected_with_the_reason_and_the_live_model_stays(history: Any) -> None:
+    live = train_model().version
+    run = training_run_execute(run_id=_manual(params=CRIPPLED).pk)
+    assert run is not None and run.status == "succeeded"
+    candidate = run.model_version
+    assert candidate is not None and candidate.status == "rejected"
+    assert "rejected by the gate" in candidate.notes and "recall fell" in candidate.notes
+    assert candidate.metrics["gate"]["recall_drops"]
+    live.refresh_from_db()
+    assert live.status == "active"
+
+
+def test_the_gate_flags_a_category_whose_recall_falls_even_when_macro_f1_holds() -> None:
+    live = {
+        "macro_f1": 0.80,
+        "per_category": {"fraud": {"recall": 0.9, "support": 20}, "fees": {"recall": 0.6, "support": 20}},
+    }
+    candidate = {
+        "macro_f1": 0.81,
+        "per_category": {"fraud": {"recall": 0.7, "support": 20}, "fees": {"recall": 0.9, "support": 20}},
+    }
+    verdict = gate_verdict(candidate, live, max_macro_f1_drop=0.005, max_recall_drop=0.1)
+    assert not verdict.passed
+    assert verdict.recall_drops == {"fraud": (0.9, 0.7)}
+    relaxed = gate_verdict(candidate, live, max_macro_f1_drop=0.005, max_recall_drop=0.25)
+    assert relaxed.passed
+
+
+def test_the_gate_refuses_a_macro_f1_drop_beyond_the_margin() -> None:
+    verdict = gate_verdict({"macro_f1": 0.70}, {"macro_f1": 0.75}, max_macro_f1_drop=0.01, max_recall_drop=1.0)
+    assert not verdict.passed and "below the live model" in verdict.summary
+
+
+def test_promote_rolls_back_to_an_earlier_version_and_serving_follows(history: Any, supervisor: Any) -> None:
+    first = train_model().version
+    second = train_model().version
+    assert serving.active_model().version == second.version
+    model_promote(version=first, user=supervisor, reason="v2 misroutes fraud")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("active", "retired")
+    rollback = ModelPromotion.objects.filter(version=first).latest("created_at")
+    assert rollback.action == "rollback" and rollback.user == supervisor and rollback.previous == second
+    assert serving.active_model().version == first.version
+
+
+def test_the_promote_command_names_a_missing_version_and_promotes_an_existing_one(history: Any) -> None:
+    first = train_model().version
+    train_model()
+    with pytest.raises(CommandError, match="no model v99"):
+        call_command("promote", "99")
+    out = StringIO()
+    call_command("promote", str(first.version), stdout=out)
+    assert "is live" in out.getvalue()
+    assert ModelVersion.objects.get(status="active") == first
+
+
+def test_a_tampered_artifact_is_refused_at_promotion_and_the_live_model_keeps_serving(
+    history: Any, supervisor: Any
+) -> None:
+    first = train_model().version
+    second = train_model().version
+    with first.artifact.open("rb") as fh:
+        data = bytearray(fh.read())
+    data[len(data) // 2] ^= 0xFF
+    with open(first.artifact.path, "wb") as fh:
+        fh.write(bytes(data))
+    with pytest.raises(PromotionError, match="SHA-256"):
+        model_promote(version=first, user=supervisor)
+    second.refresh_from_db()
+    assert second.status == "active"
+    assert serving.active_model().version == second.version
+
+
+def test_the_reaper_fails_a_run_whose_worker_stopped_beating(db: Any) -> None:
+    run = _manual()
+    assert training_run_claim(run_id=run.pk) is not None
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    fresh = retrain_request(trigger=TrainingRun.Trigger.MANUAL, kind=TrainingRun.Kind.TUNE, enqueue=False)
+    training_run_claim(run_id=fresh.pk)
+    assert training_runs_reap(stale_seconds=180) == 1
+    run.refresh_from_db()
+    fresh.refresh_from_db()
+    assert run.status == "failed" and "worker was lost" in run.error
+    assert fresh.status == "running"
+
+
+def test_a_redelivered_run_is_failed_instead_of_trained_twice(db: Any) -> None:
+    run = _manual()
+    assert training_run_claim(run_id=run.pk) is not None
+    # The worker died; late acknowledgement hands the message to another worker.
+    assert training_run_execute(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "failed" and "lost" in run.error
+
+
+def test_enough_new_decisions_queue_a_retrain_once(live_model: Any, agent: Any, settings: Any) -> None:
+    settings.RETRAIN_AFTER_DECISIONS = 3
+    tickets = [services.ticket_ingest(subject="card", body=f"my card is lost {i}").ticket for i in range(4)]
+    category = Category.objects.get(slug="lost-or-stolen-card")
+    for ticket in tickets[:2]:
+        services.ticket_triage(ticket=ticket, agent=agent, category=category)
+    assert retrain_if_due() is None
+    services.ticket_triage(ticket=tickets[2], agent=agent, category=category)
+    run = retrain_if_due()
+    assert run is not None and run.trigger == "decisions"
+    TrainingRun.objects.filter(pk=run.pk).update(status="succeeded")
+    # Counted from the last request: one more decision is not enough.
+    services.ticket_triage(ticket=tickets[3], agent=agent, category=category)
+    assert retrain_if_due() is None
+
+
+def test_blind_slice_tickets_are_stored_with_a_prediction_but_shown_without_one(
+    live_model: Any, ingest_client: Any, settings: Any
+) -> None:
+    settings.BLIND_SHARE = 1.0
+    response = ingest_client.post("/api/tickets/", {"subject": "Lost card", "body": "I lost my card"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["blind"] is True and response.json()["suggestion"] is None
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    assert ticket.blind and ticket.live_prediction is not None
+
+
+def test_a_shadow_version_predicts_every_ticket_unseen_and_is_compared_on_decisions(
+    history: Any, agent: Any, ingest_client: Any
+) -> None:
+    train_model()
+    candidate = train_model(activate="never").version
+    model_shadow_set(version=candidate, on=True)
+    response = ingest_client.post(
+        "/api/tickets/", {"subject": "Card stolen", "body": "my card was stolen"}, format="json"
+    )
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    shadow = Prediction.objects.get(ticket=ticket, is_live=False)
+    assert shadow.model_version == candidate
+    assert response.json()["suggestion"]["model_version"] != candidate.version
+    assert selectors.shadow_comparison(candidate).tickets == 0  # nothing decided yet
+    services.ticket_triage(ticket=ticket, agent=agent, category=shadow.suggested)
+    comparison = selectors.shadow_comparison(candidate)
+    assert comparison.tickets == 1 and comparison.shadow_right == 1
+    assert selectors.shadow_scored_count(candidate) == 1
+
+
+def test_promotion_waits_for_enough_shadow_scored_tickets(history: Any, supervisor: Any, settings: Any) -> None:
+    settings.PROMOTION_MIN_SHADOW_TICKETS = 5
+    train_model()
+    outcome = train_model(activate="gate")
+    assert not outcome.activated and outcome.version.shadow_since is not None
+    assert "in shadow until 5" in outcome.reason
+    with pytest.raises(PromotionError, match="needs 5"):
+        model_promote(version=outcome.version, user=supervisor)
+
+
+def test_mcnemar_uses_the_exact_binomial_on_few_disagreements() -> None:
+    assert selectors.mcnemar_p_value(0, 6) == pytest.approx(2 * 0.5**6)
+    assert selectors.mcnemar_p_value(0, 0) is None
+    assert selectors.mcnemar_p_value(40, 10) == pytest.approx(4.11e-05, rel=0.01)
+
+
+def test_repeated_messages_come_from_the_cache_and_a_new_version_empties_it(history: Any) -> None:
+    train_model()
+    for _ in range(3):
+        services.ticket_ingest(subject="Card", body="My  card has NOT arrived yet")
+    services.ticket_ingest(subject="card", body="my card has not arrived yet")
+    assert serving.cache_stats()["hits"] == 3 and serving.cache_stats()["misses"] == 1
+    train_model()
+    services.ticket_ingest(subject="card", body="my card has not arrived yet")
+    assert serving.cache_stats() == {"entries": 1, "hits": 0, "misses": 1, "hit_rate": 0.0}
+
+
+def test_tuning_scores_every_combination_and_the_next_training_uses_the_best(
+    history: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Django-namespaced Celery settings are read under their Django name.
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = retrain_request(
+                trigger=TrainingRun.Trigger.MANUAL, kind=TrainingRun.Kind.TUNE, params={"grid": {"C": [1e-4, 1.0]}}
+            )
+    finally:
+        celery_app.conf.CELERY_TASK_ALWAYS_EAGER = False
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    trials = run.results["trials"]
+    assert [t["params"] for t in trials] == [{"C": 1e-4}, {"C": 1.0}]
+    assert all(t["status"] == "done" and 0 <= t["macro_f1"] <= 1 for t in trials)
+    assert run.results["best"]["params"] == {"C": 1.0}
+    trained = training_run_execute(run_id=_manual().pk)
+    assert trained is not None and trained.model_version is not None
+    assert trained.model_version.params["config"]["C"] == 1.0
+
+
+@pytest.mark.parametrize(("role", "status"), [("agent", 403), ("supervisor", 200), ("admin_user", 200)])
+def test_the_models_page_is_for_supervisors_and_admins(role: str, status: int, request: Any) -> None:
+    client = Client()
+    client.force_login(request.getfixturevalue(role))
+    assert client.get("/models/").status_code == status
+    assert client.post("/models/retrain/").status_code == (403 if status == 403 else 302)
+
+
+def test_the_retrain_button_says_when_one_is_already_running(supervisor: Any) -> None:
+    client = Client()
+    client.force_login(supervisor)
+    client.post("/models/retrain/")
+    page = client.post("/models/retrain/", follow=True)
+    assert "Not started" in page.content.decode() and "already queued" in page.content.decode()
+    assert TrainingRun.objects.count() == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_models_socket_refuses_an_agent_and_accepts_a_supervisor(agent: Any, supervisor: Any) -> None:
+    for user, allowed in [(agent, False), (supervisor, True)]:
+        communicator = WebsocketCommunicator(ModelsConsumer.as_asgi(), "/ws/models/")
+        communicator.scope["user"] = user
+        connected, code = await communicator.connect()
+        assert connected is allowed
+        if allowed:
+            await communicator.disconnect()
+        else:
+            assert code == CLOSE_FORBIDDEN
