@@ -4,15 +4,19 @@ tests/test_worker.py drives the same path through a real Celery worker."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from datetime import timedelta
 from io import StringIO
 from typing import Any
+from unittest import mock
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from assist.celery import app as celery_app
 from triage import services, serving
@@ -163,13 +167,25 @@ def test_the_reaper_fails_a_run_whose_worker_stopped_beating(db: Any) -> None:
     assert fresh.status == "running"
 
 
-def test_a_redelivered_run_is_failed_instead_of_trained_twice(db: Any) -> None:
+def test_a_redelivered_run_is_failed_when_its_worker_is_gone_and_never_trained_twice(db: Any) -> None:
     run = _manual()
     assert training_run_claim(run_id=run.pk) is not None
-    # The worker died; late acknowledgement hands the message to another worker.
+    # Delivered again while the claiming process (this one) is alive and beating: ignored.
+    assert training_run_execute(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert run.status == "running"
+    # The claiming process died; late acknowledgement hands the message to another worker.
+    TrainingRun.objects.filter(pk=run.pk).update(worker=f"{socket.gethostname()}:{_dead_pid()}")
     assert training_run_execute(run_id=run.pk) is None
     run.refresh_from_db()
     assert run.status == "failed" and "lost" in run.error
+    assert not ModelVersion.objects.exists()
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 def test_enough_new_decisions_queue_a_retrain_once(live_model: Any, agent: Any, settings: Any) -> None:
@@ -298,3 +314,17 @@ async def test_the_models_socket_refuses_an_agent_and_accepts_a_supervisor(agent
             await communicator.disconnect()
         else:
             assert code == CLOSE_FORBIDDEN
+
+
+def test_a_broker_outage_fails_the_request_visibly_and_frees_the_lock(
+    db: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    refused = OperationalError("[Errno 111] Connection refused")
+    with (
+        mock.patch.object(tasks.run_training, "apply_async", autospec=True, side_effect=refused),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run = retrain_request(trigger=TrainingRun.Trigger.SCHEDULE)
+    run.refresh_from_db()
+    assert run.status == "failed" and "could not reach the task broker" in run.error
+    assert _manual().status == "queued"

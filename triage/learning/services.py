@@ -12,6 +12,8 @@ running with a stale heartbeat; `training_runs_reap` marks it failed.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from datetime import timedelta
 from functools import partial
@@ -98,25 +100,50 @@ def _kind(run_id: int) -> str:
 
 
 def training_run_claim(*, run_id: int) -> TrainingRun | None:
-    """Move a queued run to running. None when it is not queued any more: it was
-    delivered twice, or a worker died while running it (then it is failed here)."""
+    """Move a queued run to running, recording which process holds it.
+
+    None when it is not queued. A redelivered message (late acknowledgement after
+    a worker died) then marks the run failed if the process that claimed it is
+    gone, or its heartbeat is stale; a duplicate delivery while it still runs is
+    ignored. Never train twice on one request.
+    """
     now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, stage="starting"
+        status=TrainingRun.Status.RUNNING, started_at=now, heartbeat_at=now, stage="starting", worker=_this_worker()
     )
     if claimed:
         broadcast.run_changed(run_id)
         return TrainingRun.objects.get(pk=run_id)
-    # Redelivered after the worker running it was lost: never train twice on one request.
-    lost = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
-        status=TrainingRun.Status.FAILED,
-        finished_at=now,
-        error="the worker running this training was lost; the next trigger retries",
-    )
-    if lost:
-        logger.error("training run #%s was redelivered after its worker was lost: marked failed", run_id)
-        broadcast.run_changed(run_id)
+    run = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).first()
+    if run is None:
+        return None
+    stale = run.heartbeat_at is None or run.heartbeat_at < now - timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+    if _process_gone(run.worker) or stale:
+        logger.error("training run #%s was redelivered after its worker %s was lost: marked failed", run_id, run.worker)
+        training_run_fail(
+            run_id=run_id, error=f"the worker running this training ({run.worker}) was lost; the next trigger retries"
+        )
+    else:
+        logger.warning("training run #%s delivered again while %s still runs it: ignored", run_id, run.worker)
     return None
+
+
+def _this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _process_gone(worker: str) -> bool:
+    """True when `worker` ran on this host and its process no longer exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only its heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def training_run_progress(*, run_id: int, stage: str, fraction: float) -> None:
