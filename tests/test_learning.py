@@ -19,7 +19,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from assist.celery import app as celery_app
-from triage import services, serving
+from triage import services, serving, tasks
 from triage.consumers import CLOSE_FORBIDDEN
 from triage.learning import selectors
 from triage.learning.consumers import ModelsConsumer
