@@ -9,6 +9,7 @@
   const percent = document.getElementById("run-percent");
   const error = document.getElementById("run-error");
   let retry = 1000;
+  let finished = false;
 
   function show(run) {
     box.hidden = false;
@@ -22,13 +23,27 @@
     const row = document.getElementById("run-" + run.id);
     if (row) {
       row.querySelector(".run-status").textContent = run.status;
+      row.querySelector(".run-result").textContent = run.error || run.stage;
     }
     if (run.status === "succeeded" || run.status === "failed") {
+      finished = true;
       stage.textContent = run.status === "succeeded" ? (run.verdict || "done") : "failed";
       // Show the new version and the gate's verdict once the page is idle.
       if (run.status === "succeeded") setTimeout(() => window.location.reload(), 1500);
     }
   }
+
+  // Poll too: without Redis, a worker's pushes can't reach this page's server.
+  function poll() {
+    const id = box.dataset.runId;
+    if (!id || finished || box.hidden) return;
+    fetch("/models/runs/" + id + "/", { headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((run) => { if (run) show(run); })
+      .catch(() => {})
+      .finally(() => { if (!finished) setTimeout(poll, 2000); });
+  }
+  setTimeout(poll, 2000);
 
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";

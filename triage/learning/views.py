@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from triage import serving
-from triage.learning import selectors, services
+from triage.learning import broadcast, selectors, services
 from triage.models import ModelVersion, TrainingRun
 from triage.roles import CAN_MANAGE_MODELS
 
@@ -58,6 +58,16 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             "gate": version.metrics.get("gate"),
         },
     )
+
+
+@require_GET
+@login_required
+@permission_required(CAN_MANAGE_MODELS, raise_exception=True)
+def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
+    """One run's progress. The page polls it too: without Redis (the in-memory
+    channel layer of `make run`) a worker's pushes can't reach the web process."""
+    run = get_object_or_404(TrainingRun.objects.select_related("model_version"), pk=run_id)
+    return JsonResponse(broadcast.run_payload(run))
 
 
 @require_POST
