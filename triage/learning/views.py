@@ -67,6 +67,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             "live": live,
             "per_category": rows,
             "gate": version.metrics.get("gate"),
+            "confused": confused,
         },
     )
 
