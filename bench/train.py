@@ -104,7 +104,8 @@ def seed(n: int, data: Path) -> None:
     with connection.cursor() as cur:
         cur.copy_expert(
             "COPY triage_ticket (source, subject, body, channel, customer_ref, received_at, created_at,"
-            " status, label_source, triaged_at, category_id, blind, language) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (subject, customer_ref))",
+            " status, label_source, triaged_at, category_id, blind, language)"
+            " FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (subject, customer_ref))",
             buf,
         )
         cur.execute("ANALYZE triage_ticket")
