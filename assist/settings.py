@@ -287,6 +287,14 @@ QUEUE_PAGE_SIZE = env_int("ASSIST_QUEUE_PAGE_SIZE", 100)
 MODEL_REFRESH_SECONDS = env_float("ASSIST_MODEL_REFRESH_SECONDS", 5.0)
 # HMAC key for model artifacts; a system check refuses the default outside DEBUG.
 MODEL_SIGNING_KEY = env_str("MODEL_SIGNING_KEY", INSECURE_DEV_SIGNING_KEY)
+# In production every process (web, worker, beat) refuses to start with a development
+# key: a known signing key would let anyone forge a model artifact.
+if env_bool("ASSIST_PRODUCTION", default=False) and (
+    MODEL_SIGNING_KEY == INSECURE_DEV_SIGNING_KEY or SECRET_KEY == INSECURE_DEV_SECRET_KEY
+):
+    raise ImproperlyConfigured(
+        "ASSIST_PRODUCTION is set: DJANGO_SECRET_KEY and MODEL_SIGNING_KEY must come from the environment"
+    )
 MODEL_ARTIFACT_DIR = "models"
 # Share of confirmed tickets held out (the most recent ones) to score a model.
 TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)

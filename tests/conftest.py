@@ -46,6 +46,8 @@ def _fast_and_isolated(settings: Any, tmp_path: Any) -> Iterator[None]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.MODEL_REFRESH_SECONDS = 0.0
+    # No random blind slice in tests: the tests that need it set the share.
+    settings.BLIND_SHARE = 0.0
     # Plain http on loopback, as `make run` serves it.
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
     settings.SECURE_SSL_REDIRECT = False

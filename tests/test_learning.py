@@ -4,10 +4,13 @@ tests/test_worker.py drives the same path through a real Celery worker."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -38,6 +41,7 @@ from triage.ml.gate import gate_verdict
 from triage.ml.training import train_model
 from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun
 
+ROOT = Path(__file__).resolve().parent.parent
 CRIPPLED = {"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}
 
 
@@ -328,3 +332,24 @@ def test_a_broker_outage_fails_the_request_visibly_and_frees_the_lock(
     run.refresh_from_db()
     assert run.status == "failed" and "could not reach the task broker" in run.error
     assert _manual().status == "queued"
+
+
+def test_a_process_refuses_to_start_in_production_with_the_default_signing_key() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"MODEL_SIGNING_KEY", "DJANGO_SECRET_KEY"}}
+    env.update(ASSIST_PRODUCTION="1", DJANGO_SETTINGS_MODULE="assist.settings")
+    code = "import django; django.setup()"
+    refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode != 0 and "MODEL_SIGNING_KEY must come from the environment" in refused.stderr
+    env.update(MODEL_SIGNING_KEY="k" * 40, DJANGO_SECRET_KEY="s" * 50)
+    assert subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode == 0
+
+
+def test_the_version_page_shows_the_gate_verdict_and_the_most_confused_pairs(history: Any, supervisor: Any) -> None:
+    version = train_model(activate="gate").version
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get(f"/models/v{version.version}/").content.decode()
+    assert "no live model scored on this holdout" in page
+    matrix = version.metrics["holdout"]["confusion"]
+    mistakes = sum(c for i, row in enumerate(matrix["matrix"]) for j, c in enumerate(row) if i != j)
+    assert ("No mistakes" in page) == (mistakes == 0)

@@ -47,6 +47,17 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
     for slug, scores in sorted((holdout.get("per_category") or {}).items()):
         old = (live.get("per_category") or {}).get(slug) or {}
         rows.append({"slug": slug, **scores, "live_recall": old.get("recall")})
+    confusion = holdout.get("confusion") or {"labels": [], "matrix": []}
+    labels = confusion["labels"]
+    confused = sorted(
+        (
+            {"true": labels[i], "predicted": labels[j], "count": count}
+            for i, row in enumerate(confusion["matrix"])
+            for j, count in enumerate(row)
+            if i != j and count
+        ),
+        key=lambda pair: -pair["count"],
+    )[:15]
     return render(
         request,
         "learning/version.html",
@@ -56,6 +67,7 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
             "live": live,
             "per_category": rows,
             "gate": version.metrics.get("gate"),
+            "confused": confused,
         },
     )
 
