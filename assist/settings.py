@@ -304,7 +304,7 @@ TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
 # From this many confirmed tickets on, training streams them from the database in
 # chunks into a hashed-feature, incremental model (triage/ml/streaming.py): the
 # TF-IDF + LinearSVC pipeline needs all texts and its whole matrix in memory.
-LARGE_TRAINING_ROWS = env_int("ASSIST_LARGE_TRAINING_ROWS", 200_000)
+LARGE_TRAINING_ROWS = env_int("ASSIST_LARGE_TRAINING_ROWS", 50_000)
 # Tickets read, transformed and learned from at a time on that path.
 LARGE_TRAINING_CHUNK_ROWS = env_int("ASSIST_LARGE_TRAINING_CHUNK_ROWS", 10_000)
 
