@@ -25,6 +25,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -88,7 +89,8 @@ def seed(n: int, data: Path) -> None:
     ids = {}
     for slug in sorted({c for _, c in rows}):
         category, _ = Category.objects.get_or_create(
-            slug=slug.replace("_", "-"), defaults={"name": slug.replace("_", " ").capitalize()}
+            slug=re.sub(r"[^a-z0-9-]", "", slug.replace("_", "-")),
+            defaults={"name": slug.replace("_", " ").capitalize()},
         )
         ids[slug] = category.pk
     cut = n - int(n * 0.2)
