@@ -303,6 +303,12 @@ TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
 # Below the confidence that gives this precision on held-out tickets, a suggestion
 # is shown as "needs a human" instead of being offered for one-key acceptance.
 TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
+# From this many confirmed tickets on, training streams them from the database in
+# chunks into a hashed-feature, incremental model (triage/ml/streaming.py): the
+# TF-IDF + LinearSVC pipeline needs all texts and its whole matrix in memory.
+LARGE_TRAINING_ROWS = env_int("ASSIST_LARGE_TRAINING_ROWS", 50_000)
+# Tickets read, transformed and learned from at a time on that path.
+LARGE_TRAINING_CHUNK_ROWS = env_int("ASSIST_LARGE_TRAINING_CHUNK_ROWS", 10_000)
 
 # Continuous learning (triage/learning): when to retrain, and the promotion gate.
 RETRAIN_AFTER_DECISIONS = env_int("ASSIST_RETRAIN_AFTER_DECISIONS", 200)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from triage.ml.registry import ArtifactRefusedError, model_version_load
+from triage.ml.streaming import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
 from triage.models import Category, ModelVersion
 
@@ -78,7 +79,7 @@ class SuggestionCache:
 @dataclass(frozen=True)
 class LoadedModel:
     row: ModelVersion
-    suggester: Suggester
+    suggester: Suggester | StreamingSuggester
     # slug -> Category for the categories that may be suggested (active ones).
     categories: dict[str, Category]
     cache: SuggestionCache = field(default_factory=lambda: SuggestionCache(settings.SUGGESTION_CACHE_SIZE))
@@ -200,7 +201,7 @@ def _refresh_shadow() -> None:
         return
     live = _holder.current
     categories = live.categories if live else {c.slug: c for c in Category.objects.filter(is_active=True)}
-    _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), Suggester(pipeline), categories)
+    _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), suggester_for(pipeline), categories)
     logger.info("shadow model v%s loaded", row.version)
 
 
@@ -231,6 +232,6 @@ def _refresh_live() -> None:
             f"v{current.version}" if current else "no model",
         )
         return
-    _holder.current = LoadedModel(full, Suggester(pipeline), categories)
+    _holder.current = LoadedModel(full, suggester_for(pipeline), categories)
     _freeze_heap()
     logger.info("serving model v%s (loaded in %.0f ms)", full.version, (time.perf_counter() - started) * 1000)

@@ -24,6 +24,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.StratifiedKFold",
+    # The large-data model (streaming.py): hashed features, SGD with a temperature.
+    "triage.ml.streaming.HashedTicketFeatures",
+    "triage.ml.streaming.StreamingLinearClassifier",
 )
 
 

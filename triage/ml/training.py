@@ -38,6 +38,7 @@ from triage.ml.registry import (
     model_version_create,
     model_version_load,
 )
+from triage.ml.streaming import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
 from triage.models import ModelPromotion, ModelVersion, Ticket
 
@@ -79,16 +80,38 @@ class TrainOutcome:
     reason: str
 
 
-def training_data(chunk_size: int = 5000) -> TrainingData:
-    """Confirmed tickets in active categories, oldest first, streamed in chunks."""
+@dataclass
+class Fitted:
+    """What a training path hands to the registry: the final model and its scores."""
+
+    pipeline: Any
+    metrics: dict[str, Any]
+    candidate_metrics: dict[str, Any]
+    active_metrics: dict[str, Any] | None
+    lineage: dict[str, Any]
+
+
+def confirmed_tickets() -> Any:
+    """Confirmed tickets in active categories (the training data's queryset)."""
+    return Ticket.objects.filter(category__isnull=False, category__is_active=True)
+
+
+def training_rows(chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """(id, subject, body, label, received_at, blind) of confirmed tickets, oldest
+    first, read in chunks (a server-side cursor on PostgreSQL)."""
     rows = (
-        Ticket.objects.filter(category__isnull=False, category__is_active=True)
+        confirmed_tickets()
         .order_by("received_at", "id")
         .values_list("id", "subject", "body", "category__slug", "received_at", "blind")
         .iterator(chunk_size=chunk_size)
     )
+    return _shuffle_ties(rows)
+
+
+def training_data(chunk_size: int = 5000) -> TrainingData:
+    """Confirmed tickets in active categories, oldest first, streamed in chunks."""
     data = TrainingData([], [], [], [], [])
-    for ticket_id, subject, body, label, received, blind in _shuffle_ties(rows):
+    for ticket_id, subject, body, label, received, blind in training_rows(chunk_size):
         data.ids.append(ticket_id)
         data.pairs.append((subject, body))
         data.labels.append(label)
@@ -156,7 +179,7 @@ def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 1
 
 
 def score(
-    suggester: Suggester,
+    suggester: Suggester | StreamingSuggester,
     pairs: list[tuple[str, str]],
     labels: list[str],
     blind: list[bool] | None = None,
@@ -222,55 +245,35 @@ def train_model(
         raise ValueError("holdout share must be in [0, 1)")
     params = {**DEFAULT_PARAMS, **(params or {})}
 
-    report("loading confirmed tickets", 0.02)
-    data = training_data()
-    if len(data) < 10 or len(set(data.labels)) < 2:
-        raise NotEnoughDataError(
-            f"{len(data)} confirmed tickets in {len(set(data.labels))} categories: need at least 10 in 2"
-        )
-    n_holdout = int(len(data) * share)
-    cut = len(data) - n_holdout
-    train_pairs, train_labels = data.pairs[:cut], data.labels[:cut]
-    hold_pairs, hold_labels, hold_blind = data.pairs[cut:], data.labels[cut:], data.blind[cut:]
+    n_rows = confirmed_tickets().count()
+    if n_rows >= settings.LARGE_TRAINING_ROWS:
+        # Imported here: training_large imports this module (score, training_rows).
+        from triage.ml.training_large import fit_large
 
-    metrics: dict[str, Any] = {}
-    active_metrics: dict[str, Any] | None = None
-    candidate_metrics: dict[str, Any] = {}
-    if n_holdout and len(set(train_labels)) >= 2:
-        report(f"fitting on {cut} tickets to score on the {n_holdout} most recent", 0.1)
-        evaluation_model = build_pipeline(params).fit(train_pairs, train_labels)
-        report("scoring the candidate and the live model on the holdout", 0.4)
-        candidate = Suggester(evaluation_model)
-        metrics = score(candidate, hold_pairs, hold_labels, hold_blind)
-        candidate_metrics, active_metrics = _compare_with_live(
-            candidate, metrics, data, cut, train_pairs, train_labels, report
-        )
-
-    report(f"fitting the final model on all {len(data)} tickets", 0.55)
-    pipeline = build_pipeline(params).fit(data.pairs, data.labels)
+        fitted = fit_large(params=params, share=share, n_rows=n_rows, report=report)
+    else:
+        fitted = _fit_in_memory(params=params, share=share, report=report)
+    pipeline = fitted.pipeline
     report("saving the signed artifact", 0.9)
     verdict = gate_verdict(
-        candidate_metrics,
-        active_metrics,
+        fitted.candidate_metrics,
+        fitted.active_metrics,
         max_macro_f1_drop=settings.GATE_MAX_MACRO_F1_DROP,
         max_recall_drop=settings.GATE_MAX_RECALL_DROP,
     )
+    metrics, active_metrics = fitted.metrics, fitted.active_metrics
     version = model_version_create(
         pipeline=pipeline,
         classes=[str(c) for c in pipeline.classes_],
         params={"config": _jsonable_params(params), **model_params(pipeline)},
         metrics={
             "holdout": metrics,
-            "candidate_on_comparison": candidate_metrics,
+            "candidate_on_comparison": fitted.candidate_metrics,
             "active_on_same_holdout": active_metrics,
             "gate": {"passed": verdict.passed, "reasons": verdict.reasons, "recall_drops": verdict.recall_drops},
         },
         lineage={
-            "training_rows": len(data),
-            "holdout_rows": n_holdout,
-            "data_from": data.received[0],
-            "data_to": data.received[-1],
-            "data_hash": data.digest(),
+            **fitted.lineage,
             "code_version": _git_commit(),
             "environment": _environment(),
             "train_seconds": round(time.perf_counter() - started, 2),
@@ -299,8 +302,46 @@ def train_model(
     return TrainOutcome(version, activated, metrics, active_metrics, reason)
 
 
+def _fit_in_memory(*, params: dict[str, Any], share: float, report: Progress) -> Fitted:
+    """The TF-IDF pipeline: all confirmed tickets in memory, fitted up to three times."""
+    report("loading confirmed tickets", 0.02)
+    data = training_data()
+    if len(data) < 10 or len(set(data.labels)) < 2:
+        raise NotEnoughDataError(
+            f"{len(data)} confirmed tickets in {len(set(data.labels))} categories: need at least 10 in 2"
+        )
+    n_holdout = int(len(data) * share)
+    cut = len(data) - n_holdout
+    train_pairs, train_labels = data.pairs[:cut], data.labels[:cut]
+    hold_pairs, hold_labels, hold_blind = data.pairs[cut:], data.labels[cut:], data.blind[cut:]
+
+    metrics: dict[str, Any] = {}
+    active_metrics: dict[str, Any] | None = None
+    candidate_metrics: dict[str, Any] = {}
+    if n_holdout and len(set(train_labels)) >= 2:
+        report(f"fitting on {cut} tickets to score on the {n_holdout} most recent", 0.1)
+        evaluation_model = build_pipeline(params).fit(train_pairs, train_labels)
+        report("scoring the candidate and the live model on the holdout", 0.4)
+        candidate = suggester_for(evaluation_model)
+        metrics = score(candidate, hold_pairs, hold_labels, hold_blind)
+        candidate_metrics, active_metrics = _compare_with_live(
+            candidate, metrics, data, cut, train_pairs, train_labels, report
+        )
+
+    report(f"fitting the final model on all {len(data)} tickets", 0.55)
+    pipeline = build_pipeline(params).fit(data.pairs, data.labels)
+    lineage = {
+        "training_rows": len(data),
+        "holdout_rows": n_holdout,
+        "data_from": data.received[0],
+        "data_to": data.received[-1],
+        "data_hash": data.digest(),
+    }
+    return Fitted(pipeline, metrics, candidate_metrics, active_metrics, lineage)
+
+
 def _compare_with_live(
-    candidate: Suggester,
+    candidate: Suggester | StreamingSuggester,
     candidate_on_holdout: dict[str, Any],
     data: TrainingData,
     cut: int,
@@ -332,7 +373,7 @@ def _compare_with_live(
         blind = [data.blind[i] for i in unseen]
         basis = f"the {len(unseen)} held-out tickets newer than the live model's training data"
         ours = score(candidate, pairs, labels, blind)
-        theirs = score(Suggester(live_pipeline), pairs, labels, blind)
+        theirs = score(suggester_for(live_pipeline), pairs, labels, blind)
     else:
         report("refitting the live model's configuration on the same training tickets", 0.45)
         refit = clone(live_pipeline).fit(train_pairs, train_labels)
@@ -341,7 +382,7 @@ def _compare_with_live(
             f"{len(train_labels)} training tickets (only {len(unseen)} held-out tickets are newer than its data)"
         )
         ours = candidate_on_holdout
-        theirs = score(Suggester(refit), data.pairs[cut:], data.labels[cut:], data.blind[cut:])
+        theirs = score(suggester_for(refit), data.pairs[cut:], data.labels[cut:], data.blind[cut:])
     return {**ours, "basis": basis}, {"version": live.version, "basis": basis, **theirs}
 
 
