@@ -117,7 +117,7 @@ def test_normalizer_cache_is_private_and_lazy() -> None:
     norm = TextNormalizer()
     assert "_tools_cache" not in norm.__dict__
     norm.fit([]).transform(["running runs"])
-    assert norm.__dict__["_tools_cache"][3] == {"running": "run", "runs": "run"}
+    assert norm.__dict__["_tools_cache"][3] == {("english", "running"): "run", ("english", "runs"): "run"}
     assert "_tools_cache" not in clone(norm).__dict__
     # our own object round-tripped in memory, not untrusted data
     assert "_tools_cache" not in pickle.loads(pickle.dumps(norm)).__dict__  # noqa: S301
