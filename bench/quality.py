@@ -2,12 +2,15 @@
 
 Usage:
     python bench/quality.py [--data PATH] [--folds 5] [--quick] [--jobs 2]
-    python bench/quality.py --variants [--only NAME ...]
+    python bench/quality.py --encoder minilm      # the optional encoder stack
+    python bench/quality.py --variants [--only NAME ...] [--folds 3]
 
 Default run: k-fold stratified CV of build_pipeline(DEFAULT_PARAMS) (accuracy,
 macro-F1, top-label ECE), training time on all rows, single-ticket
 Suggester.suggest() latency, and an abstention trade-off table.
-``--variants`` runs the ablations behind DEFAULT_PARAMS (docs/model.md).
+``--encoder minilm`` does the same with the sentence-encoder block added
+(needs requirements-encoder.txt). ``--variants`` runs the ablations behind
+DEFAULT_PARAMS (docs/model.md); encoder rows are skipped when it is missing.
 No Django needed: the repo root is put on sys.path.
 """
 
@@ -32,6 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from triage.ml.artifacts import dumps  # noqa: E402
+from triage.ml.language import detect_language  # noqa: E402
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester  # noqa: E402
 
@@ -71,7 +75,28 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("char_wb 2-6", {"char_ngram": (2, 6)}),
     ("char min_df=1", {"char_min_df": 1}),
     ("no sublinear_tf", {"sublinear_tf": False}),
+    # languages: per-ticket detection must not cost English accuracy
+    ("language=english (no detection)", {"language": "english"}),
+    # optional sentence-encoder block (requirements-encoder.txt)
+    ("+ MiniLM embeddings, weight 1", {"encoder": "minilm", "encoder_weight": 1.0}),
+    ("+ MiniLM embeddings, weight 2", {"encoder": "minilm", "encoder_weight": 2.0}),
+    ("+ MiniLM embeddings, weight 2, C=1", {"encoder": "minilm", "encoder_weight": 2.0, "C": 1.0}),
+    ("MiniLM embeddings only (LinearSVC C=1)", {"encoder": "minilm", "word_weight": 0.0, "char": False, "C": 1.0}),
 ]
+
+# Best encoder-stack settings found by --variants (docs/model.md).
+ENCODER_PARAMS: dict[str, Any] = {"encoder_weight": 2.0}
+
+
+def encoder_available() -> bool:
+    """Whether the optional encoder packages are installed."""
+    from triage.ml.encoder import EncoderUnavailableError, encoder_model_dir
+
+    try:
+        encoder_model_dir("minilm")
+    except EncoderUnavailableError:
+        return False
+    return True
 
 
 def load(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
@@ -131,8 +156,15 @@ def _ms(p: float) -> str:
 
 def latency(sugg: Suggester, X: list, n: int, explain: bool) -> tuple[float, float]:
     """p50/p99 seconds of single suggest() calls (after a warm-up)."""
-    for s, b in X[:50]:
+    for s, b in X[-50:]:
         sugg.suggest(s, b, explain=explain)
+    # Training filled the per-process memos (language of each text, sentence
+    # embeddings); a live ticket is new text, so time it without them.
+    detect_language.cache_clear()
+    if any(name == "encoder" for name, _ in sugg.pipeline[1].transformer_list):
+        from triage.ml.encoder import get_encoder
+
+        get_encoder(sugg.pipeline[1].get_params()["encoder"].encoder).clear_cache()
     times = []
     for s, b in X[:n]:
         start = time.perf_counter()
@@ -187,8 +219,12 @@ def run_variants(X: list, y: np.ndarray, folds: int, jobs: int, only: Sequence[s
     print(f"{folds}-fold CV, mean over folds; fit time is per fold with jobs={jobs}\n")
     print("| variant | accuracy | macro-F1 | ECE | fit s/fold |")
     print("|---|---:|---:|---:|---:|")
+    has_encoder = encoder_available()
     for name, override in VARIANTS:
         if only and not any(o.lower() in name.lower() for o in only):
+            continue
+        if override.get("encoder") and not has_encoder:
+            print(f"| {name} | (skipped: requirements-encoder.txt not installed) | | | |")
             continue
         cv = cross_validate({**DEFAULT_PARAMS, **override}, X, y, folds, jobs)
         print(
@@ -206,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 folds, 300 latency calls")
     parser.add_argument("--variants", action="store_true", help="run the ablation table")
     parser.add_argument("--only", nargs="*", help="variant name substrings to run")
+    parser.add_argument("--encoder", choices=["minilm"], help="add the sentence-encoder block")
     args = parser.parse_args(argv)
     if not args.data.exists():
         sys.exit(f"data file not found: {args.data}")
@@ -214,7 +251,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.variants:
         run_variants(X, y, folds, args.jobs, args.only)
     else:
-        run_default(dict(DEFAULT_PARAMS), X, y, folds, args.jobs, 300 if args.quick else 1000)
+        params = dict(DEFAULT_PARAMS)
+        if args.encoder:
+            if not encoder_available():
+                sys.exit("the encoder stack needs: pip install -r requirements-encoder.txt")
+            params.update(ENCODER_PARAMS, encoder=args.encoder)
+        run_default(params, X, y, folds, args.jobs, 300 if args.quick else 1000)
 
 
 if __name__ == "__main__":

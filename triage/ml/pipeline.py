@@ -30,7 +30,7 @@ from triage.ml.text import DEFAULT_TOKEN_PATTERN, SubjectBodyJoiner, TextNormali
 DEFAULT_PARAMS: dict[str, Any] = {
     # Input / normalisation
     "subject_weight": 2,
-    "language": "english",
+    "language": "auto",  # per-ticket detection (triage/ml/language.py); English when unsure
     "stem": True,
     "stop_words": None,  # CV: stop-word removal hurts intent detection
     "token_pattern": DEFAULT_TOKEN_PATTERN,
