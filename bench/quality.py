@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import time
@@ -173,20 +174,27 @@ def latency(sugg: Suggester, X: list, n: int, explain: bool) -> tuple[float, flo
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def run_default(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int, n_calls: int) -> None:
+def detection_latency(X: list, n: int) -> tuple[float, float]:
+    """p50/p99 seconds of detect_language on new (uncached) texts."""
+    for _, b in X[-50:]:
+        detect_language(b)
+    detect_language.cache_clear()
+    times = []
+    for _, b in X[:n]:
+        start = time.perf_counter()
+        detect_language(b)
+        times.append(time.perf_counter() - start)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def run_default(
+    params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int, n_calls: int, cv_too: bool = True
+) -> None:
     """The main report for DEFAULT_PARAMS."""
     print(f"Banking77: {len(y)} rows, {len(set(y))} classes; {folds}-fold stratified CV")
     print(f"params: {params}\n")
-    cv = cross_validate(params, X, y, folds, jobs)
-    for key, label in (
-        ("acc", "accuracy"),
-        ("f1", "macro-F1"),
-        ("ece", "ECE (top-label, 15 bins)"),
-    ):
-        vals = cv[key]
-        print(f"{label:28s} {statistics.mean(vals):.4f} ± {statistics.pstdev(vals):.4f}")
-    print(f"{'fit time per fold (s)':28s} {statistics.mean(cv['fit_s']):.1f} (jobs={jobs})")
-
+    if cv_too:
+        run_cv(params, X, y, folds, jobs)
     pipe = build_pipeline(params)
     start = time.perf_counter()
     pipe.fit(X, y)
@@ -200,11 +208,27 @@ def run_default(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs
     q50, q99 = latency(sugg, calls, n_calls, explain=False)
     print(f"suggest() latency over {n_calls} calls: p50 {_ms(p50)} ms, p99 {_ms(p99)} ms")
     print(f"  without reasons:            p50 {_ms(q50)} ms, p99 {_ms(q99)} ms")
+    if params["language"] == "auto":
+        d50, d99 = detection_latency(calls, n_calls)
+        print(f"  of which language detection: p50 {_ms(d50)} ms, p99 {_ms(d99)} ms")
     start = time.perf_counter()
     for s, b in calls[:100]:
         pipe.predict_proba([(s, b)])
     print(f"  (pipeline.predict_proba, 1 row: {_ms((time.perf_counter() - start) / 100)} ms mean)")
+    print(f"  (load average now: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores)")
 
+
+def run_cv(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int) -> None:
+    """CV metrics and the abstention table."""
+    cv = cross_validate(params, X, y, folds, jobs)
+    for key, label in (
+        ("acc", "accuracy"),
+        ("f1", "macro-F1"),
+        ("ece", "ECE (top-label, 15 bins)"),
+    ):
+        vals = cv[key]
+        print(f"{label:28s} {statistics.mean(vals):.4f} ± {statistics.pstdev(vals):.4f}")
+    print(f"{'fit time per fold (s)':28s} {statistics.mean(cv['fit_s']):.1f} (jobs={jobs})")
     print("\nAbstention trade-off (out-of-fold):")
     print("| threshold | answered | accuracy on answered |")
     print("|---:|---:|---:|")
@@ -243,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", action="store_true", help="run the ablation table")
     parser.add_argument("--only", nargs="*", help="variant name substrings to run")
     parser.add_argument("--encoder", choices=["minilm"], help="add the sentence-encoder block")
+    parser.add_argument("--no-cv", action="store_true", help="only training time, size and latency")
     args = parser.parse_args(argv)
     if not args.data.exists():
         sys.exit(f"data file not found: {args.data}")
@@ -256,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not encoder_available():
                 sys.exit("the encoder stack needs: pip install -r requirements-encoder.txt")
             params.update(ENCODER_PARAMS, encoder=args.encoder)
-        run_default(params, X, y, folds, args.jobs, 300 if args.quick else 1000)
+        run_default(params, X, y, folds, args.jobs, 300 if args.quick else 1000, cv_too=not args.no_cv)
 
 
 if __name__ == "__main__":
