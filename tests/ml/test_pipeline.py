@@ -234,6 +234,8 @@ VARIANTS = [
     {"classifier": "lr", "calibration": "temperature"},
     {"calibration_ensemble": True, "calibration_cv": 3},
     {"char": False, "stop_words": ["the", "my"], "word_ngram": (1, 3)},
+    {"language": "english"},
+    {"language": "auto", "stem": False},
 ]
 
 
