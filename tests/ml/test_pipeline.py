@@ -18,6 +18,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks as ec
 
+from triage.ml.encoder import SentenceEncoderFeatures
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline, model_params
 from triage.ml.suggest import Suggester, Suggestion
 from triage.ml.text import SubjectBodyJoiner, TextNormalizer
@@ -126,7 +127,11 @@ def test_normalizer_cache_is_private_and_lazy() -> None:
     assert norm.transform(["running"]) == ["running"]
 
 
-@pytest.mark.parametrize("estimator", [SubjectBodyJoiner(), TextNormalizer()], ids=repr)
+@pytest.mark.parametrize(
+    "estimator",
+    [SubjectBodyJoiner(), TextNormalizer(), TextNormalizer(language="auto"), SentenceEncoderFeatures()],
+    ids=repr,
+)
 @pytest.mark.parametrize(
     "check",
     [
