@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections import OrderedDict
-from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -121,8 +120,10 @@ class MiniLM:
                 )
             )
             i += 1
-        # One ticket is a few small matmuls: BLAS threads only add
-        # synchronisation (p99 1 s vs 59 ms measured on the shared 2-core box).
+        # Always one BLAS thread: one ticket is a few small matmuls, where
+        # threads only add synchronisation (p99 1 s vs 59 ms on the shared
+        # 2-core box), and on an oversubscribed machine OpenBLAS's spinning
+        # threads made encoding the 10,003 training texts take ~20 min.
         self._blas = ThreadpoolController()
         self.heads = 12
         self.dim = int(self.word.shape[1])
@@ -172,16 +173,14 @@ class MiniLM:
         if todo:
             encodings = self.tokenizer.encode_batch([texts[i] for i in todo])
             order = sorted(range(len(todo)), key=lambda j: len(encodings[j].ids))
-            single: AbstractContextManager[Any] = nullcontext()
-            if len(todo) <= 4:
-                single = self._blas.limit(limits=1, user_api="blas")
-            for start in range(0, len(order), _BATCH):
-                chunk = order[start : start + _BATCH]
-                with single:
+            # The limit applies from its creation until the block exits.
+            with self._blas.limit(limits=1, user_api="blas"):
+                for start in range(0, len(order), _BATCH):
+                    chunk = order[start : start + _BATCH]
                     emb = self._forward([encodings[j].ids for j in chunk])
-                for j, e in zip(chunk, emb, strict=True):
-                    out[todo[j]] = e
-                    self._cache[texts[todo[j]]] = e.astype(np.float64)
+                    for j, e in zip(chunk, emb, strict=True):
+                        out[todo[j]] = e
+                        self._cache[texts[todo[j]]] = e.astype(np.float64)
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
         return out
