@@ -2,12 +2,15 @@
 
 Usage:
     python bench/quality.py [--data PATH] [--folds 5] [--quick] [--jobs 2]
-    python bench/quality.py --variants [--only NAME ...]
+    python bench/quality.py --encoder minilm      # the optional encoder stack
+    python bench/quality.py --variants [--only NAME ...] [--folds 3]
 
 Default run: k-fold stratified CV of build_pipeline(DEFAULT_PARAMS) (accuracy,
 macro-F1, top-label ECE), training time on all rows, single-ticket
 Suggester.suggest() latency, and an abstention trade-off table.
-``--variants`` runs the ablations behind DEFAULT_PARAMS (docs/model.md).
+``--encoder minilm`` does the same with the sentence-encoder block added
+(needs requirements-encoder.txt). ``--variants`` runs the ablations behind
+DEFAULT_PARAMS (docs/model.md); encoder rows are skipped when it is missing.
 No Django needed: the repo root is put on sys.path.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import sys
 import time
@@ -32,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from triage.ml.artifacts import dumps  # noqa: E402
+from triage.ml.language import detect_language  # noqa: E402
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester  # noqa: E402
 
@@ -71,7 +76,28 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("char_wb 2-6", {"char_ngram": (2, 6)}),
     ("char min_df=1", {"char_min_df": 1}),
     ("no sublinear_tf", {"sublinear_tf": False}),
+    # languages: per-ticket detection must not cost English accuracy
+    ("language=english (no detection)", {"language": "english"}),
+    # optional sentence-encoder block (requirements-encoder.txt)
+    ("+ MiniLM embeddings, weight 1", {"encoder": "minilm", "encoder_weight": 1.0}),
+    ("+ MiniLM embeddings, weight 2", {"encoder": "minilm", "encoder_weight": 2.0}),
+    ("+ MiniLM embeddings, weight 2, C=1", {"encoder": "minilm", "encoder_weight": 2.0, "C": 1.0}),
+    ("MiniLM embeddings only (LinearSVC C=1)", {"encoder": "minilm", "word_weight": 0.0, "char": False, "C": 1.0}),
 ]
+
+# Best encoder-stack settings found by --variants (docs/model.md).
+ENCODER_PARAMS: dict[str, Any] = {"encoder_weight": 2.0}
+
+
+def encoder_available() -> bool:
+    """Whether the optional encoder packages are installed."""
+    from triage.ml.encoder import EncoderUnavailableError, encoder_model_dir
+
+    try:
+        encoder_model_dir("minilm")
+    except EncoderUnavailableError:
+        return False
+    return True
 
 
 def load(path: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
@@ -129,32 +155,62 @@ def _ms(p: float) -> str:
     return f"{p * 1000:.2f}"
 
 
-def latency(sugg: Suggester, X: list, n: int, explain: bool) -> tuple[float, float]:
-    """p50/p99 seconds of single suggest() calls (after a warm-up)."""
-    for s, b in X[:50]:
+def latency(sugg: Suggester, X: list, n: int, explain: bool) -> tuple[float, float, float, float]:
+    """p50/p99 seconds of single suggest() calls (after a warm-up): wall clock, then CPU.
+
+    CPU time (this thread's) is what the call costs; on a shared machine the
+    wall clock also counts the time other processes hold the core.
+    """
+    for s, b in X[-50:]:
         sugg.suggest(s, b, explain=explain)
-    times = []
+    # Training filled the per-process memos (language of each text, sentence
+    # embeddings); a live ticket is new text, so time it without them.
+    detect_language.cache_clear()
+    if any(name == "encoder" for name, _ in sugg.pipeline[1].transformer_list):
+        from triage.ml.encoder import get_encoder
+
+        get_encoder(sugg.pipeline[1].get_params()["encoder"].encoder).clear_cache()
+    wall, cpu = [], []
     for s, b in X[:n]:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         sugg.suggest(s, b, explain=explain)
-        times.append(time.perf_counter() - start)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+        cpu.append(time.thread_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
+    return (
+        float(np.percentile(wall, 50)),
+        float(np.percentile(wall, 99)),
+        float(np.percentile(cpu, 50)),
+        float(np.percentile(cpu, 99)),
+    )
 
 
-def run_default(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int, n_calls: int) -> None:
+def detection_latency(X: list, n: int) -> tuple[float, float, float, float]:
+    """p50/p99 seconds of detect_language on new (uncached) texts: wall, then CPU."""
+    for _, b in X[-50:]:
+        detect_language(b)
+    detect_language.cache_clear()
+    wall, cpu = [], []
+    for _, b in X[:n]:
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        detect_language(b)
+        cpu.append(time.thread_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
+    return (
+        float(np.percentile(wall, 50)),
+        float(np.percentile(wall, 99)),
+        float(np.percentile(cpu, 50)),
+        float(np.percentile(cpu, 99)),
+    )
+
+
+def run_default(
+    params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int, n_calls: int, cv_too: bool = True
+) -> None:
     """The main report for DEFAULT_PARAMS."""
     print(f"Banking77: {len(y)} rows, {len(set(y))} classes; {folds}-fold stratified CV")
     print(f"params: {params}\n")
-    cv = cross_validate(params, X, y, folds, jobs)
-    for key, label in (
-        ("acc", "accuracy"),
-        ("f1", "macro-F1"),
-        ("ece", "ECE (top-label, 15 bins)"),
-    ):
-        vals = cv[key]
-        print(f"{label:28s} {statistics.mean(vals):.4f} ± {statistics.pstdev(vals):.4f}")
-    print(f"{'fit time per fold (s)':28s} {statistics.mean(cv['fit_s']):.1f} (jobs={jobs})")
-
+    if cv_too:
+        run_cv(params, X, y, folds, jobs)
     pipe = build_pipeline(params)
     start = time.perf_counter()
     pipe.fit(X, y)
@@ -164,15 +220,31 @@ def run_default(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs
     sugg = Suggester(pipe)
     order = np.random.default_rng(0).permutation(len(X))
     calls = [X[i] for i in order]
-    p50, p99 = latency(sugg, calls, n_calls, explain=True)
-    q50, q99 = latency(sugg, calls, n_calls, explain=False)
-    print(f"suggest() latency over {n_calls} calls: p50 {_ms(p50)} ms, p99 {_ms(p99)} ms")
-    print(f"  without reasons:            p50 {_ms(q50)} ms, p99 {_ms(q99)} ms")
+    print(f"suggest() latency over {n_calls} calls (wall clock | CPU time of the call):")
+    rows = [("with reasons", latency(sugg, calls, n_calls, explain=True))]
+    rows.append(("without reasons", latency(sugg, calls, n_calls, explain=False)))
+    if params["language"] == "auto":
+        rows.append(("language detection alone", detection_latency(calls, n_calls)))
+    for label, (p50, p99, c50, c99) in rows:
+        print(f"  {label:26s} p50 {_ms(p50)} ms, p99 {_ms(p99)} ms | p50 {_ms(c50)} ms, p99 {_ms(c99)} ms")
     start = time.perf_counter()
     for s, b in calls[:100]:
         pipe.predict_proba([(s, b)])
     print(f"  (pipeline.predict_proba, 1 row: {_ms((time.perf_counter() - start) / 100)} ms mean)")
+    print(f"  (load average now: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores)")
 
+
+def run_cv(params: dict[str, Any], X: list, y: np.ndarray, folds: int, jobs: int) -> None:
+    """CV metrics and the abstention table."""
+    cv = cross_validate(params, X, y, folds, jobs)
+    for key, label in (
+        ("acc", "accuracy"),
+        ("f1", "macro-F1"),
+        ("ece", "ECE (top-label, 15 bins)"),
+    ):
+        vals = cv[key]
+        print(f"{label:28s} {statistics.mean(vals):.4f} ± {statistics.pstdev(vals):.4f}")
+    print(f"{'fit time per fold (s)':28s} {statistics.mean(cv['fit_s']):.1f} (jobs={jobs})")
     print("\nAbstention trade-off (out-of-fold):")
     print("| threshold | answered | accuracy on answered |")
     print("|---:|---:|---:|")
@@ -187,8 +259,12 @@ def run_variants(X: list, y: np.ndarray, folds: int, jobs: int, only: Sequence[s
     print(f"{folds}-fold CV, mean over folds; fit time is per fold with jobs={jobs}\n")
     print("| variant | accuracy | macro-F1 | ECE | fit s/fold |")
     print("|---|---:|---:|---:|---:|")
+    has_encoder = encoder_available()
     for name, override in VARIANTS:
         if only and not any(o.lower() in name.lower() for o in only):
+            continue
+        if override.get("encoder") and not has_encoder:
+            print(f"| {name} | (skipped: requirements-encoder.txt not installed) | | | |")
             continue
         cv = cross_validate({**DEFAULT_PARAMS, **override}, X, y, folds, jobs)
         print(
@@ -206,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 folds, 300 latency calls")
     parser.add_argument("--variants", action="store_true", help="run the ablation table")
     parser.add_argument("--only", nargs="*", help="variant name substrings to run")
+    parser.add_argument("--encoder", choices=["minilm"], help="add the sentence-encoder block")
+    parser.add_argument("--no-cv", action="store_true", help="only training time, size and latency")
     args = parser.parse_args(argv)
     if not args.data.exists():
         sys.exit(f"data file not found: {args.data}")
@@ -214,7 +292,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.variants:
         run_variants(X, y, folds, args.jobs, args.only)
     else:
-        run_default(dict(DEFAULT_PARAMS), X, y, folds, args.jobs, 300 if args.quick else 1000)
+        params = dict(DEFAULT_PARAMS)
+        if args.encoder:
+            if not encoder_available():
+                sys.exit("the encoder stack needs: pip install -r requirements-encoder.txt")
+            params.update(ENCODER_PARAMS, encoder=args.encoder)
+        run_default(params, X, y, folds, args.jobs, 300 if args.quick else 1000, cv_too=not args.no_cv)
 
 
 if __name__ == "__main__":

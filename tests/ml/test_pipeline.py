@@ -18,6 +18,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks as ec
 
+from triage.ml.encoder import SentenceEncoderFeatures
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline, model_params
 from triage.ml.suggest import Suggester, Suggestion
 from triage.ml.text import SubjectBodyJoiner, TextNormalizer
@@ -117,7 +118,7 @@ def test_normalizer_cache_is_private_and_lazy() -> None:
     norm = TextNormalizer()
     assert "_tools_cache" not in norm.__dict__
     norm.fit([]).transform(["running runs"])
-    assert norm.__dict__["_tools_cache"][3] == {"running": "run", "runs": "run"}
+    assert norm.__dict__["_tools_cache"][3] == {("english", "running"): "run", ("english", "runs"): "run"}
     assert "_tools_cache" not in clone(norm).__dict__
     # our own object round-tripped in memory, not untrusted data
     assert "_tools_cache" not in pickle.loads(pickle.dumps(norm)).__dict__  # noqa: S301
@@ -126,7 +127,11 @@ def test_normalizer_cache_is_private_and_lazy() -> None:
     assert norm.transform(["running"]) == ["running"]
 
 
-@pytest.mark.parametrize("estimator", [SubjectBodyJoiner(), TextNormalizer()], ids=repr)
+@pytest.mark.parametrize(
+    "estimator",
+    [SubjectBodyJoiner(), TextNormalizer(), TextNormalizer(language="auto"), SentenceEncoderFeatures()],
+    ids=repr,
+)
 @pytest.mark.parametrize(
     "check",
     [
@@ -234,6 +239,8 @@ VARIANTS = [
     {"classifier": "lr", "calibration": "temperature"},
     {"calibration_ensemble": True, "calibration_cv": 3},
     {"char": False, "stop_words": ["the", "my"], "word_ngram": (1, 3)},
+    {"language": "english"},
+    {"language": "auto", "stem": False},
 ]
 
 

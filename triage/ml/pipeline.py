@@ -30,7 +30,7 @@ from triage.ml.text import DEFAULT_TOKEN_PATTERN, SubjectBodyJoiner, TextNormali
 DEFAULT_PARAMS: dict[str, Any] = {
     # Input / normalisation
     "subject_weight": 2,
-    "language": "english",
+    "language": "auto",  # per-ticket detection (triage/ml/language.py); English when unsure
     "stem": True,
     "stop_words": None,  # CV: stop-word removal hurts intent detection
     "token_pattern": DEFAULT_TOKEN_PATTERN,
@@ -44,6 +44,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_min_df": 2,
     "char_weight": 1.0,
     "sublinear_tf": True,
+    # Optional dense block: sentence embeddings (triage/ml/encoder.py, needs
+    # requirements-encoder.txt). None keeps the core scikit-learn + NLTK stack.
+    "encoder": None,  # None | "minilm"
+    "encoder_weight": 1.0,
     # Classifier
     "classifier": "svc",  # "svc" (LinearSVC) | "lr" (LogisticRegression) | "sgd"
     "C": 0.5,
@@ -231,6 +235,13 @@ def build_pipeline(params: dict[str, Any] | None = None) -> Pipeline:
         )
         blocks.append(("char", char))
         weights["char"] = float(p["char_weight"])
+    if p["encoder"] is not None:
+        # Imported here so the core stack never needs the optional packages;
+        # SentenceEncoderFeatures itself imports them lazily on fit.
+        from triage.ml.encoder import SentenceEncoderFeatures
+
+        blocks.append(("encoder", SentenceEncoderFeatures(encoder=p["encoder"])))
+        weights["encoder"] = float(p["encoder_weight"])
     clf = CalibratedLinearClassifier(
         _classifier(p),
         method=p["calibration"],
@@ -265,12 +276,16 @@ def model_params(pipeline: Pipeline) -> dict[str, Any]:
     """JSON-serialisable hyperparameters of ``pipeline`` for model lineage.
 
     Every primitive parameter of every step (``step__sub__param`` keys), plus
-    the estimator class names and the scikit-learn version.
+    the estimator class names and the scikit-learn version. A fitted sentence
+    encoder block adds ``<key>__weights_sha256`` (see
+    ``triage.ml.encoder.encoder_weights_sha256``).
     """
     out: dict[str, Any] = {"sklearn_version": sklearn.__version__}
     for key, value in sorted(pipeline.get_params(deep=True).items()):
         if isinstance(value, BaseEstimator):
             out[key] = type(value).__name__
+            if hasattr(value, "weights_sha256_"):
+                out[f"{key}__weights_sha256"] = value.weights_sha256_
             continue
         try:
             out[key] = _jsonable(value)

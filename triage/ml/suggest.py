@@ -98,6 +98,8 @@ class Suggester:
         self._join = join
         self._word: tuple[TextNormalizer, _Block, tuple[int, int]] | None = None
         self._char: tuple[Any, Any, _Block] | None = None
+        # Dense sentence-embedding block: (transformer, first column, weight).
+        self._dense: tuple[Any, int, float] | None = None
         weights = union.transformer_weights or {}
         offset = 0
         for name, trans in union.transformer_list:
@@ -107,15 +109,22 @@ class Suggester:
             if isinstance(trans, Pipeline):  # normalise -> tfidf(\S+)
                 norm, vec = trans[0], trans[-1]
                 self._word = (norm, _Block(vec, offset, w), vec.ngram_range)
+                offset += len(vec.vocabulary_)
             elif isinstance(trans, TfidfVectorizer) and trans.analyzer == "char_wb":
                 self._char = (
                     trans.build_analyzer(),
                     trans.build_preprocessor(),
                     _Block(trans, offset, w),
                 )
+                offset += len(trans.vocabulary_)
+            elif type(trans).__name__ == "SentenceEncoderFeatures":
+                # Loads the encoder now: fails here, with the install command,
+                # if the optional packages are missing.
+                trans.model()
+                self._dense = (trans, offset, w)
+                offset += int(trans.n_features_out_)
             else:
                 raise TypeError(f"Unsupported feature block {name!r}.")
-            offset += len(trans[-1].vocabulary_ if isinstance(trans, Pipeline) else trans.vocabulary_)
         self._n_features = offset
         self._classes = [str(c) for c in clf.classes_]
         temperature = clf.method == "temperature"
@@ -225,6 +234,12 @@ class Suggester:
                 if surface:
                     for col in grams:
                         where.setdefault(col, []).append((surface, 1.0 / counts[col]))
+        if self._dense is not None:
+            # Embedding dimensions have no surface word, so they count in the
+            # probabilities but not in the reasons.
+            trans, first, weight = self._dense
+            emb = trans.transform([text])[0] * weight
+            values.update(zip(range(first, first + len(emb)), emb.tolist(), strict=True))
         return values, where
 
     # -- public API --------------------------------------------------------

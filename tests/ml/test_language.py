@@ -1,0 +1,77 @@
+"""Multilingual tickets: offline language detection and per-language stemming."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from triage.ml.language import SNOWBALL_LANGUAGES, detect_language
+from triage.ml.pipeline import build_pipeline
+from triage.ml.suggest import Suggester
+from triage.ml.text import TextNormalizer
+
+# Hand-written tickets, two categories in four languages.
+FIXTURE: list[tuple[str, str, str]] = [
+    ("en", "card", "My new card has not arrived yet, when will it be delivered?"),
+    ("en", "card", "I ordered a card two weeks ago and I am still waiting for it"),
+    ("en", "refund", "I want a refund for the payment that was charged twice"),
+    ("en", "refund", "Please give me my money back for this duplicated transaction"),
+    ("es", "card", "Mi tarjeta nueva todavía no ha llegado, ¿cuándo la recibiré?"),
+    ("es", "card", "Pedí una tarjeta hace dos semanas y sigo esperando el envío"),
+    ("es", "refund", "Quiero un reembolso del pago que me cobraron dos veces"),
+    ("es", "refund", "Por favor devuélvanme el dinero de esta transacción duplicada"),
+    ("fr", "card", "Ma nouvelle carte n'est toujours pas arrivée, quand vais-je la recevoir ?"),
+    ("fr", "card", "J'ai commandé une carte il y a deux semaines et je l'attends encore"),
+    ("fr", "refund", "Je veux un remboursement pour le paiement débité deux fois"),
+    ("fr", "refund", "Merci de me rembourser cette transaction en double, s'il vous plaît"),
+    ("de", "card", "Meine neue Karte ist immer noch nicht angekommen, wann bekomme ich sie?"),
+    ("de", "card", "Ich habe vor zwei Wochen eine Karte bestellt und warte immer noch darauf"),
+    ("de", "refund", "Ich möchte eine Rückerstattung für die doppelt abgebuchte Zahlung"),
+    ("de", "refund", "Bitte erstatten Sie mir das Geld für diese doppelte Buchung zurück"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), [(lang, text) for lang, _, text in FIXTURE], ids=lambda v: v[:20])
+def test_it_detects_the_language_of_whole_sentences(lang: str, text: str) -> None:
+    assert detect_language(text) == lang
+
+
+@pytest.mark.parametrize("text", ["", "ok", "123 456", "?!"])
+def test_it_is_unsure_about_too_little_text(text: str) -> None:
+    assert detect_language(text) == ""
+
+
+def test_every_detected_language_has_a_snowball_stemmer() -> None:
+    from nltk.stem import SnowballStemmer
+
+    assert set(SNOWBALL_LANGUAGES.values()) <= set(SnowballStemmer.languages)
+
+
+def test_auto_normalizer_stems_each_text_in_its_language() -> None:
+    auto = TextNormalizer(language="auto").fit([])
+    english = TextNormalizer().fit([])
+    spanish_text = "Las tarjetas nuevas todavía no han llegado"
+    assert auto.language_of(spanish_text) == "spanish"
+    assert "tarjet" in auto.normalize(spanish_text).split()  # Spanish stem of "tarjetas"
+    english_text = "My cards haven't arrived, why?"
+    assert auto.normalize(english_text) == english.normalize(english_text)
+    assert auto.language_of("pin") == "english"  # unsure -> English
+    assert TextNormalizer(language="auto", stem=False).fit([]).language_of(spanish_text) == ""
+
+
+def test_auto_pipeline_classifies_and_suggester_agrees() -> None:
+    X = [("", text) for _, _, text in FIXTURE]
+    y = [label for _, label, _ in FIXTURE]
+    pipe = build_pipeline({"language": "auto", "calibration_cv": 2}).fit(X, y)
+    probe = [
+        ("", "¿Dónde está mi tarjeta? Todavía no ha llegado"),
+        ("", "Je voudrais un remboursement de ce paiement"),
+        ("Karte", "Meine Karte ist nicht angekommen"),
+        ("", "My card still hasn't arrived"),
+    ]
+    assert list(pipe.predict(probe)) == ["card", "refund", "card", "card"]
+    sugg = Suggester(pipe)
+    fast = np.array([sugg.predict_proba_one(s, b) for s, b in probe])
+    np.testing.assert_allclose(fast, pipe.predict_proba(probe), atol=1e-9)
+    reasons = sugg.suggest(*probe[0]).reasons
+    assert reasons and all(word.lower() in probe[0][1].lower() for word, _ in reasons)

