@@ -303,6 +303,9 @@ TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
 # Below the confidence that gives this precision on held-out tickets, a suggestion
 # is shown as "needs a human" instead of being offered for one-key acceptance.
 TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
+# Optional dense sentence-encoder features ("minilm"; needs requirements-encoder.txt).
+MODEL_ENCODER = env_str("ASSIST_MODEL_ENCODER", "")
+MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
 # From this many confirmed tickets on, training streams them from the database in
 # chunks into a hashed-feature, incremental model (triage/ml/streaming.py): the
 # TF-IDF + LinearSVC pipeline needs all texts and its whole matrix in memory.

@@ -353,3 +353,20 @@ def test_the_version_page_shows_the_gate_verdict_and_the_most_confused_pairs(his
     matrix = version.metrics["holdout"]["confusion"]
     mistakes = sum(c for i, row in enumerate(matrix["matrix"]) for j, c in enumerate(row) if i != j)
     assert ("No mistakes" in page) == (mistakes == 0)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "language"),
+    [
+        ("Tarjeta perdida", "He perdido mi tarjeta en el autobús, por favor bloquéenla", "es"),
+        ("Carte volée", "On m'a volé ma carte bancaire hier soir, pouvez-vous la bloquer ?", "fr"),
+        ("Karte gestohlen", "Meine Karte wurde gestern gestohlen, bitte sperren Sie sie sofort", "de"),
+        ("Card stolen", "My card was stolen yesterday evening, please block it right away", "en"),
+    ],
+)
+def test_the_ticket_language_is_detected_and_stored(
+    live_model: Any, ingest_client: Any, subject: str, body: str, language: str
+) -> None:
+    response = ingest_client.post("/api/tickets/", {"subject": subject, "body": body}, format="json")
+    assert response.status_code == 201 and response.json()["language"] == language
+    assert Ticket.objects.get(pk=response.json()["id"]).language == language

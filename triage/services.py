@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from triage import broadcast, serving
 from triage.db import insert_parent_and_child
+from triage.ml.language import detect_language
 from triage.models import Category, Decision, Prediction, Ticket
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def ticket_ingest(
         channel=channel,
         customer_ref=customer_ref,
         received_at=received_at or timezone.now(),
+        language=detect_language(f"{subject}\n{body}"),
     )
     # Classify outside the transaction: it is CPU work and holds no lock.
     prediction = _classify(ticket, serving.active_model())
@@ -220,6 +222,7 @@ def tickets_import(*, rows: list[HistoryRow], source: str) -> int:
                 category=row.category,
                 label_source=Ticket.LabelSource.IMPORT if row.category else Ticket.LabelSource.NONE,
                 triaged_at=row.received_at if row.category else None,
+                language=detect_language(f"{row.subject}\n{row.body}"),
             )
             for row in rows
         ],

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from triage.ml.language import detect_language
 from triage.ml.registry import ArtifactRefusedError, model_version_load
 from triage.ml.streaming import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
@@ -233,5 +234,7 @@ def _refresh_live() -> None:
         )
         return
     _holder.current = LoadedModel(full, suggester_for(pipeline), categories)
+    # Load the language detector now, not on the first ticket (it takes seconds).
+    detect_language("warm up the detector")
     _freeze_heap()
     logger.info("serving model v%s (loaded in %.0f ms)", full.version, (time.perf_counter() - started) * 1000)

@@ -243,7 +243,7 @@ def train_model(
     share = settings.TRAIN_HOLDOUT_SHARE if holdout_share is None else holdout_share
     if not 0.0 <= share < 1.0:
         raise ValueError("holdout share must be in [0, 1)")
-    params = {**DEFAULT_PARAMS, **(params or {})}
+    params = {**DEFAULT_PARAMS, **_settings_params(), **(params or {})}
 
     n_rows = confirmed_tickets().count()
     if n_rows >= settings.LARGE_TRAINING_ROWS:
@@ -384,6 +384,13 @@ def _compare_with_live(
         ours = candidate_on_holdout
         theirs = score(suggester_for(refit), data.pairs[cut:], data.labels[cut:], data.blind[cut:])
     return {**ours, "basis": basis}, {"version": live.version, "basis": basis, **theirs}
+
+
+def _settings_params() -> dict[str, Any]:
+    """Pipeline choices made by settings: the optional sentence encoder (ASSIST_MODEL_ENCODER)."""
+    if not settings.MODEL_ENCODER:
+        return {}
+    return {"encoder": settings.MODEL_ENCODER, "encoder_weight": settings.MODEL_ENCODER_WEIGHT}
 
 
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
