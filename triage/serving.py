@@ -20,7 +20,7 @@ from django.conf import settings
 
 from triage.ml.language import detect_language
 from triage.ml.registry import ArtifactRefusedError, model_version_load
-from triage.ml.streaming import StreamingSuggester, suggester_for
+from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
 from triage.models import Category, ModelVersion
 

@@ -38,7 +38,7 @@ from triage.ml.registry import (
     model_version_create,
     model_version_load,
 )
-from triage.ml.streaming import StreamingSuggester, suggester_for
+from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
 from triage.models import ModelPromotion, ModelVersion, Ticket
 

@@ -36,7 +36,8 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from triage.ml.registry import ArtifactRefusedError, model_version_load
-from triage.ml.streaming import StreamingSuggester, build_streaming_pipeline, snapshot, suggester_for
+from triage.ml.streaming import build_streaming_pipeline, snapshot
+from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.training import Fitted, NotEnoughDataError, Progress, confirmed_tickets, score, training_rows
 from triage.models import Category, ModelVersion
 
