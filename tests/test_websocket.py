@@ -135,3 +135,24 @@ async def test_tickets_are_stored_when_the_channel_layer_is_down(
     assert any("live update ticket_added" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records), (
         "the failed push was not logged"
     )
+
+
+def test_tickets_posted_through_a_synchronous_handler_reach_the_queue(redis_layer: Any, integration: Any) -> None:
+    # A sync request (the test client, a WSGI server) runs the view on the main
+    # thread inside a short-lived event loop of asgiref's: a push handed to that
+    # loop would be cancelled when the request ends. It must arrive.
+    from asgiref.sync import async_to_sync
+
+    from tests.conftest import client_for
+
+    channel = async_to_sync(redis_layer.new_channel)()
+    async_to_sync(redis_layer.group_add)("queue", channel)
+    api = client_for(integration)
+    ids = [
+        api.post("/api/tickets/", {"subject": "x", "body": f"posted {i}"}, format="json").json()["id"] for i in range(3)
+    ]
+
+    async def receive_all() -> list[int]:
+        return [(await asyncio.wait_for(redis_layer.receive(channel), 5))["ticket_id"] for _ in ids]
+
+    assert async_to_sync(receive_all)() == ids

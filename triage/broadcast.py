@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import threading
 from functools import partial
 from typing import Any
 
@@ -66,7 +67,14 @@ def _send(message: dict[str, Any], group: str = QUEUE_GROUP) -> None:
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop of the ASGI server this sync code was called from, if any."""
+    """The event loop of the ASGI server this sync code was called from, if any.
+
+    The server runs sync code in worker threads. On the main thread the loop
+    asgiref remembers is a short-lived one of an earlier async_to_sync call,
+    which may be shutting down: sending there would be cancelled.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return None
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         return None
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
@@ -74,9 +82,9 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _log_failure(message: dict[str, Any], future: concurrent.futures.Future[None] | None) -> None:
-    if future is not None and future.exception() is None:
+    if future is not None and not future.cancelled() and future.exception() is None:
         return
-    exc = future.exception() if future is not None else None
+    exc = future.exception() if future is not None and not future.cancelled() else None
     logger.error(
         "live update %s for ticket %s failed",
         message.get("event"),
