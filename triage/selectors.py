@@ -52,4 +52,4 @@ def category_names() -> dict[str, str]:
 
 
 def all_categories() -> QuerySet[Category]:
-    return Category.objects.order_by("-is_active", "name")
+    return Category.objects.select_related("parent").order_by("-is_active", "name")
