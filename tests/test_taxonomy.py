@@ -327,6 +327,8 @@ def test_subcategories_show_as_parent_and_child_in_the_queue(admin_user: Any, ag
     )
     with pytest.raises(TaxonomyError, match="two levels"):
         tax.category_create(actor=admin_user, name="Deeper", parent=Category.objects.get(pk=lost.pk))
+    rules.rule_create(actor=admin_user, name="l", field="any", kind="contains", pattern="lost", category=lost)
+    services.ticket_ingest(subject="lost", body="my card")
     html = logged_in(agent).get("/").content.decode()
     assert "Cards › Lost or stolen" in html
 
