@@ -22,9 +22,9 @@ from triage.models import (
     Ticket,
     TrainingRun,
 )
-from triage.taxonomy import rules, selectors, split
+from triage.taxonomy import rules, selectors
 from triage.taxonomy import services as tax
-from triage.taxonomy.services import ConflictError, TaxonomyError
+from triage.taxonomy.services import TaxonomyError
 
 
 def logged_in(user: Any) -> Client:
@@ -96,7 +96,9 @@ def test_merge_relabels_tickets_and_decisions_keeps_old_labels_and_queues_a_retr
     other = _decide(agent, "fraud", "someone used my card", fraud)
     open_ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
     assert open_ticket.live_prediction.suggested == lost
-    rule = rules.rule_create(actor=admin_user, name="lost", field="subject", kind="contains", pattern="xyz", category=lost)
+    rule = rules.rule_create(
+        actor=admin_user, name="lost", field="subject", kind="contains", pattern="xyz", category=lost
+    )
 
     change = tax.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
 
@@ -166,7 +168,9 @@ def test_bad_merges_are_refused_with_a_message_and_nothing_changes(admin_user: A
     assert source.is_active and TaxonomyChange.objects.count() == before and not TrainingRun.objects.exists()
 
 
-def test_retire_stops_suggestions_and_keeps_history(admin_user: Any, agent: Any, categories: Any, live_model: Any) -> None:
+def test_retire_stops_suggestions_and_keeps_history(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
     lost = categories["lost-or-stolen-card"]
     old = _decide(agent, "Card stolen", "my wallet was stolen with my card", lost)
     response = logged_in(admin_user).post(f"/taxonomy/c/{lost.pk}/retire/", {"version": 1})
@@ -218,10 +222,18 @@ def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) 
     assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
 
 
-def test_a_rule_applies_before_the_model_and_says_so(admin_user: Any, agent: Any, categories: Any, live_model: Any) -> None:
+def test_a_rule_applies_before_the_model_and_says_so(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
     lost = categories["lost-or-stolen-card"]
     rules.rule_create(
-        actor=admin_user, name="lost card", field="subject", kind="contains", pattern="lost card", category=lost, urgent=True
+        actor=admin_user,
+        name="lost card",
+        field="subject",
+        kind="contains",
+        pattern="lost card",
+        category=lost,
+        urgent=True,
     )
     result = services.ticket_ingest(subject="Help: LOST CARD", body="transfer to my landlord")
     p = result.prediction
@@ -246,7 +258,11 @@ def agent_api(user: Any) -> Any:
 
 @pytest.mark.parametrize(
     ("kind", "pattern", "message"),
-    [("regex", "lost (card", "Not a valid regular expression"), ("regex", ".*", "matches every ticket"), ("contains", "", "")],
+    [
+        ("regex", "lost (card", "Not a valid regular expression"),
+        ("regex", ".*", "matches every ticket"),
+        ("contains", "", ""),
+    ],
 )
 def test_invalid_rules_are_refused(admin_user: Any, categories: Any, kind: str, pattern: str, message: str) -> None:
     data = {"name": "r", "field": "subject", "kind": kind, "pattern": pattern, "position": 1, "is_active": "on"}
@@ -258,7 +274,12 @@ def test_invalid_rules_are_refused(admin_user: Any, categories: Any, kind: str, 
 
 def test_rules_are_edited_and_deleted_with_history(admin_user: Any, categories: Any) -> None:
     rule = rules.rule_create(
-        actor=admin_user, name="r", field="subject", kind="regex", pattern=r"\bpin\b", category=categories["account-access"]
+        actor=admin_user,
+        name="r",
+        field="subject",
+        kind="regex",
+        pattern=r"\bpin\b",
+        category=categories["account-access"],
     )
     client = logged_in(admin_user)
     data = {"name": "pin", "field": "any", "kind": "regex", "pattern": r"\bpin\b", "position": 5, "is_active": "on"}
@@ -330,18 +351,39 @@ def test_subcategories_show_as_parent_and_child_in_the_queue(admin_user: Any, ag
     rules.rule_create(actor=admin_user, name="l", field="any", kind="contains", pattern="lost", category=lost)
     services.ticket_ingest(subject="lost", body="my card")
     html = logged_in(agent).get("/").content.decode()
-    assert "Cards › Lost or stolen" in html
+    assert "Cards \u203a Lost or stolen" in html
 
 
 def test_a_watched_queue_shows_its_tickets_urgent_first(admin_user: Any, agent: Any, categories: Any) -> None:
     from triage.models import Queue
 
     cards_q, payments_q = Queue.objects.get(slug="cards"), Queue.objects.get(slug="payments")
-    rules.rule_create(actor=admin_user, name="c", field="subject", kind="contains", pattern="card", category=categories["card-declined"])
     rules.rule_create(
-        actor=admin_user, name="u", field="subject", kind="contains", pattern="stolen", category=categories["suspected-fraud"], urgent=True, position=1
+        actor=admin_user,
+        name="c",
+        field="subject",
+        kind="contains",
+        pattern="card",
+        category=categories["card-declined"],
     )
-    rules.rule_create(actor=admin_user, name="t", field="subject", kind="contains", pattern="transfer", category=categories["transfers"])
+    rules.rule_create(
+        actor=admin_user,
+        name="u",
+        field="subject",
+        kind="contains",
+        pattern="stolen",
+        category=categories["suspected-fraud"],
+        urgent=True,
+        position=1,
+    )
+    rules.rule_create(
+        actor=admin_user,
+        name="t",
+        field="subject",
+        kind="contains",
+        pattern="transfer",
+        category=categories["transfers"],
+    )
     Category.objects.filter(slug__in=["card-declined", "suspected-fraud"]).update(queue=cards_q)
     Category.objects.filter(slug="transfers").update(queue=payments_q)
     rules.reset()

@@ -100,7 +100,14 @@ def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
     ticket = services.ticket_ingest(subject="x", body="y").ticket
     rule = RoutingRule.objects.create(name="r", pattern="zzz", category=categories["transfers"])
     split = Split.objects.create(source=categories["transfers"])
-    return {"pk": categories["transfers"].pk, "ticket_id": ticket.pk, "run_id": 1, "number": 1, "rule": rule, "split": split}
+    return {
+        "pk": categories["transfers"].pk,
+        "ticket_id": ticket.pk,
+        "run_id": 1,
+        "number": 1,
+        "rule": rule,
+        "split": split,
+    }
 
 
 def _path(name: str, objects: dict[str, Any]) -> str:
@@ -109,7 +116,9 @@ def _path(name: str, objects: dict[str, Any]) -> str:
     route = next(r for r, n in OURS if n == name)
     kwargs: dict[str, Any] = {}
     if "<int:pk>" in route:
-        kwargs["pk"] = objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
+        kwargs["pk"] = (
+            objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
+        )
     for key in ("ticket_id", "run_id", "number"):
         if f"<int:{key}>" in route:
             kwargs[key] = objects[key]

@@ -48,8 +48,8 @@ class Category(models.Model):
 
     @property
     def label(self) -> str:
-        """ "Cards › Lost or stolen" for a subcategory, the name otherwise."""
-        return f"{self.parent.name} › {self.name}" if self.parent_id and self.parent else self.name
+        """The display name; a subcategory shows its parent first (Cards, then Lost or stolen)."""
+        return f"{self.parent.name} \u203a {self.name}" if self.parent_id and self.parent else self.name
 
 
 class Channel(models.TextChoices):

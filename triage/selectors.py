@@ -47,7 +47,7 @@ def active_categories() -> QuerySet[Category]:
 
 
 def category_names() -> dict[str, str]:
-    """slug -> display label ("Cards › Lost or stolen" for a subcategory)."""
+    """slug -> display label (a subcategory shows its parent first)."""
     return {c.slug: c.label for c in Category.objects.select_related("parent")}
 
 

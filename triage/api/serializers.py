@@ -74,7 +74,7 @@ class TriageIn(serializers.Serializer):
 class CategoryOut(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     description = serializers.CharField()
     is_active = serializers.BooleanField()
 

@@ -81,7 +81,9 @@ class ThresholdOutcome:
         return self.correct / self.covered if self.covered else None
 
 
-def threshold_preview(category: Category, thresholds: list[float], *, days: int | None = None) -> list[ThresholdOutcome]:
+def threshold_preview(
+    category: Category, thresholds: list[float], *, days: int | None = None
+) -> list[ThresholdOutcome]:
     """What each threshold would have done on the last month's decisions: of the tickets
     the model suggested `category` for, the share auto-triaged (coverage) and the share
     of those the agent confirmed (precision)."""

@@ -274,7 +274,8 @@ def category_retire(*, actor: Any, category_id: int, version: int) -> Category:
         action=TaxonomyChange.Action.RETIRE,
         actor=actor,
         category=category,
-        summary=f"Retired “{category.label}”" + (f"; switched off rules: {', '.join(rule_names)}" if rule_names else ""),
+        summary=f"Retired “{category.label}”"
+        + (f"; switched off rules: {', '.join(rule_names)}" if rule_names else ""),
         before={"is_active": True},
         after={"is_active": False, "rules_switched_off": rule_names},
     )
@@ -306,7 +307,7 @@ def category_restore(*, actor: Any, category_id: int, version: int) -> Category:
 
 
 def parse_threshold(raw: Any) -> float | None:
-    """"" or None: no auto-triage. Otherwise a number from 0 to 1."""
+    """ "" or None: no auto-triage. Otherwise a number from 0 to 1."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     try:
@@ -314,7 +315,7 @@ def parse_threshold(raw: Any) -> float | None:
     except (TypeError, ValueError):
         raise TaxonomyError("threshold", f"“{raw}” is not a number: use a value from 0 to 1, e.g. 0.9.") from None
     if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise TaxonomyError("threshold", f"{raw} is outside 0–1: use a value from 0 to 1, e.g. 0.9.")
+        raise TaxonomyError("threshold", f"{raw} is outside 0 to 1: use a value from 0 to 1, e.g. 0.9.")
     return value
 
 
@@ -351,7 +352,9 @@ def queue_create(*, actor: Any, name: str) -> Queue:
     if Queue.objects.filter(Q(name__iexact=name) | Q(slug=slug)).exists():
         raise TaxonomyError("name", f"A queue named “{name}” already exists.")
     queue = Queue.objects.create(name=name, slug=slug, position=Queue.objects.count() * 10)
-    record(action=TaxonomyChange.Action.QUEUE_CREATE, actor=actor, summary=f"Created queue “{name}”", after={"queue": slug})
+    record(
+        action=TaxonomyChange.Action.QUEUE_CREATE, actor=actor, summary=f"Created queue “{name}”", after={"queue": slug}
+    )
     return queue
 
 

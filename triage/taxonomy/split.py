@@ -103,7 +103,10 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
     split = Split.objects.create(source=source, created_by=actor)
     split.targets.set(targets)
     SplitItem.objects.bulk_create(
-        [SplitItem(split=split, ticket_id=pk) for pk in Ticket.objects.filter(category=source).values_list("pk", flat=True)],
+        [
+            SplitItem(split=split, ticket_id=pk)
+            for pk in Ticket.objects.filter(category=source).values_list("pk", flat=True)
+        ],
         batch_size=2000,
     )
     _refresh_guesses(split)
@@ -139,7 +142,9 @@ def split_confirm(*, actor: Any, split_id: int, choices: dict[int, int]) -> int:
         raise TaxonomyError("__all__", "Choose one of the split's active categories for every selected ticket.")
     items = list(split.items.select_for_update().filter(pk__in=list(choices), chosen__isnull=True))
     if len(items) != len(choices):
-        raise TaxonomyError("__all__", "Some of these tickets were confirmed meanwhile by someone else: reload the list.")
+        raise TaxonomyError(
+            "__all__", "Some of these tickets were confirmed meanwhile by someone else: reload the list."
+        )
     change = record(
         action=TaxonomyChange.Action.RELABEL,
         actor=actor,

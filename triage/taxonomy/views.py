@@ -361,13 +361,17 @@ def rule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         form = RuleForm(
             initial={
-                **{k: getattr(rule, k) for k in ("name", "field", "kind", "pattern", "urgent", "position", "is_active")},
+                **{
+                    k: getattr(rule, k) for k in ("name", "field", "kind", "pattern", "urgent", "position", "is_active")
+                },
                 "category": rule.category_id,
                 "version": rule.version,
             }
         )
     delete_form = VersionForm(initial={"version": rule.version})
-    return render(request, "taxonomy/rule.html", {"rule": rule, "form": form, "delete_form": delete_form}, status=status)
+    return render(
+        request, "taxonomy/rule.html", {"rule": rule, "form": form, "delete_form": delete_form}, status=status
+    )
 
 
 @require_POST
@@ -377,7 +381,8 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(RoutingRule, pk=pk)
     form = VersionForm(request.POST)
     if form.is_valid() and _attempt(
-        form, lambda: rules.rule_delete(actor=request.user, rule_id=rule.pk, version=form.cleaned_data["version"]) or True
+        form,
+        lambda: rules.rule_delete(actor=request.user, rule_id=rule.pk, version=form.cleaned_data["version"]) or True,
     ):
         messages.success(request, f"Rule “{rule.name}” deleted.")
         return redirect("taxonomy-rules")
@@ -401,12 +406,14 @@ def users_page(request: HttpRequest) -> HttpResponse:
             except services.TaxonomyError as exc:
                 error, status = exc.message, 400
             else:
-                messages.success(request, f"{changed.get_username()} is now {users.user_role(changed) or 'without a role'}.")
+                messages.success(
+                    request, f"{changed.get_username()} is now {users.user_role(changed) or 'without a role'}."
+                )
                 return redirect("taxonomy-users")
-    rows = [{"user": u, "role": users.user_role(u)} for u in User.objects.prefetch_related("groups").order_by("username")]
-    return render(
-        request, "taxonomy/users.html", {"rows": rows, "roles": users.ROLES, "error": error}, status=status
-    )
+    rows = [
+        {"user": u, "role": users.user_role(u)} for u in User.objects.prefetch_related("groups").order_by("username")
+    ]
+    return render(request, "taxonomy/users.html", {"rows": rows, "roles": users.ROLES, "error": error}, status=status)
 
 
 @require_POST
