@@ -192,7 +192,7 @@ def rule_update(
     position: int,
     is_active: bool,
 ) -> RoutingRule:
-    rule = RoutingRule.objects.select_for_update().select_related("category").filter(pk=rule_id).first()
+    rule = RoutingRule.objects.select_for_update(of=("self",)).select_related("category").filter(pk=rule_id).first()
     if rule is None:
         raise TaxonomyError("__all__", "That rule does not exist (any more).")
     name = _validate(name=name, field=field, kind=kind, pattern=pattern, category=category, exclude=rule.pk)
@@ -233,7 +233,7 @@ def rule_update(
 
 @transaction.atomic
 def rule_delete(*, actor: Any, rule_id: int, version: int) -> None:
-    rule = RoutingRule.objects.select_for_update().select_related("category").filter(pk=rule_id).first()
+    rule = RoutingRule.objects.select_for_update(of=("self",)).select_related("category").filter(pk=rule_id).first()
     if rule is None:
         raise TaxonomyError("__all__", "That rule does not exist (any more).")
     if rule.version != version:

@@ -101,7 +101,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, A
 
 def _locked(category_id: int) -> Category:
     try:
-        return Category.objects.select_for_update().select_related("parent", "queue").get(pk=category_id)
+        return Category.objects.select_for_update(of=("self",)).select_related("parent", "queue").get(pk=category_id)
     except Category.DoesNotExist:
         raise TaxonomyError("__all__", "That category does not exist (any more).") from None
 

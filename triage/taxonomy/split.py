@@ -131,7 +131,7 @@ def split_confirm(*, actor: Any, split_id: int, choices: dict[int, int]) -> int:
     """Relabel the chosen tickets of the list ({item id: target id}); returns how many."""
     from triage.taxonomy.services import relabel
 
-    split = Split.objects.select_for_update().select_related("source").filter(pk=split_id).first()
+    split = Split.objects.select_for_update(of=("self",)).select_related("source").filter(pk=split_id).first()
     if split is None:
         raise TaxonomyError("__all__", "That split does not exist.")
     if not choices:
