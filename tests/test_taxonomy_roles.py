@@ -50,6 +50,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "taxonomy-threshold-preview": [("GET", ADMINS)],
     "taxonomy-merge": [("POST", ADMINS)],
     "taxonomy-split-create": [("POST", ADMINS)],
+    "taxonomy-splits": [("GET", SUPERVISORS)],
     "taxonomy-split": [("GET", SUPERVISORS), ("POST", SUPERVISORS)],
     "taxonomy-rules": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-rule": [("GET", ADMINS), ("POST", ADMINS)],

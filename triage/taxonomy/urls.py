@@ -12,6 +12,7 @@ urlpatterns = [
     path("c/<int:pk>/threshold/preview/", views.threshold_preview, name="taxonomy-threshold-preview"),
     path("c/<int:pk>/merge/", views.category_merge, name="taxonomy-merge"),
     path("c/<int:pk>/split/", views.category_split, name="taxonomy-split-create"),
+    path("splits/", views.splits_list, name="taxonomy-splits"),
     path("splits/<int:pk>/", views.split_detail, name="taxonomy-split"),
     path("rules/", views.rules_page, name="taxonomy-rules"),
     path("rules/<int:pk>/", views.rule_detail, name="taxonomy-rule"),

@@ -271,6 +271,14 @@ def threshold_preview(request: HttpRequest, pk: int) -> JsonResponse:
     )
 
 
+@require_GET
+@login_required
+@permission_required(CAN_REVIEW, raise_exception=True)
+def splits_list(request: HttpRequest) -> HttpResponse:
+    """Splits and how much of each relabel list is left: where supervisors start."""
+    return render(request, "taxonomy/splits.html", {"splits": selectors.open_splits()})
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 @permission_required(CAN_REVIEW, raise_exception=True)
