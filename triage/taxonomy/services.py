@@ -15,8 +15,10 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BigIntegerField, F, Q, QuerySet, Value
+from django.db.models.functions import Cast
+from django.utils import timezone
 from django.utils.text import slugify
 
 from triage.models import (
@@ -358,6 +360,25 @@ def queue_create(*, actor: Any, name: str) -> Queue:
     return queue
 
 
+def _audit(change: TaxonomyChange, field: str, rows: QuerySet[Any], source: Category, target: Category) -> int:
+    """INSERT ... SELECT the old labels of `rows` (values: ticket id, decision id) into
+    LabelChange in one statement: no round trip per row, however big the category."""
+    table = LabelChange._meta.db_table
+    qn = connection.ops.quote_name
+    columns = ", ".join(
+        qn(LabelChange._meta.get_field(name).column)
+        for name in ("change", "ticket", "decision", "field", "old_category", "new_category", "created_at")
+    )
+    select_sql, select_params = rows.query.sql_with_params()
+    sql = (
+        f"INSERT INTO {qn(table)} ({columns}) "  # noqa: S608 - names from the models; values are parameters
+        f"SELECT %s, r.t, r.d, %s, %s, %s, %s FROM ({select_sql}) AS r"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [change.pk, *[field, source.pk, target.pk, timezone.now()], *select_params])
+        return cursor.rowcount
+
+
 def relabel(
     *,
     change: TaxonomyChange,
@@ -370,18 +391,28 @@ def relabel(
     label in LabelChange. Decisions are append-only: their UPDATE passes the trigger
     only along a RelabelPermit inserted and removed inside this transaction."""
     assert transaction.get_connection().in_atomic_block, "relabel must run inside a transaction"
-    moved = list(tickets.filter(category=source).values_list("pk", flat=True))
-    chosen = list(decisions.filter(chosen=source).values_list("pk", "ticket_id"))
-    suggested = list(decisions.filter(suggested=source).values_list("pk", "ticket_id"))
-    rows = [LabelChange(change=change, ticket_id=t, field=LabelChange.Field.TICKET) for t in moved]
-    rows += [LabelChange(change=change, ticket_id=t, decision_id=d, field=LabelChange.Field.CHOSEN) for d, t in chosen]
-    rows += [
-        LabelChange(change=change, ticket_id=t, decision_id=d, field=LabelChange.Field.SUGGESTED) for d, t in suggested
-    ]
-    for row in rows:
-        row.old_category = source
-        row.new_category = target
-    LabelChange.objects.bulk_create(rows, batch_size=2000)
+    none = Cast(Value(None), output_field=BigIntegerField())
+    moved = _audit(
+        change,
+        LabelChange.Field.TICKET,
+        tickets.filter(category=source).order_by().values(t=F("pk"), d=none),
+        source,
+        target,
+    )
+    chosen = _audit(
+        change,
+        LabelChange.Field.CHOSEN,
+        decisions.filter(chosen=source).order_by().values(t=F("ticket_id"), d=F("pk")),
+        source,
+        target,
+    )
+    suggested = _audit(
+        change,
+        LabelChange.Field.SUGGESTED,
+        decisions.filter(suggested=source).order_by().values(t=F("ticket_id"), d=F("pk")),
+        source,
+        target,
+    )
     permit = RelabelPermit.objects.create(from_category=source, to_category=target)
     try:
         decisions.filter(chosen=source).update(chosen=target)
@@ -389,7 +420,7 @@ def relabel(
     finally:
         permit.delete()
     tickets.filter(category=source).update(category=target)
-    return {"tickets": len(moved), "decisions": len(chosen), "suggestions": len(suggested)}
+    return {"tickets": moved, "decisions": chosen, "suggestions": suggested}
 
 
 def request_retrain(change: TaxonomyChange, actor: Any, reason: str) -> None:
