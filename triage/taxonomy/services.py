@@ -365,17 +365,17 @@ def _audit(change: TaxonomyChange, field: str, rows: QuerySet[Any], source: Cate
     LabelChange in one statement: no round trip per row, however big the category."""
     table = LabelChange._meta.db_table
     qn = connection.ops.quote_name
-    columns = ", ".join(
-        qn(LabelChange._meta.get_field(name).column)
-        for name in ("change", "ticket", "decision", "field", "old_category", "new_category", "created_at")
-    )
+    names = ("change", "ticket", "decision", "field", "old_category", "new_category", "created_at")
+    by_name = {f.name: f.column for f in LabelChange._meta.concrete_fields}
+    columns = ", ".join(qn(by_name[name]) for name in names)
     select_sql, select_params = rows.query.sql_with_params()
     sql = (
         f"INSERT INTO {qn(table)} ({columns}) "  # noqa: S608 - names from the models; values are parameters
         f"SELECT %s, r.t, r.d, %s, %s, %s, %s FROM ({select_sql}) AS r"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [change.pk, *[field, source.pk, target.pk, timezone.now()], *select_params])
+        params: list[Any] = [change.pk, field, source.pk, target.pk, timezone.now(), *select_params]
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
