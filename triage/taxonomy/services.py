@@ -281,6 +281,7 @@ def category_retire(*, actor: Any, category_id: int, version: int) -> Category:
         before={"is_active": True},
         after={"is_active": False, "rules_switched_off": rule_names},
     )
+    transaction.on_commit(_rules_changed)
     transaction.on_commit(broadcast.taxonomy_changed)
     return category
 
@@ -339,6 +340,12 @@ def category_threshold_set(*, actor: Any, category_id: int, version: int, thresh
     )
     transaction.on_commit(broadcast.taxonomy_changed)
     return category
+
+
+def _rules_changed() -> None:
+    from triage.taxonomy import rules
+
+    rules.reset()
 
 
 def _fmt(threshold: float | None) -> str:
@@ -498,5 +505,6 @@ def category_merge(
     change.after = {"moved": counts, "source_active": False, "merged_into": target.slug}
     change.save(update_fields=["after"])
     request_retrain(change, actor, f"merged {source.slug} into {target.slug}")
+    transaction.on_commit(_rules_changed)
     transaction.on_commit(partial(broadcast.taxonomy_changed, merged={"from": source.slug, "into": target.slug}))
     return change
