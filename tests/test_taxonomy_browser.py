@@ -58,3 +58,76 @@ def test_an_admin_merges_two_categories_and_the_agents_queue_follows_live(
     assert LabelChange.objects.filter(ticket=decided, old_category=lost).exists()
     assert TaxonomyChange.objects.get(action="merge").actor == admin_user
     assert TrainingRun.objects.filter(trigger="taxonomy").exists()
+
+
+SPY_NOTIFICATIONS = """
+window.__notifications = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.__notifications.push({ title, body: (options || {}).body }); }
+};
+"""
+
+
+def test_an_agent_watching_a_queue_gets_its_urgent_tickets_first_with_a_notification(
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+    admin_user: Any,
+    categories: Any,
+) -> None:
+    from triage.models import Queue
+    from triage.taxonomy import rules
+
+    cards = Queue.objects.get(slug="cards")
+    Category.objects.filter(slug__in=["card-declined", "lost-or-stolen-card"]).update(queue=cards)
+    Category.objects.filter(slug="transfers").update(queue=Queue.objects.get(slug="payments"))
+    rules.rule_create(
+        actor=admin_user,
+        name="declined",
+        field="subject",
+        kind="contains",
+        pattern="declined",
+        category=categories["card-declined"],
+    )
+    rules.rule_create(
+        actor=admin_user,
+        name="stolen",
+        field="subject",
+        kind="contains",
+        pattern="stolen",
+        category=categories["lost-or-stolen-card"],
+        urgent=True,
+    )
+    rules.rule_create(
+        actor=admin_user,
+        name="transfer",
+        field="subject",
+        kind="contains",
+        pattern="transfer",
+        category=categories["transfers"],
+    )
+    rules.reset()
+    calm = services.ticket_ingest(subject="card declined", body="at the shop").ticket
+
+    context = browser.new_context()
+    context.add_init_script(SPY_NOTIFICATIONS)
+    page = context.new_page()
+    page.goto(asgi_server + "/?queue=cards")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw-alice")
+    page.click("button[type=submit]")
+    page.goto(asgi_server + "/?queue=cards")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
+    expect(page.locator(f"#ticket-{calm.pk} time.age")).to_contain_text("ago")
+
+    other = services.ticket_ingest(subject="transfer missing", body="to my landlord").ticket
+    urgent = services.ticket_ingest(subject="<i>card stolen</i>", body="on the bus").ticket
+    first = page.locator("#tickets > li.ticket").first
+    expect(first).to_have_attribute("id", f"ticket-{urgent.pk}", timeout=5_000)  # urgent on top
+    expect(first.locator(".urgent-badge")).to_be_visible()
+    expect(page.locator(f"#ticket-{other.pk}")).to_have_count(0)  # another queue's ticket
+    page.wait_for_function("window.__notifications.length === 1")
+    assert page.evaluate("window.__notifications[0].body") == "<i>card stolen</i>"  # text, not markup
+    context.close()

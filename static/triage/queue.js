@@ -293,6 +293,7 @@
       if (name) name.textContent = c.name || c.label;
       if (c.description) el.title = c.description;
       else el.removeAttribute("title");
+      if (c.color && el.classList.contains("choice")) el.style.setProperty("--cat-color", c.color);
     });
   }
 
