@@ -6,13 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import Browser, expect
+from rest_framework.authtoken.models import Token
 
 from tests.test_browser import browser, log_in  # noqa: F401  (the module's Chromium fixture)
 from triage import services
 from triage.models import Category, LabelChange, TaxonomyChange, TrainingRun
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def queue(slug: str) -> Any:
+    """A queue the migration creates (transactional tests flush migration data: recreate it)."""
+    from triage.models import Queue
+
+    return Queue.objects.get_or_create(slug=slug, defaults={"name": slug.title()})[0]
 
 
 def test_an_admin_merges_two_categories_and_the_agents_queue_follows_live(
@@ -75,14 +84,14 @@ def test_an_agent_watching_a_queue_gets_its_urgent_tickets_first_with_a_notifica
     asgi_server: str,
     agent: Any,
     admin_user: Any,
+    integration: Any,
     categories: Any,
 ) -> None:
-    from triage.models import Queue
     from triage.taxonomy import rules
 
-    cards = Queue.objects.get(slug="cards")
+    cards = queue("cards")
     Category.objects.filter(slug__in=["card-declined", "lost-or-stolen-card"]).update(queue=cards)
-    Category.objects.filter(slug="transfers").update(queue=Queue.objects.get(slug="payments"))
+    Category.objects.filter(slug="transfers").update(queue=queue("payments"))
     rules.rule_create(
         actor=admin_user,
         name="declined",
@@ -122,12 +131,25 @@ def test_an_agent_watching_a_queue_gets_its_urgent_tickets_first_with_a_notifica
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
     expect(page.locator(f"#ticket-{calm.pk} time.age")).to_contain_text("ago")
 
-    other = services.ticket_ingest(subject="transfer missing", body="to my landlord").ticket
-    urgent = services.ticket_ingest(subject="<i>card stolen</i>", body="on the bus").ticket
+    # Through the API (this thread runs Playwright's event loop: no broadcast from here).
+    token = Token.objects.create(user=integration).key
+
+    def post(subject: str, body: str) -> int:
+        response = requests.post(
+            asgi_server + "/api/tickets/",
+            json={"subject": subject, "body": body},
+            headers={"Authorization": f"Token {token}"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+    other = post("transfer missing", "to my landlord")
+    urgent = post("<i>card stolen</i>", "on the bus")
     first = page.locator("#tickets > li.ticket").first
-    expect(first).to_have_attribute("id", f"ticket-{urgent.pk}", timeout=5_000)  # urgent on top
+    expect(first).to_have_attribute("id", f"ticket-{urgent}", timeout=5_000)  # urgent on top
     expect(first.locator(".urgent-badge")).to_be_visible()
-    expect(page.locator(f"#ticket-{other.pk}")).to_have_count(0)  # another queue's ticket
+    expect(page.locator(f"#ticket-{other}")).to_have_count(0)  # another queue's ticket
     page.wait_for_function("window.__notifications.length === 1")
     assert page.evaluate("window.__notifications[0].body") == "<i>card stolen</i>"  # text, not markup
     context.close()
