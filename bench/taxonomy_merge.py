@@ -28,7 +28,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from triage.models import Category, Decision, LabelChange, Ticket  # noqa: E402
-from triage.taxonomy import services as tax  # noqa: E402
+from triage.taxonomy import merge  # noqa: E402
 
 
 class Rollback(Exception):
@@ -63,7 +63,7 @@ def one(n: int) -> float:
                 batch_size=5000,
             )
             started = time.perf_counter()
-            change = tax.category_merge(actor=agent, source_id=source.pk, target_id=target.pk, source_version=1)
+            change = merge.category_merge(actor=agent, source_id=source.pk, target_id=target.pk, source_version=1)
             elapsed = time.perf_counter() - started
             assert LabelChange.objects.filter(change=change).count() == 3 * n
             assert not Ticket.objects.filter(category=source).exists()

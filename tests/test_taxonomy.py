@@ -22,7 +22,7 @@ from triage.models import (
     Ticket,
     TrainingRun,
 )
-from triage.taxonomy import rules, selectors
+from triage.taxonomy import merge, rules, selectors
 from triage.taxonomy import services as tax
 from triage.taxonomy.services import TaxonomyError
 
@@ -107,7 +107,7 @@ def test_merge_relabels_tickets_and_decisions_keeps_old_labels_and_queues_a_retr
         actor=admin_user, name="lost", field="subject", kind="contains", pattern="xyz", category=lost
     )
 
-    change = tax.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
+    change = merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
 
     assert Ticket.objects.filter(category=lost).count() == 0
     assert set(Ticket.objects.filter(category=fraud).values_list("pk", flat=True)) == {t.pk for t in [*decided, other]}
@@ -139,16 +139,16 @@ def test_a_merge_while_a_training_runs_is_marked_and_housekeeping_queues_it_late
     from triage.learning.services import retrain_request
 
     running = retrain_request(trigger=TrainingRun.Trigger.MANUAL, enqueue=False)
-    change = tax.category_merge(
+    change = merge.category_merge(
         actor=admin_user,
         source_id=categories["transfers"].pk,
         target_id=categories["fees-and-charges"].pk,
         source_version=1,
     )
     assert change.retrain_pending and change.retrain_run is None
-    assert tax.retrain_if_pending() is None  # still running
+    assert merge.retrain_if_pending() is None  # still running
     TrainingRun.objects.filter(pk=running.pk).update(status=TrainingRun.Status.SUCCEEDED)
-    run = tax.retrain_if_pending()
+    run = merge.retrain_if_pending()
     assert run is not None and run.trigger == TrainingRun.Trigger.TAXONOMY
     change.refresh_from_db()
     assert not change.retrain_pending and change.retrain_run == run

@@ -12,6 +12,7 @@ from django.db import connection
 
 from tests.test_websocket import connect_as, redis_layer  # noqa: F401  (the channel-layer fixture)
 from triage.models import Category, TaxonomyChange
+from triage.taxonomy import merge
 from triage.taxonomy import services as tax
 from triage.taxonomy.services import ConflictError, TaxonomyError
 
@@ -68,10 +69,12 @@ def test_two_admins_renaming_at_once_one_wins_and_the_other_is_told(admin_user: 
 def test_two_admins_merging_both_ways_at_once_never_lose_a_category(admin_user: Any, categories: Any) -> None:
     a, b = categories["transfers"], categories["fees-and-charges"]
 
-    def merge(source: Category, target: Category) -> Any:
-        return lambda: tax.category_merge(actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=1)
+    def merging(source: Category, target: Category) -> Any:
+        return lambda: merge.category_merge(
+            actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=1
+        )
 
-    results = _race([merge(a, b), merge(b, a)])
+    results = _race([merging(a, b), merging(b, a)])
     assert sum(isinstance(r, TaxonomyChange) for r in results) == 1, results
     assert sum(isinstance(r, TaxonomyError) for r in results) == 1, results
     assert Category.objects.filter(pk__in=[a.pk, b.pk], is_active=True).count() == 1
@@ -86,7 +89,7 @@ async def test_a_taxonomy_change_reaches_the_queue_sockets_after_commit(
     socket: WebsocketCommunicator = connect_as(agent)
     assert (await socket.connect())[0]
     source, target = categories["transfers"], categories["fees-and-charges"]
-    await database_sync_to_async(tax.category_merge)(
+    await database_sync_to_async(merge.category_merge)(
         actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=1
     )
     message = await socket.receive_json_from(timeout=5)

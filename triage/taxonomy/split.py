@@ -16,6 +16,7 @@ from sklearn.preprocessing import normalize
 
 from triage.models import Category, Decision, Split, SplitItem, TaxonomyChange, Ticket
 from triage.taxonomy import broadcast
+from triage.taxonomy.merge import relabel, request_retrain
 from triage.taxonomy.services import (
     TaxonomyError,
     _bump,
@@ -23,7 +24,6 @@ from triage.taxonomy.services import (
     _locked,
     category_create,
     record,
-    request_retrain,
     snapshot,
 )
 
@@ -129,8 +129,6 @@ def split_items(split: Split) -> QuerySet[SplitItem]:
 @transaction.atomic
 def split_confirm(*, actor: Any, split_id: int, choices: dict[int, int]) -> int:
     """Relabel the chosen tickets of the list ({item id: target id}); returns how many."""
-    from triage.taxonomy.services import relabel
-
     split = Split.objects.select_for_update(of=("self",)).select_related("source").filter(pk=split_id).first()
     if split is None:
         raise TaxonomyError("__all__", "That split does not exist.")

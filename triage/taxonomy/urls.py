@@ -1,6 +1,6 @@
 from django.urls import path
 
-from triage.taxonomy import views
+from triage.taxonomy import rule_views, views
 
 urlpatterns = [
     path("", views.index, name="taxonomy"),
@@ -14,9 +14,9 @@ urlpatterns = [
     path("c/<int:pk>/split/", views.category_split, name="taxonomy-split-create"),
     path("splits/", views.splits_list, name="taxonomy-splits"),
     path("splits/<int:pk>/", views.split_detail, name="taxonomy-split"),
-    path("rules/", views.rules_page, name="taxonomy-rules"),
-    path("rules/<int:pk>/", views.rule_detail, name="taxonomy-rule"),
-    path("rules/<int:pk>/delete/", views.rule_delete, name="taxonomy-rule-delete"),
-    path("users/", views.users_page, name="taxonomy-users"),
-    path("auto/<int:ticket_id>/undo/", views.auto_undo, name="taxonomy-auto-undo"),
+    path("rules/", rule_views.rules_page, name="taxonomy-rules"),
+    path("rules/<int:pk>/", rule_views.rule_detail, name="taxonomy-rule"),
+    path("rules/<int:pk>/delete/", rule_views.rule_delete, name="taxonomy-rule-delete"),
+    path("users/", rule_views.users_page, name="taxonomy-users"),
+    path("auto/<int:ticket_id>/undo/", rule_views.auto_undo, name="taxonomy-auto-undo"),
 ]
