@@ -333,6 +333,13 @@ TRAINING_STALE_SECONDS = env_int("ASSIST_TRAINING_STALE_SECONDS", 180)
 SUGGESTION_CACHE_SIZE = env_int("ASSIST_SUGGESTION_CACHE_SIZE", 4096)
 # Share of incoming tickets shown to agents without a suggestion (unbiased accuracy).
 BLIND_SHARE = env_float("ASSIST_BLIND_SHARE", 0.02)
+# Taxonomy (triage/taxonomy): a new category is not suggested until it has this many
+# confirmed tickets; the auto-triaged lane shows this many hours; threshold previews
+# replay this many days of decisions; rule precision is backtested on this many decisions.
+TAXONOMY_MIN_EXAMPLES = env_int("ASSIST_TAXONOMY_MIN_EXAMPLES", 20)
+AUTO_TRIAGE_LANE_HOURS = env_int("ASSIST_AUTO_TRIAGE_LANE_HOURS", 24)
+THRESHOLD_PREVIEW_DAYS = env_int("ASSIST_THRESHOLD_PREVIEW_DAYS", 30)
+RULE_BACKTEST_DECISIONS = env_int("ASSIST_RULE_BACKTEST_DECISIONS", 2000)
 
 LOGGING = {
     "version": 1,

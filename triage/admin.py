@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from triage.models import Category, Decision, ModelVersion, Prediction, Ticket
+from triage.models import Category, Decision, ModelVersion, Prediction, Queue, RoutingRule, TaxonomyChange, Ticket
 
 
 @admin.register(Category)
@@ -38,3 +38,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Prediction)
+
+
+# The taxonomy's tables; the pages at /taxonomy/ are the way to change them (with
+# history and optimistic locking). Here: browsing, and the change history read-only.
+admin.site.register(Queue)
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "field", "kind", "pattern", "category", "urgent", "position", "is_active"]
+
+
+@admin.register(TaxonomyChange)
+class TaxonomyChangeAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_name", "action", "summary"]
+    list_filter = ["action"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -29,9 +29,38 @@ QUEUE_GROUP = "queue"
 def ticket_added(ticket: Ticket, prediction: Prediction | None) -> None:
     ticket._live_predictions = [prediction] if prediction else []  # type: ignore[attr-defined]
     model = serving.active_model()
-    names = {slug: c.name for slug, c in model.categories.items()} if model else {}
+    names = {slug: c.label for slug, c in model.categories.items()} if model else {}
     html = render_to_string("triage/_ticket.html", {"ticket": ticket, "names": names})
-    _send({"type": "queue.event", "event": "ticket_added", "ticket_id": ticket.pk, "html": html})
+    _send(
+        {
+            "type": "queue.event",
+            "event": "ticket_added",
+            "ticket_id": ticket.pk,
+            "html": html,
+            # The page filters by the queue it watches and notifies for urgent tickets.
+            "queue": ticket.queue.slug if ticket.queue_id and ticket.queue else "",
+            "urgent": ticket.urgent,
+            "subject": ticket.subject[:120],
+        }
+    )
+
+
+def ticket_auto_triaged(ticket: Ticket, prediction: Prediction | None) -> None:
+    html = render_to_string("triage/_auto_ticket.html", {"ticket": ticket})
+    _send(
+        {
+            "type": "queue.event",
+            "event": "ticket_auto",
+            "ticket_id": ticket.pk,
+            "html": html,
+            "queue": ticket.queue.slug if ticket.queue_id and ticket.queue else "",
+        }
+    )
+
+
+def ticket_auto_undone(ticket: Ticket, agent: str) -> None:
+    _send({"type": "queue.event", "event": "auto_undone", "ticket_id": ticket.pk, "agent": agent})
+    ticket_added(ticket, ticket.live_prediction)
 
 
 def ticket_triaged(ticket: Ticket, decision: Decision) -> None:

@@ -16,14 +16,40 @@ class Category(models.Model):
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Taxonomy (triage/taxonomy): colour, second level, queue, urgency, auto-triage.
+    color = models.CharField(max_length=7, default="#5d6677")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    queue = models.ForeignKey(
+        "triage.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="categories"
+    )
+    urgent = models.BooleanField(default=False)
+    # Above this confidence the model's suggestion triages the ticket by itself; NULL: never.
+    auto_threshold = models.FloatField(null=True, blank=True)
+    # Not suggested until it has this many confirmed tickets (new categories from the taxonomy page).
+    min_examples = models.PositiveIntegerField(default=0)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Optimistic locking: every taxonomy edit says which version it started from.
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "categories"
         permissions = [("manage_taxonomy", "Can edit the taxonomy, routing rules and thresholds")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(auto_threshold__isnull=True) | (Q(auto_threshold__gte=0.0) & Q(auto_threshold__lte=1.0)),
+                name="category_auto_threshold_0_1",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The display name; a subcategory shows its parent first (Cards, then Lost or stolen)."""
+        return f"{self.parent.name} \u203a {self.name}" if self.parent_id and self.parent else self.name
 
 
 class Channel(models.TextChoices):
@@ -44,6 +70,7 @@ class Ticket(models.Model):
         NONE = "", "Unconfirmed"
         AGENT = "agent", "Agent decision"
         IMPORT = "import", "Imported history"
+        AUTO = "auto", "Auto-triaged"
 
     source = models.CharField(max_length=64, default="api")
     # NULL, not "", when absent: NULLs never clash in the unique constraint below.
@@ -67,6 +94,9 @@ class Ticket(models.Model):
     # The blind slice: shown to agents without a suggestion, so their choice is not
     # anchored on the model's. These decisions give the unbiased accuracy estimate.
     blind = models.BooleanField(default=False)
+    # Routing, set at ingest from the rule or the suggested category (triage/taxonomy).
+    urgent = models.BooleanField(default=False)
+    queue = models.ForeignKey("triage.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [
@@ -249,7 +279,14 @@ class Prediction(models.Model):
     """What a model suggested for a ticket. The live one is shown to agents."""
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="predictions")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="predictions")
+    # NULL when a routing rule made the suggestion (then `rule_name` says which).
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="predictions"
+    )
+    rule = models.ForeignKey(
+        "triage.RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    rule_name = models.CharField(max_length=120, blank=True)
     suggested = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
     confidence = models.FloatField()
     # [{"category": slug, "confidence": p}, ...] best first, excluding `suggested`.
@@ -267,10 +304,20 @@ class Prediction(models.Model):
             models.CheckConstraint(
                 condition=Q(confidence__gte=0.0) & Q(confidence__lte=1.0), name="prediction_confidence_0_1"
             ),
+            models.CheckConstraint(
+                condition=Q(model_version__isnull=False) | ~Q(rule_name=""), name="prediction_model_or_rule"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.ticket_id} → {self.suggested_id} ({self.confidence:.2f})"
+
+    @property
+    def source_label(self) -> str:
+        """ "rule: <name>" or "model v<N>": who made this suggestion."""
+        if self.rule_name:
+            return f"rule: {self.rule_name}"
+        return f"model v{self.model_version.version}" if self.model_version else "model"
 
 
 class Decision(models.Model):
@@ -307,3 +354,15 @@ class Decision(models.Model):
     def __str__(self) -> str:
         verb = "accepted" if self.accepted else "changed to"
         return f"{self.agent_id} {verb} {self.chosen_id} on ticket {self.ticket_id}"
+
+
+# The taxonomy's own tables (queues, routing rules, the change history, splits).
+from triage.taxonomy.models import (  # noqa: E402, F401
+    LabelChange,
+    Queue,
+    RelabelPermit,
+    RoutingRule,
+    Split,
+    SplitItem,
+    TaxonomyChange,
+)

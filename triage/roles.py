@@ -40,6 +40,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "add_category",
         "change_category",
         "manage_taxonomy",
+        "manage_users",
     ],
     # Service accounts that post tickets (a helpdesk webhook, the demo feed).
     INTEGRATION: ["ingest_ticket", "view_ticket", "view_category"],
@@ -52,6 +53,7 @@ CAN_VIEW_REPORTS = "triage.view_reports"
 CAN_REVIEW = "triage.review_decision"
 CAN_MANAGE_MODELS = "triage.manage_models"
 CAN_MANAGE_TAXONOMY = "triage.manage_taxonomy"
+CAN_MANAGE_USERS = "triage.manage_users"
 
 
 def user_can_triage(user: AbstractUser | AnonymousUser) -> bool:

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
-from triage.models import Category, Prediction, Ticket
+from triage.models import Category, Prediction, Queue, Ticket
 
 
 def with_live_prediction(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Attach `live_prediction` (or None) to each ticket, in one extra query."""
-    live = Prediction.objects.filter(is_live=True).select_related("suggested", "model_version")
-    return tickets.select_related("category", "triaged_by").prefetch_related(
+    live = Prediction.objects.filter(is_live=True).select_related("suggested", "suggested__parent", "model_version")
+    return tickets.select_related("category", "category__parent", "triaged_by", "queue").prefetch_related(
         Prefetch("predictions", queryset=live, to_attr="_live_predictions")
     )
 
 
-def queue_untriaged(*, limit: int) -> list[Ticket]:
-    """The agents' queue: untriaged tickets, newest first."""
-    tickets = Ticket.objects.filter(status=Ticket.Status.NEW).order_by("-received_at", "-id")
+def _untriaged(queue: Queue | None) -> QuerySet[Ticket]:
+    tickets = Ticket.objects.filter(status=Ticket.Status.NEW)
+    if queue is not None:
+        # Tickets nobody routed (no suggestion, or a category without a queue) show in every queue.
+        tickets = tickets.filter(Q(queue=queue) | Q(queue__isnull=True))
+    return tickets
+
+
+def queue_untriaged(*, limit: int, queue: Queue | None = None) -> list[Ticket]:
+    """The agents' queue: untriaged tickets, urgent first, then newest first."""
+    tickets = _untriaged(queue).order_by("-urgent", "-received_at", "-id")
     return list(with_live_prediction(tickets)[:limit])
 
 
-def queue_count() -> int:
-    return Ticket.objects.filter(status=Ticket.Status.NEW).count()
+def queue_count(queue: Queue | None = None) -> int:
+    return _untriaged(queue).count()
 
 
 def ticket_list(*, status: str | None = None, category: Category | None = None) -> QuerySet[Ticket]:
@@ -35,12 +43,13 @@ def ticket_list(*, status: str | None = None, category: Category | None = None) 
 
 
 def active_categories() -> QuerySet[Category]:
-    return Category.objects.filter(is_active=True).order_by("name")
+    return Category.objects.filter(is_active=True).select_related("parent", "queue").order_by("name")
 
 
 def category_names() -> dict[str, str]:
-    return dict(Category.objects.values_list("slug", "name"))
+    """slug -> display label (a subcategory shows its parent first)."""
+    return {c.slug: c.label for c in Category.objects.select_related("parent")}
 
 
 def all_categories() -> QuerySet[Category]:
-    return Category.objects.order_by("-is_active", "name")
+    return Category.objects.select_related("parent").order_by("-is_active", "name")

@@ -98,10 +98,13 @@ def ticket_ingest(
         language=detect_language(f"{subject}\n{body}"),
     )
     # Classify outside the transaction: it is CPU work and holds no lock.
-    prediction = _classify(ticket, serving.active_model())
+    # Routing rules come first; the model only when no rule matches.
+    ruled = _rule_prediction(ticket)
+    prediction = ruled[0] if ruled else _classify(ticket, serving.active_model())
     # The blind slice: a random few are shown without a suggestion, so agents'
     # choices on them measure the model without anchoring on it.
-    ticket.blind = prediction is not None and random.random() < settings.BLIND_SHARE
+    ticket.blind = ruled is None and prediction is not None and random.random() < settings.BLIND_SHARE
+    _route(ticket, prediction, rule_urgent=bool(ruled and ruled[1]))
     shadow = _shadow_prediction(ticket)
     try:
         # Outside a transaction each statement below commits on its own; inside
@@ -111,7 +114,10 @@ def ticket_ingest(
             if shadow is not None:
                 shadow.ticket = ticket
                 shadow.save()
-            transaction.on_commit(partial(broadcast.ticket_added, ticket, prediction))
+            if ticket.label_source == Ticket.LabelSource.AUTO:
+                transaction.on_commit(partial(broadcast.ticket_auto_triaged, ticket, prediction))
+            else:
+                transaction.on_commit(partial(broadcast.ticket_added, ticket, prediction))
     except IntegrityError:
         existing = _existing_ticket(source, ticket.external_id)
         if existing is None:
@@ -119,6 +125,51 @@ def ticket_ingest(
         return IngestResult(ticket=existing, prediction=existing.live_prediction, created=False)
     ticket._live_predictions = [prediction] if prediction else []  # type: ignore[attr-defined]
     return IngestResult(ticket=ticket, prediction=prediction, created=True)
+
+
+def _rule_prediction(ticket: Ticket) -> tuple[Prediction, bool] | None:
+    """Routing rules run before the model: the first match makes the suggestion."""
+    from triage.taxonomy.rules import rule_match
+
+    rule = rule_match(ticket.subject, ticket.body)
+    if rule is None:
+        return None
+    prediction = Prediction(
+        ticket=ticket,
+        model_version=None,
+        rule_id=rule.id,
+        rule_name=rule.name,
+        suggested=rule.category,
+        confidence=1.0,
+    )
+    return prediction, rule.urgent
+
+
+def _route(ticket: Ticket, prediction: Prediction | None, rule_urgent: bool) -> None:
+    """Queue and urgency from the suggestion; auto-triage above the category's threshold."""
+    if prediction is None:
+        return
+    category = prediction.suggested
+    ticket.queue_id = category.queue_id
+    ticket.urgent = rule_urgent or category.urgent
+    threshold = category.auto_threshold
+    if (
+        prediction.model_version_id is not None
+        and threshold is not None
+        and not prediction.needs_human
+        and not ticket.blind
+        and prediction.confidence >= threshold
+    ):
+        ticket.status = Ticket.Status.TRIAGED
+        ticket.category = category
+        ticket.label_source = Ticket.LabelSource.AUTO
+        ticket.triaged_at = timezone.now()
+        logger.info(
+            "auto-triaged a ticket as %s (confidence %.3f >= threshold %.3f)",
+            category.slug,
+            prediction.confidence,
+            threshold,
+        )
 
 
 def _store(ticket: Ticket, prediction: Prediction | None) -> None:
@@ -181,6 +232,26 @@ def ticket_triage(
     if applied:
         transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
     return TriageResult(ticket=ticket, decision=decision, applied=applied)
+
+
+class UndoError(Exception):
+    """The ticket is no longer auto-triaged (undone already, or never was)."""
+
+
+@transaction.atomic
+def ticket_auto_undo(*, ticket_id: int, agent: User) -> Ticket:
+    """Put an auto-triaged ticket back in the queue for an agent to decide."""
+    undone = Ticket.objects.filter(
+        pk=ticket_id, status=Ticket.Status.TRIAGED, label_source=Ticket.LabelSource.AUTO
+    ).update(status=Ticket.Status.NEW, category=None, label_source=Ticket.LabelSource.NONE, triaged_at=None)
+    if undone != 1:
+        raise UndoError(f"Ticket #{ticket_id} is not auto-triaged any more: someone undid or changed it.")
+    logger.info("%s undid the auto-triage of ticket #%s", agent.get_username(), ticket_id)
+    from triage.selectors import with_live_prediction
+
+    ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
+    transaction.on_commit(partial(broadcast.ticket_auto_undone, ticket, agent.get_username()))
+    return ticket
 
 
 def category_ensure(*, slug: str, name: str, description: str = "") -> Category:

@@ -179,8 +179,17 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _signature(categories: dict[str, Category]) -> list[tuple[int, str, str]]:
-    return sorted((c.pk, c.slug, c.name) for c in categories.values())
+def _signature(categories: dict[str, Category]) -> list[tuple[int, str, int]]:
+    # Every taxonomy edit bumps the version: names, thresholds, queues are reloaded.
+    return sorted((c.pk, c.slug, c.version) for c in categories.values())
+
+
+def _suggestable() -> dict[str, Category]:
+    """Active categories with enough examples (triage/taxonomy): retired and too-new
+    categories are never suggested."""
+    from triage.taxonomy.selectors import suggestable_categories
+
+    return {c.slug: c for c in suggestable_categories()}
 
 
 def _refresh() -> None:
@@ -201,7 +210,7 @@ def _refresh_shadow() -> None:
         _holder.shadow = None
         return
     live = _holder.current
-    categories = live.categories if live else {c.slug: c for c in Category.objects.filter(is_active=True)}
+    categories = live.categories if live else _suggestable()
     _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), suggester_for(pipeline), categories)
     logger.info("shadow model v%s loaded", row.version)
 
@@ -214,7 +223,7 @@ def _refresh_live() -> None:
             logger.warning("no active model any more; tickets arrive without suggestions")
         _holder.current = None
         return
-    categories = {c.slug: c for c in Category.objects.filter(is_active=True)}
+    categories = _suggestable()
     if current is not None and current.version_id == active.id:
         if _signature(categories) != _signature(current.categories):
             _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache)

@@ -9,6 +9,7 @@ from celery import shared_task
 
 from triage.learning import services, tuning
 from triage.models import TrainingRun
+from triage.taxonomy import merge as taxonomy_merge
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def housekeeping() -> None:
     """Every minute: fail runs whose worker died, and retrain when enough decisions came in."""
     services.training_runs_reap()
     services.retrain_if_due()
+    taxonomy_merge.retrain_if_pending()  # a taxonomy change that found a training running
 
 
 @shared_task(acks_late=True)

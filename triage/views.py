@@ -10,16 +10,27 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from triage import selectors, serving
+from triage.models import Queue
 from triage.roles import CAN_TRIAGE
+from triage.taxonomy.selectors import recently_auto_triaged
 
 
-def _queue_context() -> dict[str, object]:
+def _watched(request: HttpRequest) -> Queue | None:
+    """?queue=<slug>: the queue this agent watches; absent or unknown: all of them."""
+    slug = request.GET.get("queue", "")
+    return Queue.objects.filter(slug=slug).first() if slug else None
+
+
+def _queue_context(request: HttpRequest) -> dict[str, object]:
     model = serving.active_model()
+    watched = _watched(request)
     return {
-        "tickets": selectors.queue_untriaged(limit=settings.QUEUE_PAGE_SIZE),
-        "queue_count": selectors.queue_count(),
+        "tickets": selectors.queue_untriaged(limit=settings.QUEUE_PAGE_SIZE, queue=watched),
+        "queue_count": selectors.queue_count(watched),
         "model_version": model.version if model else None,
         "names": selectors.category_names(),
+        "watched": watched,
+        "auto_tickets": recently_auto_triaged(queue=watched),
     }
 
 
@@ -27,8 +38,15 @@ def _queue_context() -> dict[str, object]:
 @login_required
 @permission_required(CAN_TRIAGE, raise_exception=True)
 def queue(request: HttpRequest) -> HttpResponse:
-    categories = [{"slug": c.slug, "name": c.name, "description": c.description} for c in selectors.active_categories()]
-    return render(request, "triage/queue.html", {**_queue_context(), "categories": categories})
+    categories = [
+        {"slug": c.slug, "name": c.label, "description": c.description, "color": c.color}
+        for c in selectors.active_categories()
+    ]
+    return render(
+        request,
+        "triage/queue.html",
+        {**_queue_context(request), "categories": categories, "queues": Queue.objects.all()},
+    )
 
 
 @require_GET
@@ -36,7 +54,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @permission_required(CAN_TRIAGE, raise_exception=True)
 def queue_rows(request: HttpRequest) -> HttpResponse:
     """The queue's rows alone: pages reload them after a reconnect to catch up."""
-    return render(request, "triage/_ticket_list.html", _queue_context())
+    return render(request, "triage/_ticket_list.html", _queue_context(request))
 
 
 @require_GET

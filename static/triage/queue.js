@@ -8,7 +8,11 @@
   const matches = document.getElementById("category-matches");
   const liveStatus = document.getElementById("live-status");
   const countEl = document.getElementById("queue-count");
-  const categories = JSON.parse(document.getElementById("categories-data").textContent);
+  let categories = JSON.parse(document.getElementById("categories-data").textContent);
+  let bySlug = new Map(categories.map((c) => [c.slug, c]));
+  const layout = document.getElementById("queue-layout");
+  const watched = layout.dataset.watched || "";
+  const autoList = document.getElementById("auto-tickets");
   const firstSeen = new Map(); // ticket id -> ms when first selected, for seconds_taken
   let selected = null;
   let matchIndex = 0;
@@ -198,24 +202,59 @@
   }
 
   async function reloadRows() {
-    const response = await fetch("/queue/rows/", { credentials: "same-origin" });
+    const response = await fetch("/queue/rows/" + location.search, { credentials: "same-origin" });
     if (!response.ok) return;
     const keep = selected ? selected.dataset.ticketId : null;
-    document.getElementById("queue-rows").innerHTML = await response.text();
+    document.getElementById("queue-rows").innerHTML = await response.text(); // server-rendered, escaped
+    const lane = document.getElementById("auto-rows");
+    if (lane) autoList.replaceChildren(lane.content.cloneNode(true));
+    decorate(document);
     countEl.textContent = list().dataset.count;
     select(keep ? document.getElementById("ticket-" + keep) || tickets()[0] : tickets()[0]);
   }
 
+  function fromServer(html) {
+    const tpl = document.createElement("template");
+    tpl.innerHTML = html.trim(); // server-rendered with Django autoescaping
+    return tpl.content.firstElementChild;
+  }
+
+  function watches(queue) {
+    return !watched || !queue || queue === watched;
+  }
+
+  function notifyUrgent(data) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    // The body is set as text by the browser, never parsed as HTML.
+    const n = new Notification("Urgent ticket #" + data.ticket_id, { body: data.subject || "", tag: "ticket-" + data.ticket_id });
+    n.onclick = () => {
+      window.focus();
+      select(document.getElementById("ticket-" + data.ticket_id));
+    };
+  }
+
   function onEvent(data) {
     if (data.event === "ticket_added") {
-      if (document.getElementById("ticket-" + data.ticket_id)) return;
-      const tpl = document.createElement("template");
-      tpl.innerHTML = data.html.trim(); // server-rendered with Django autoescaping
-      const el = tpl.content.firstElementChild;
+      if (document.getElementById("ticket-" + data.ticket_id) || !watches(data.queue)) return;
+      const el = fromServer(data.html);
       el.classList.add("arrived");
-      list().prepend(el);
+      decorate(el);
+      const urgent = list().querySelectorAll("li.ticket.urgent");
+      if (data.urgent || !urgent.length) list().prepend(el);
+      else urgent[urgent.length - 1].after(el); // urgent tickets stay on top
       updateCount(1);
       if (!selected) select(el);
+      if (data.urgent) notifyUrgent(data);
+    } else if (data.event === "ticket_auto") {
+      if (document.getElementById("auto-" + data.ticket_id) || !watches(data.queue)) return;
+      const el = fromServer(data.html);
+      decorate(el);
+      autoList.prepend(el);
+    } else if (data.event === "auto_undone") {
+      const el = document.getElementById("auto-" + data.ticket_id);
+      if (el) el.remove();
+    } else if (data.event === "taxonomy") {
+      applyTaxonomy(data);
     } else if (data.event === "ticket_removed") {
       const wasMine = selected && selected.dataset.ticketId === String(data.ticket_id) && !selected.classList.contains("leaving");
       if (removeTicket(data.ticket_id) && wasMine) {
@@ -245,6 +284,93 @@
     });
   }
 
+  // --- taxonomy: labels, tooltips, merges, live -------------------------------
+  function decorate(root) {
+    root.querySelectorAll("[data-category]").forEach((el) => {
+      const c = bySlug.get(el.dataset.category);
+      if (!c) return;
+      const name = el.classList.contains("cat-name") ? el : el.querySelector(".cat-name");
+      if (name) name.textContent = c.name || c.label;
+      if (c.description) el.title = c.description;
+      else el.removeAttribute("title");
+      if (c.color && el.classList.contains("choice")) el.style.setProperty("--cat-color", c.color);
+    });
+  }
+
+  function applyTaxonomy(data) {
+    const all = data.categories.map((c) => ({ slug: c.slug, name: c.label, description: c.description, color: c.color, active: c.active }));
+    bySlug = new Map(all.map((c) => [c.slug, c]));
+    categories = all.filter((c) => c.active);
+    if (data.merged) {
+      const { from, into } = data.merged;
+      document.querySelectorAll('[data-category="' + CSS.escape(from) + '"]').forEach((el) => {
+        el.dataset.category = into;
+      });
+      document.querySelectorAll('li.ticket[data-suggested="' + CSS.escape(from) + '"]').forEach((el) => {
+        el.dataset.suggested = into;
+      });
+    }
+    decorate(document);
+  }
+
+  // --- ages, live --------------------------------------------------------------
+  function age(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 86400) return Math.floor(s / 3600) + " h " + (Math.floor(s / 60) % 60) + " min ago";
+    return Math.floor(s / 86400) + " d ago";
+  }
+
+  function refreshAges() {
+    const now = Date.now();
+    document.querySelectorAll("time.age[datetime]").forEach((el) => {
+      const t = Date.parse(el.getAttribute("datetime"));
+      if (!Number.isNaN(t)) el.textContent = age(now - t);
+    });
+  }
+
+  // --- watching a queue, notifications, undo ------------------------------------
+  document.getElementById("watch-queue").addEventListener("change", (ev) => {
+    const params = new URLSearchParams(location.search);
+    if (ev.target.value) params.set("queue", ev.target.value);
+    else params.delete("queue");
+    location.search = params.toString();
+  });
+
+  const notifyButton = document.getElementById("enable-notifications");
+  if ("Notification" in window && Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      notifyButton.hidden = Notification.permission !== "default";
+    });
+  }
+
+  autoList.addEventListener("click", async (ev) => {
+    const button = ev.target.closest(".undo-auto");
+    if (!button) return;
+    button.disabled = true;
+    const id = button.dataset.ticketId;
+    const response = await fetch("/taxonomy/auto/" + id + "/undo/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+    }).catch(() => null);
+    const data = response ? await response.json().catch(() => ({})) : {};
+    if (response && response.ok) {
+      const el = document.getElementById("auto-" + id);
+      if (el) el.remove();
+      toast(data.detail || "Back in the queue.", "ok");
+    } else {
+      button.disabled = false;
+      toast((data && data.detail) || "Could not undo.", "bad");
+    }
+  });
+
+  decorate(document);
+  refreshAges();
+  setInterval(refreshAges, 15000);
   select(tickets()[0]);
   connect();
 })();

@@ -74,6 +74,7 @@ class TriageIn(serializers.Serializer):
 class CategoryOut(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     description = serializers.CharField()
     is_active = serializers.BooleanField()
 
@@ -94,7 +95,9 @@ class SuggestionOut(serializers.Serializer):
     confidence = serializers.FloatField()
     alternatives = ChoiceOut(many=True)
     reasons = ReasonOut(many=True)
-    model_version = serializers.IntegerField(source="model_version.version")
+    # NULL when a routing rule made the suggestion; `source` then says "rule: <name>".
+    model_version = serializers.IntegerField(source="model_version.version", default=None)
+    source = serializers.CharField(source="source_label")  # type: ignore[assignment]
     needs_human = serializers.BooleanField()
 
 
@@ -115,6 +118,7 @@ class TicketOut(serializers.Serializer):
     language = serializers.CharField()
     # Blind-slice tickets carry no suggestion, so agents decide them unanchored.
     blind = serializers.BooleanField()
+    urgent = serializers.BooleanField()
     suggestion = SuggestionOut(source="shown_prediction", allow_null=True)
 
 

@@ -1,0 +1,410 @@
+"""Taxonomy operations against the real database (PostgreSQL in CI): create, rename,
+retire, merge with its relabel, audit rows and retrain, split, rules, thresholds,
+bad input, concurrent edits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, transaction
+from django.test import Client
+
+from triage import services, serving
+from triage.models import (
+    Category,
+    Decision,
+    LabelChange,
+    Prediction,
+    RoutingRule,
+    SplitItem,
+    TaxonomyChange,
+    Ticket,
+    TrainingRun,
+)
+from triage.taxonomy import merge, rules, selectors
+from triage.taxonomy import services as tax
+from triage.taxonomy.services import TaxonomyError
+
+
+def queue(slug: str) -> Any:
+    """A queue the migration creates (transactional tests flush migration data: recreate it)."""
+    from triage.models import Queue
+
+    return Queue.objects.get_or_create(slug=slug, defaults={"name": slug.title()})[0]
+
+
+def logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rules() -> Any:
+    rules.reset()
+    yield
+    rules.reset()
+
+
+def _decide(agent: Any, subject: str, body: str, category: Category) -> Ticket:
+    ticket = services.ticket_ingest(subject=subject, body=body).ticket
+    services.ticket_triage(ticket=ticket, agent=agent, category=category)
+    return ticket
+
+
+def test_an_admin_creates_a_category_from_the_page_and_it_is_recorded(admin_user: Any, categories: Any) -> None:
+    response = logged_in(admin_user).post(
+        "/taxonomy/", {"name": "Crypto wallets", "description": "Buying and selling crypto", "color": "#aa00ff"}
+    )
+    assert response.status_code == 302
+    created = Category.objects.get(slug="crypto-wallets")
+    assert created.min_examples == 20 and created.is_active
+    change = TaxonomyChange.objects.get(action="create")
+    assert change.actor == admin_user and change.after["name"] == "Crypto wallets"
+    page = logged_in(admin_user).get("/taxonomy/").content.decode()
+    assert "Created “Crypto wallets”" in page  # the history on the page
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "field"),
+    [("transfers", "", "name"), ("Something new", "transfers", "slug"), ("  ", "", "name")],
+)
+def test_duplicate_names_and_slugs_are_refused_and_nothing_changes(
+    admin_user: Any, categories: Any, name: str, slug: str, field: str
+) -> None:
+    before = Category.objects.count()
+    response = logged_in(admin_user).post("/taxonomy/", {"name": name, "slug": slug, "color": "#000000"})
+    assert response.status_code == 400
+    assert Category.objects.count() == before and not TaxonomyChange.objects.exists()
+    if name.strip():
+        assert "already" in response.content.decode()
+
+
+def test_rename_keeps_history_and_a_stale_version_is_refused(admin_user: Any, categories: Any) -> None:
+    fees = categories["fees-and-charges"]
+    common = {"slug": fees.slug, "description": "Fees", "color": "#123456", "parent": "", "queue": "", "urgent": ""}
+    first = logged_in(admin_user).post(f"/taxonomy/c/{fees.pk}/", {**common, "name": "Fees", "version": 1})
+    assert first.status_code == 302
+    # A second admin still has version 1 open: refused, with a message, nothing lost.
+    second = logged_in(admin_user).post(f"/taxonomy/c/{fees.pk}/", {**common, "name": "Charges", "version": 1})
+    assert second.status_code == 400 and "changed by someone else" in second.content.decode()
+    fees.refresh_from_db()
+    assert fees.name == "Fees" and fees.version == 2
+    change = TaxonomyChange.objects.get(action="edit")
+    assert change.before["name"] == "Fees and charges" and change.after["name"] == "Fees"
+
+
+def test_merge_relabels_tickets_and_decisions_keeps_old_labels_and_queues_a_retrain(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
+    lost, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
+    decided = [_decide(agent, f"lost {i}", "I lost my card", lost) for i in range(3)]
+    other = _decide(agent, "fraud", "someone used my card", fraud)
+    open_ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
+    assert open_ticket.live_prediction.suggested == lost
+    rule = rules.rule_create(
+        actor=admin_user, name="lost", field="subject", kind="contains", pattern="xyz", category=lost
+    )
+
+    change = merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
+
+    assert Ticket.objects.filter(category=lost).count() == 0
+    assert set(Ticket.objects.filter(category=fraud).values_list("pk", flat=True)) == {t.pk for t in [*decided, other]}
+    assert not Decision.objects.filter(chosen=lost).exists() and not Decision.objects.filter(suggested=lost).exists()
+    assert Prediction.objects.get(ticket=open_ticket, is_live=True).suggested == fraud
+    rule.refresh_from_db()
+    assert rule.category == fraud
+    lost.refresh_from_db()
+    assert not lost.is_active and lost.merged_into == fraud
+    # The audit keeps every old label.
+    audit = LabelChange.objects.filter(change=change)
+    assert audit.filter(field="ticket.category").count() == 3
+    assert audit.filter(field="decision.chosen").count() == 3
+    assert all(row.old_category == lost and row.new_category == fraud for row in audit)
+    assert change.actor == admin_user and change.after["moved"]["tickets"] == 3
+    # A retrain is queued, by whom and why.
+    run = TrainingRun.objects.get()
+    assert run.trigger == TrainingRun.Trigger.TAXONOMY and run.requested_by == admin_user
+    assert change.retrain_run == run and not change.retrain_pending
+    # The model never suggests the retired category again.
+    serving.reset()
+    again = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").prediction
+    assert again is not None and again.suggested != lost
+
+
+def test_a_merge_while_a_training_runs_is_marked_and_housekeeping_queues_it_later(
+    admin_user: Any, categories: Any
+) -> None:
+    from triage.learning.services import retrain_request
+
+    running = retrain_request(trigger=TrainingRun.Trigger.MANUAL, enqueue=False)
+    change = merge.category_merge(
+        actor=admin_user,
+        source_id=categories["transfers"].pk,
+        target_id=categories["fees-and-charges"].pk,
+        source_version=1,
+    )
+    assert change.retrain_pending and change.retrain_run is None
+    assert merge.retrain_if_pending() is None  # still running
+    TrainingRun.objects.filter(pk=running.pk).update(status=TrainingRun.Status.SUCCEEDED)
+    run = merge.retrain_if_pending()
+    assert run is not None and run.trigger == TrainingRun.Trigger.TAXONOMY
+    change.refresh_from_db()
+    assert not change.retrain_pending and change.retrain_run == run
+
+
+def test_decisions_stay_append_only_outside_a_sanctioned_relabel(agent: Any, categories: Any) -> None:
+    ticket = _decide(agent, "x", "y", categories["transfers"])
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        Decision.objects.filter(ticket=ticket).update(chosen=categories["fees-and-charges"])
+
+
+@pytest.mark.parametrize("case", ["itself", "retired", "missing"])
+def test_bad_merges_are_refused_with_a_message_and_nothing_changes(admin_user: Any, categories: Any, case: str) -> None:
+    source, target = categories["transfers"], categories["fees-and-charges"]
+    if case == "retired":
+        tax.category_retire(actor=admin_user, category_id=target.pk, version=1)
+    target_id = {"itself": str(source.pk), "retired": str(target.pk), "missing": ""}[case]
+    before = TaxonomyChange.objects.count()
+    response = logged_in(admin_user).post(f"/taxonomy/c/{source.pk}/merge/", {"target": target_id, "version": 1})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert {"itself": "cannot be merged into itself", "retired": "is retired", "missing": "required"}[case] in html
+    source.refresh_from_db()
+    assert source.is_active and TaxonomyChange.objects.count() == before and not TrainingRun.objects.exists()
+
+
+def test_retire_stops_suggestions_and_keeps_history(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
+    lost = categories["lost-or-stolen-card"]
+    old = _decide(agent, "Card stolen", "my wallet was stolen with my card", lost)
+    response = logged_in(admin_user).post(f"/taxonomy/c/{lost.pk}/retire/", {"version": 1})
+    assert response.status_code == 302
+    serving.reset()
+    fresh = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").prediction
+    assert fresh is not None and fresh.suggested != lost
+    old.refresh_from_db()
+    assert old.category == lost  # history stays
+
+
+def test_split_puts_tickets_in_a_relabel_list_and_supervisors_confirm_in_bulk(
+    admin_user: Any, supervisor: Any, agent: Any, categories: Any
+) -> None:
+    cards = categories["card-delivery"]
+    texts = [("Card not arrived", "my new card has not arrived in the post")] * 3 + [
+        ("Card address", "please send the card to my new address")
+    ] * 2
+    tickets = [_decide(agent, s, b, cards) for s, b in texts]
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
+    )
+    assert response.status_code == 302
+    late, address = Category.objects.get(slug="card-not-arrived"), Category.objects.get(slug="card-address")
+    assert late.min_examples == 20 and not Category.objects.get(pk=cards.pk).is_active
+    items = list(SplitItem.objects.order_by("ticket_id"))
+    assert [i.ticket_id for i in items] == [t.pk for t in tickets]
+    assert [i.guess_id for i in items] == [late.pk] * 3 + [address.pk] * 2  # the preview's guesses
+    page = logged_in(supervisor).get(response["Location"]).content.decode()
+    assert "Card not arrived" in page and "Confirm selected" in page
+
+    post = {"item": [str(i.pk) for i in items]} | {f"choice-{i.pk}": str(i.guess_id) for i in items}
+    assert logged_in(supervisor).post(response["Location"], post).status_code == 302
+    assert Ticket.objects.filter(category=late).count() == 3 and Ticket.objects.filter(category=address).count() == 2
+    assert Decision.objects.filter(chosen=late).count() == 3
+    assert LabelChange.objects.filter(old_category=cards, field="ticket.category").count() == 5
+    assert TrainingRun.objects.get().trigger == TrainingRun.Trigger.TAXONOMY
+    # Five examples are below the threshold of 20: not suggested yet.
+    assert late not in selectors.suggestable_categories()
+    Category.objects.filter(pk=late.pk).update(min_examples=3)
+    assert late in selectors.suggestable_categories()
+
+
+def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) -> None:
+    cards = categories["card-delivery"]
+    for names in ["Only one", "Same\nsame", "Transfers\nOther"]:
+        response = logged_in(admin_user).post(f"/taxonomy/c/{cards.pk}/split/", {"new_names": names, "version": 1})
+        assert response.status_code == 400, names
+    assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
+
+
+def test_a_rule_applies_before_the_model_and_says_so(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
+    lost = categories["lost-or-stolen-card"]
+    rules.rule_create(
+        actor=admin_user,
+        name="lost card",
+        field="subject",
+        kind="contains",
+        pattern="lost card",
+        category=lost,
+        urgent=True,
+    )
+    result = services.ticket_ingest(subject="Help: LOST CARD", body="transfer to my landlord")
+    p = result.prediction
+    assert p is not None and p.model_version is None and p.rule_name == "lost card" and p.suggested == lost
+    assert result.ticket.urgent
+    api = agent_api(agent).get(f"/api/tickets/{result.ticket.pk}/").json()
+    assert api["suggestion"]["source"] == "rule: lost card" and api["suggestion"]["model_version"] is None
+    html = logged_in(agent).get("/").content.decode()
+    assert "Suggested by rule: lost card" in html and "urgent-badge" in html
+    # Precision against agents' decisions, beside the rule.
+    services.ticket_triage(ticket=result.ticket, agent=agent, category=categories["transfers"])
+    stats = rules.rule_stats(list(RoutingRule.objects.all()))
+    only = next(iter(stats.values()))
+    assert only.fired == 1 and only.decided == 1 and only.precision == 0.0
+
+
+def agent_api(user: Any) -> Any:
+    from tests.conftest import client_for
+
+    return client_for(user)
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern", "message"),
+    [
+        ("regex", "lost (card", "Not a valid regular expression"),
+        ("regex", ".*", "matches every ticket"),
+        ("contains", "", ""),
+    ],
+)
+def test_invalid_rules_are_refused(admin_user: Any, categories: Any, kind: str, pattern: str, message: str) -> None:
+    data = {"name": "r", "field": "subject", "kind": kind, "pattern": pattern, "position": 1, "is_active": "on"}
+    data["category"] = str(categories["transfers"].pk)
+    response = logged_in(admin_user).post("/taxonomy/rules/", data)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not RoutingRule.objects.exists()
+
+
+def test_rules_are_edited_and_deleted_with_history(admin_user: Any, categories: Any) -> None:
+    rule = rules.rule_create(
+        actor=admin_user,
+        name="r",
+        field="subject",
+        kind="regex",
+        pattern=r"\bpin\b",
+        category=categories["account-access"],
+    )
+    client = logged_in(admin_user)
+    data = {"name": "pin", "field": "any", "kind": "regex", "pattern": r"\bpin\b", "position": 5, "is_active": "on"}
+    data |= {"category": str(categories["account-access"].pk), "version": "1"}
+    assert client.post(f"/taxonomy/rules/{rule.pk}/", data).status_code == 302
+    assert client.post(f"/taxonomy/rules/{rule.pk}/", data).status_code == 400  # stale version
+    assert client.post(f"/taxonomy/rules/{rule.pk}/delete/", {"version": "2"}).status_code == 302
+    assert not RoutingRule.objects.exists()
+    actions = list(TaxonomyChange.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["rule_create", "rule_edit", "rule_delete"]
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc", "nan"])
+def test_a_threshold_outside_0_1_is_refused(admin_user: Any, categories: Any, value: str) -> None:
+    fees = categories["fees-and-charges"]
+    response = logged_in(admin_user).post(f"/taxonomy/c/{fees.pk}/threshold/", {"threshold": value, "version": 1})
+    assert response.status_code == 400 and "0 to 1" in response.content.decode()
+    fees.refresh_from_db()
+    assert fees.auto_threshold is None and fees.version == 1
+    preview = logged_in(admin_user).get(f"/taxonomy/c/{fees.pk}/threshold/preview/?threshold={value}")
+    assert preview.status_code == 400 and "threshold" in preview.json()
+
+
+def test_above_its_threshold_a_ticket_is_auto_triaged_shown_in_the_lane_and_undone(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
+    lost = categories["lost-or-stolen-card"]
+    tax.category_threshold_set(actor=admin_user, category_id=lost.pk, version=1, threshold="0.3")
+    serving.reset()
+    ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
+    assert ticket.status == "triaged" and ticket.label_source == "auto" and ticket.category == lost
+    html = logged_in(agent).get("/").content.decode()
+    assert f'id="auto-{ticket.pk}"' in html and f'id="ticket-{ticket.pk}"' not in html
+    assert logged_in(agent).post(f"/taxonomy/auto/{ticket.pk}/undo/").status_code == 200
+    ticket.refresh_from_db()
+    assert ticket.status == "new" and ticket.category is None
+    assert logged_in(agent).post(f"/taxonomy/auto/{ticket.pk}/undo/").status_code == 409
+
+
+def test_the_threshold_preview_replays_last_months_decisions(
+    admin_user: Any, agent: Any, categories: Any, live_model: Any
+) -> None:
+    lost = categories["lost-or-stolen-card"]
+    _decide(agent, "Card stolen", "my wallet was stolen with my card", lost)
+    _decide(agent, "Card stolen", "my wallet was stolen with my card, and a fee", categories["fees-and-charges"])
+    data = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=0").json()
+    assert data["decisions"] == 2 and data["covered"] == 2 and data["precision"] == 0.5 and data["coverage"] == 1.0
+    none = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=1").json()
+    assert none["covered"] == 0 and none["precision"] is None
+
+
+def test_subcategories_show_as_parent_and_child_in_the_queue(admin_user: Any, agent: Any, categories: Any) -> None:
+    cards = tax.category_create(actor=admin_user, name="Cards")
+    lost = categories["lost-or-stolen-card"]
+    tax.category_update(
+        actor=admin_user,
+        category_id=lost.pk,
+        version=1,
+        name="Lost or stolen",
+        slug=lost.slug,
+        description=lost.description,
+        color="#aa0000",
+        parent=cards,
+        queue=None,
+        urgent=True,
+    )
+    with pytest.raises(TaxonomyError, match="two levels"):
+        tax.category_create(actor=admin_user, name="Deeper", parent=Category.objects.get(pk=lost.pk))
+    rules.rule_create(actor=admin_user, name="l", field="any", kind="contains", pattern="lost", category=lost)
+    services.ticket_ingest(subject="lost", body="my card")
+    html = logged_in(agent).get("/").content.decode()
+    assert "Cards \u203a Lost or stolen" in html
+
+
+def test_a_watched_queue_shows_its_tickets_urgent_first(admin_user: Any, agent: Any, categories: Any) -> None:
+    cards_q, payments_q = queue("cards"), queue("payments")
+    rules.rule_create(
+        actor=admin_user,
+        name="c",
+        field="subject",
+        kind="contains",
+        pattern="card",
+        category=categories["card-declined"],
+    )
+    rules.rule_create(
+        actor=admin_user,
+        name="u",
+        field="subject",
+        kind="contains",
+        pattern="stolen",
+        category=categories["suspected-fraud"],
+        urgent=True,
+        position=1,
+    )
+    rules.rule_create(
+        actor=admin_user,
+        name="t",
+        field="subject",
+        kind="contains",
+        pattern="transfer",
+        category=categories["transfers"],
+    )
+    Category.objects.filter(slug__in=["card-declined", "suspected-fraud"]).update(queue=cards_q)
+    Category.objects.filter(slug="transfers").update(queue=payments_q)
+    rules.reset()
+    card = services.ticket_ingest(subject="card refused", body="").ticket
+    urgent = services.ticket_ingest(subject="stolen card", body="").ticket
+    transfer = services.ticket_ingest(subject="transfer late", body="").ticket
+    html = logged_in(agent).get("/?queue=cards").content.decode()
+    assert f'id="ticket-{transfer.pk}"' not in html
+    assert html.index(f'id="ticket-{urgent.pk}"') < html.index(f'id="ticket-{card.pk}"')  # urgent first though older
+
+
+def test_an_admin_changes_a_users_role_but_not_their_own(admin_user: Any, agent: Any) -> None:
+    client = logged_in(admin_user)
+    assert client.post("/taxonomy/users/", {"user": agent.pk, "role": "supervisor"}).status_code == 302
+    assert set(agent.groups.values_list("name", flat=True)) == {"supervisor"}
+    refused = client.post("/taxonomy/users/", {"user": admin_user.pk, "role": "agent"})
+    assert refused.status_code == 400 and "own role" in refused.content.decode()
+    assert client.post("/taxonomy/users/", {"user": agent.pk, "role": "root"}).status_code == 400
+    assert TaxonomyChange.objects.filter(action="role").count() == 1

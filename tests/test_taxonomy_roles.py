@@ -1,0 +1,175 @@
+"""The role matrix: every role (anonymous, outsider, agent, supervisor, admin, integration)
+against every page, API endpoint and websocket of the URL conf.
+
+The matrix is built from the URL conf itself: a new page or endpoint without an entry
+in ACCESS fails `test_every_url_has_a_role_entry`, so nothing ships unchecked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.conftest import client_for, make_user
+from triage.consumers import CLOSE_FORBIDDEN
+from triage.routing import websocket_urlpatterns
+
+ROLES = ["anonymous", "outsider", "agent", "supervisor", "admin", "integration"]
+TRIAGERS = {"agent", "supervisor", "admin"}
+SUPERVISORS = {"supervisor", "admin"}
+ADMINS = {"admin"}
+VIEWERS = {"agent", "supervisor", "admin", "integration"}
+INGESTERS = {"admin", "integration"}
+EVERYONE_LOGGED_IN = {"outsider", "agent", "supervisor", "admin", "integration"}
+PUBLIC = "public"  # login pages, health: no role needed
+STAFF = "staff"  # Django's admin site: is_staff accounts only (none of the personas)
+
+# URL name -> [(method, who may)]; "api" marks token-authenticated endpoints.
+ACCESS: dict[str, list[tuple[str, Any]]] = {
+    "queue": [("GET", TRIAGERS)],
+    "queue-rows": [("GET", TRIAGERS)],
+    "healthz": [("GET", PUBLIC)],
+    "models": [("GET", SUPERVISORS)],
+    "models-retrain": [("POST", SUPERVISORS)],
+    "models-run": [("GET", SUPERVISORS)],
+    "model-version": [("GET", SUPERVISORS)],
+    "model-promote": [("POST", SUPERVISORS)],
+    "model-shadow": [("POST", SUPERVISORS)],
+    "taxonomy": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-queue-create": [("POST", ADMINS)],
+    "taxonomy-category": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-retire": [("POST", ADMINS)],
+    "taxonomy-restore": [("POST", ADMINS)],
+    "taxonomy-threshold": [("POST", ADMINS)],
+    "taxonomy-threshold-preview": [("GET", ADMINS)],
+    "taxonomy-merge": [("POST", ADMINS)],
+    "taxonomy-split-create": [("POST", ADMINS)],
+    "taxonomy-splits": [("GET", SUPERVISORS)],
+    "taxonomy-split": [("GET", SUPERVISORS), ("POST", SUPERVISORS)],
+    "taxonomy-rules": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-rule": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-rule-delete": [("POST", ADMINS)],
+    "taxonomy-users": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-auto-undo": [("POST", TRIAGERS)],
+    "api-tickets": [("GET", VIEWERS), ("POST", INGESTERS)],
+    "api-ticket": [("GET", VIEWERS)],
+    "api-ticket-triage": [("POST", TRIAGERS)],
+    "api-categories": [("GET", VIEWERS)],
+    "schema": [("GET", EVERYONE_LOGGED_IN)],
+}
+# Prefixes served by Django itself: login/logout/password pages, and the admin site.
+PUBLIC_PREFIXES = ("accounts/",)
+STAFF_PREFIXES = ("admin/",)
+
+SOCKETS = {"ws/queue/": TRIAGERS, "ws/models/": SUPERVISORS}
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, str | None]]:
+    found = []
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            found += _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            found.append((prefix + str(p.pattern), p.name))
+    return found
+
+
+URLS = _walk(get_resolver().url_patterns)
+OURS = [(route, name) for route, name in URLS if not route.startswith(PUBLIC_PREFIXES + STAFF_PREFIXES)]
+
+
+def test_every_url_has_a_role_entry() -> None:
+    missing = sorted({name or route for route, name in OURS if name not in ACCESS})
+    assert not missing, f"add these to ACCESS in {__file__}: {missing}"
+    assert {str(p.pattern) for p in websocket_urlpatterns} == set(SOCKETS)
+
+
+CASES = [(name, method, allowed, role) for name, rules in ACCESS.items() for method, allowed in rules for role in ROLES]
+
+
+@pytest.fixture
+def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
+    from triage import services
+    from triage.models import RoutingRule, Split
+
+    ticket = services.ticket_ingest(subject="x", body="y").ticket
+    rule = RoutingRule.objects.create(name="r", pattern="zzz", category=categories["transfers"])
+    split = Split.objects.create(source=categories["transfers"])
+    return {
+        "pk": categories["transfers"].pk,
+        "ticket_id": ticket.pk,
+        "run_id": 1,
+        "number": 1,
+        "rule": rule,
+        "split": split,
+    }
+
+
+def _path(name: str, objects: dict[str, Any]) -> str:
+    from django.urls import reverse
+
+    route = next(r for r, n in OURS if n == name)
+    kwargs: dict[str, Any] = {}
+    if "<int:pk>" in route:
+        kwargs["pk"] = (
+            objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
+        )
+    for key in ("ticket_id", "run_id", "number"):
+        if f"<int:{key}>" in route:
+            kwargs[key] = objects[key]
+    return reverse(name, kwargs=kwargs)
+
+
+@pytest.mark.parametrize(("name", "method", "allowed", "role"), CASES)
+def test_role_matrix(name: str, method: str, allowed: Any, role: str, objects: dict[str, Any]) -> None:
+    path = _path(name, objects)
+    user = None if role == "anonymous" else make_user(f"u-{role}", None if role == "outsider" else role)
+    is_api = path.startswith("/api/")
+    # The API is used with tokens: a token carries its user's role.
+    client: Any = client_for(user) if is_api else Client()
+    if user is not None and not is_api:
+        client.force_login(user)
+    response = client.get(path) if method == "GET" else client.post(path, {})
+    code = response.status_code
+    may = allowed == PUBLIC or role in allowed
+    if may:
+        assert code not in (401, 403, 500), f"{role} {method} {path}: {code}"
+    elif role == "anonymous" and not is_api:
+        assert code == 302 and "/accounts/login/" in response["Location"], f"{method} {path}: {code}"
+    else:
+        assert code in ((401, 403) if role == "anonymous" else (403,)), f"{role} {method} {path}: {code}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_admin_site_is_for_staff_only(role: str, db: Any) -> None:
+    client = Client()
+    if role != "anonymous":
+        client.force_login(make_user(f"u-{role}", None if role == "outsider" else role))
+    response = client.get("/admin/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", sorted(SOCKETS))
+async def test_socket_matrix(route: str, role: str) -> None:
+    from channels.db import database_sync_to_async
+
+    if role == "anonymous":
+        user: Any = AnonymousUser()
+    else:
+        user = await database_sync_to_async(make_user)(f"s-{role}", None if role == "outsider" else role)
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/" + route)
+    communicator.scope["user"] = user
+    connected, code = await communicator.connect()
+    if role in SOCKETS[route]:
+        assert connected, f"{role} refused on {route}"
+        await communicator.disconnect()
+    else:
+        assert not connected and code == CLOSE_FORBIDDEN, f"{role} on {route}: {connected}, {code}"

@@ -1,0 +1,315 @@
+"""Routing rules: keyword or regex, applied at ingest before the model.
+
+Each process keeps the active rules compiled and reloads them at most every
+MODEL_REFRESH_SECONDS (like the model). The first matching rule, in position
+order, makes the suggestion; the Prediction then says "rule: <name>".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+
+from triage.models import Category, Decision, Prediction, RoutingRule, TaxonomyChange
+from triage.taxonomy.services import TaxonomyError, record
+
+MAX_PATTERN = 300
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    id: int
+    name: str
+    field: str
+    regex: re.Pattern[str]
+    category: Category
+    urgent: bool
+
+    def matches(self, subject: str, body: str) -> bool:
+        if self.field == RoutingRule.Field.SUBJECT:
+            return self.regex.search(subject) is not None
+        if self.field == RoutingRule.Field.BODY:
+            return self.regex.search(body) is not None
+        return self.regex.search(subject) is not None or self.regex.search(body) is not None
+
+
+def compile_pattern(kind: str, pattern: str) -> re.Pattern[str]:
+    """The rule's pattern as a case-insensitive regex; TaxonomyError("pattern") if invalid."""
+    if not pattern or not pattern.strip():
+        raise TaxonomyError("pattern", "A rule needs a pattern.")
+    if len(pattern) > MAX_PATTERN:
+        raise TaxonomyError("pattern", f"A pattern has at most {MAX_PATTERN} characters.")
+    if kind == RoutingRule.Kind.CONTAINS:
+        return re.compile(re.escape(pattern.strip()), re.IGNORECASE)
+    if kind != RoutingRule.Kind.REGEX:
+        raise TaxonomyError("kind", f"Unknown rule kind “{kind}”.")
+    try:
+        regex = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise TaxonomyError("pattern", f"Not a valid regular expression: {exc}.") from None
+    if regex.search("") is not None:
+        raise TaxonomyError("pattern", "This regex matches every ticket (it matches empty text).")
+    return regex
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rules: list[CompiledRule] = []
+        self.checked_at = float("-inf")
+
+
+_cache = _Cache()
+
+
+def active_rules() -> list[CompiledRule]:
+    now = time.monotonic()
+    if now - _cache.checked_at < settings.MODEL_REFRESH_SECONDS:
+        return _cache.rules
+    with _cache.lock:
+        if now - _cache.checked_at >= settings.MODEL_REFRESH_SECONDS:
+            _cache.rules = _load()
+            _cache.checked_at = now
+    return _cache.rules
+
+
+def reset() -> None:
+    with _cache.lock:
+        _cache.rules = []
+        _cache.checked_at = float("-inf")
+
+
+def _load() -> list[CompiledRule]:
+    rules = RoutingRule.objects.filter(is_active=True, category__is_active=True).select_related(
+        "category", "category__parent", "category__queue"
+    )
+    compiled = []
+    for rule in rules:
+        try:
+            regex = compile_pattern(rule.kind, rule.pattern)
+        except TaxonomyError:
+            continue  # validated when saved; never let one bad row stop ingest
+        compiled.append(CompiledRule(rule.pk, rule.name, rule.field, regex, rule.category, rule.urgent))
+    return compiled
+
+
+def rule_match(subject: str, body: str) -> CompiledRule | None:
+    """The first active rule that matches this ticket, or None."""
+    for rule in active_rules():
+        if rule.matches(subject, body):
+            return rule
+    return None
+
+
+def _validate(*, name: str, field: str, kind: str, pattern: str, category: Category | None, exclude: int | None) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise TaxonomyError("name", "A rule needs a name.")
+    others = RoutingRule.objects.exclude(pk=exclude) if exclude else RoutingRule.objects.all()
+    if others.filter(name__iexact=name).exists():
+        raise TaxonomyError("name", f"A rule named “{name}” already exists.")
+    if field not in RoutingRule.Field.values:
+        raise TaxonomyError("field", f"Unknown field “{field}”.")
+    compile_pattern(kind, pattern)
+    if category is None:
+        raise TaxonomyError("category", "Choose the category the rule routes to.")
+    if not category.is_active:
+        raise TaxonomyError("category", f"“{category.name}” is retired: a rule must route to an active category.")
+    return name
+
+
+def _snapshot(rule: RoutingRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "field": rule.field,
+        "kind": rule.kind,
+        "pattern": rule.pattern,
+        "category": rule.category.slug,
+        "urgent": rule.urgent,
+        "position": rule.position,
+        "is_active": rule.is_active,
+    }
+
+
+@transaction.atomic
+def rule_create(
+    *,
+    actor: Any,
+    name: str,
+    field: str,
+    kind: str,
+    pattern: str,
+    category: Category | None,
+    urgent: bool = False,
+    position: int = 100,
+) -> RoutingRule:
+    name = _validate(name=name, field=field, kind=kind, pattern=pattern, category=category, exclude=None)
+    assert category is not None
+    try:
+        with transaction.atomic():
+            rule = RoutingRule.objects.create(
+                name=name,
+                field=field,
+                kind=kind,
+                pattern=pattern,
+                category=category,
+                urgent=urgent,
+                position=position,
+                created_by=actor,
+            )
+    except IntegrityError:
+        raise TaxonomyError("name", f"A rule named “{name}” already exists.") from None
+    record(
+        action=TaxonomyChange.Action.RULE_CREATE,
+        actor=actor,
+        category=category,
+        summary=f"Rule “{name}” created",
+        after=_snapshot(rule),
+    )
+    transaction.on_commit(reset)
+    return rule
+
+
+@transaction.atomic
+def rule_update(
+    *,
+    actor: Any,
+    rule_id: int,
+    version: int,
+    name: str,
+    field: str,
+    kind: str,
+    pattern: str,
+    category: Category | None,
+    urgent: bool,
+    position: int,
+    is_active: bool,
+) -> RoutingRule:
+    rule = RoutingRule.objects.select_for_update(of=("self",)).select_related("category").filter(pk=rule_id).first()
+    if rule is None:
+        raise TaxonomyError("__all__", "That rule does not exist (any more).")
+    name = _validate(name=name, field=field, kind=kind, pattern=pattern, category=category, exclude=rule.pk)
+    assert category is not None
+    before = _snapshot(rule)
+    updated = RoutingRule.objects.filter(pk=rule.pk, version=version).update(
+        version=version + 1,
+        name=name,
+        field=field,
+        kind=kind,
+        pattern=pattern,
+        category=category,
+        urgent=urgent,
+        position=position,
+        is_active=is_active,
+    )
+    if updated != 1:
+        raise TaxonomyError(
+            "__all__",
+            f"Rule “{rule.name}” was changed by someone else since you opened this page. "
+            "Nothing was saved: reload to see their change, then try again.",
+        )
+    rule.refresh_from_db()
+    after = _snapshot(rule)
+    keys = [k for k in after if before[k] != after[k]]
+    if keys:
+        record(
+            action=TaxonomyChange.Action.RULE_EDIT,
+            actor=actor,
+            category=category,
+            summary=f"Rule “{rule.name}” edited: {', '.join(keys)}",
+            before={k: before[k] for k in keys},
+            after={k: after[k] for k in keys},
+        )
+    transaction.on_commit(reset)
+    return rule
+
+
+@transaction.atomic
+def rule_delete(*, actor: Any, rule_id: int, version: int) -> None:
+    rule = RoutingRule.objects.select_for_update(of=("self",)).select_related("category").filter(pk=rule_id).first()
+    if rule is None:
+        raise TaxonomyError("__all__", "That rule does not exist (any more).")
+    if rule.version != version:
+        raise TaxonomyError(
+            "__all__", f"Rule “{rule.name}” was changed by someone else since you opened this page: reload first."
+        )
+    before = _snapshot(rule)
+    rule.delete()  # its predictions keep rule_name; their rule link becomes NULL
+    record(
+        action=TaxonomyChange.Action.RULE_DELETE,
+        actor=actor,
+        category=rule.category,
+        summary=f"Rule “{before['name']}” deleted",
+        before=before,
+    )
+    transaction.on_commit(reset)
+
+
+@dataclass
+class RuleStats:
+    fired: int = 0
+    decided: int = 0
+    agreed: int = 0
+    backtest_matched: int = 0
+    backtest_agreed: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        return self.agreed / self.decided if self.decided else None
+
+    @property
+    def backtest_precision(self) -> float | None:
+        return self.backtest_agreed / self.backtest_matched if self.backtest_matched else None
+
+    @property
+    def weak(self) -> bool:
+        """Below 80 % on at least 10 decisions, live or backtested."""
+        for value, n in ((self.precision, self.decided), (self.backtest_precision, self.backtest_matched)):
+            if value is not None and n >= 10 and value < 0.8:
+                return True
+        return False
+
+
+def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
+    """Each rule's precision against agents' decisions: on the tickets it routed
+    (live), and replayed on the most recent decided tickets (backtest)."""
+    stats = {rule.pk: RuleStats() for rule in rules}
+    applied = Q(ticket__decisions__applied=True)
+    live = (
+        Prediction.objects.filter(rule__in=rules, is_live=True)
+        .values("rule")
+        .annotate(
+            fired=Count("id", distinct=True),
+            decided=Count("ticket__decisions", filter=applied),
+            agreed=Count("ticket__decisions", filter=applied & Q(ticket__decisions__chosen=F("suggested"))),
+        )
+    )
+    for row in live:
+        s = stats[row["rule"]]
+        s.fired, s.decided, s.agreed = row["fired"], row["decided"], row["agreed"]
+    compiled = []
+    for rule in rules:
+        try:
+            compiled.append((rule, compile_pattern(rule.kind, rule.pattern)))
+        except TaxonomyError:
+            continue
+    recent = (
+        Decision.objects.filter(applied=True)
+        .order_by("-created_at")
+        .values_list("ticket__subject", "ticket__body", "chosen_id")[: settings.RULE_BACKTEST_DECISIONS]
+    )
+    for subject, body, chosen in recent:
+        for rule, regex in compiled:
+            check = CompiledRule(rule.pk, rule.name, rule.field, regex, rule.category, rule.urgent)
+            if check.matches(subject, body):
+                s = stats[rule.pk]
+                s.backtest_matched += 1
+                s.backtest_agreed += int(chosen == rule.category_id)
+    return stats

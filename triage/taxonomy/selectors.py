@@ -1,0 +1,123 @@
+"""Reads for the taxonomy pages, serving and the queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from triage.models import Category, Decision, Prediction, Queue, Split, TaxonomyChange, Ticket
+
+
+def category_rows() -> list[Category]:
+    """Every category, active first, subcategories under their parent."""
+    categories = list(Category.objects.select_related("parent", "queue", "merged_into"))
+    return sorted(categories, key=lambda c: (not c.is_active, c.label.lower()))
+
+
+def confirmed_counts() -> dict[int, int]:
+    """Confirmed (human-labelled) tickets per category: the examples a model learns from."""
+    rows = (
+        Ticket.objects.filter(category__isnull=False)
+        .exclude(label_source=Ticket.LabelSource.AUTO)
+        .values("category")
+        .annotate(n=Count("id"))
+    )
+    return {row["category"]: row["n"] for row in rows}
+
+
+def suggestable_categories() -> list[Category]:
+    """Active categories with enough examples: a new one is not suggested before it has
+    its `min_examples` confirmed tickets (the model could not know it well yet)."""
+    categories = list(Category.objects.filter(is_active=True).select_related("parent", "queue"))
+    needing = [c.pk for c in categories if c.min_examples > 0]
+    if not needing:
+        return categories
+    counts = dict(
+        Ticket.objects.filter(category_id__in=needing)
+        .exclude(label_source=Ticket.LabelSource.AUTO)
+        .values("category")
+        .annotate(n=Count("id"))
+        .values_list("category", "n")
+    )
+    return [c for c in categories if counts.get(c.pk, 0) >= c.min_examples]
+
+
+def history(*, limit: int = 100, category: Category | None = None) -> list[TaxonomyChange]:
+    changes = TaxonomyChange.objects.select_related("category", "target", "retrain_run")
+    if category is not None:
+        changes = changes.filter(Q(category=category) | Q(target=category))
+    return list(changes[:limit])
+
+
+def queues() -> QuerySet[Queue]:
+    return Queue.objects.all()
+
+
+def open_splits() -> list[Split]:
+    return list(
+        Split.objects.annotate(
+            pending=Count("items", filter=Q(items__chosen__isnull=True)), total=Count("items")
+        ).select_related("source")
+    )
+
+
+@dataclass
+class ThresholdOutcome:
+    threshold: float
+    decisions: int  # decisions on tickets the model suggested this category for
+    covered: int  # of those, how many the threshold would have auto-triaged
+    correct: int  # of the covered, how many the agent confirmed
+
+    @property
+    def coverage(self) -> float | None:
+        return self.covered / self.decisions if self.decisions else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.correct / self.covered if self.covered else None
+
+
+def threshold_preview(
+    category: Category, thresholds: list[float], *, days: int | None = None
+) -> list[ThresholdOutcome]:
+    """What each threshold would have done on the last month's decisions: of the tickets
+    the model suggested `category` for, the share auto-triaged (coverage) and the share
+    of those the agent confirmed (precision)."""
+    since = timezone.now() - timedelta(days=days or settings.THRESHOLD_PREVIEW_DAYS)
+    live = Prediction.objects.filter(ticket=OuterRef("ticket"), is_live=True, model_version__isnull=False)
+    rows = list(
+        Decision.objects.filter(applied=True, created_at__gte=since)
+        .annotate(
+            p_suggested=Subquery(live.values("suggested")[:1]),
+            p_confidence=Subquery(live.values("confidence")[:1]),
+        )
+        .filter(p_suggested=category.pk)
+        .values_list("p_confidence", "chosen_id")
+    )
+    outcomes = []
+    for t in thresholds:
+        covered = [(conf, chosen) for conf, chosen in rows if conf is not None and conf >= t]
+        outcomes.append(
+            ThresholdOutcome(
+                threshold=t,
+                decisions=len(rows),
+                covered=len(covered),
+                correct=sum(1 for _, chosen in covered if chosen == category.pk),
+            )
+        )
+    return outcomes
+
+
+def recently_auto_triaged(*, limit: int = 20, queue: Queue | None = None) -> list[Ticket]:
+    """The "recently auto-triaged" lane: agents can undo any of these."""
+    since = timezone.now() - timedelta(hours=settings.AUTO_TRIAGE_LANE_HOURS)
+    tickets = Ticket.objects.filter(
+        label_source=Ticket.LabelSource.AUTO, status=Ticket.Status.TRIAGED, triaged_at__gte=since
+    )
+    if queue is not None:
+        tickets = tickets.filter(Q(queue=queue) | Q(queue__isnull=True))
+    return list(tickets.select_related("category", "category__parent").order_by("-triaged_at", "-id")[:limit])

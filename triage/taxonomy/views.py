@@ -1,0 +1,313 @@
+"""The taxonomy pages (/taxonomy/): thin views that validate a form, call a service
+and render. A refused change re-renders the page with the message, status 400."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from triage.models import Category, RoutingRule, Split
+from triage.roles import CAN_MANAGE_TAXONOMY, CAN_REVIEW
+from triage.taxonomy import merge, selectors, services, split
+from triage.taxonomy.forms import CategoryForm, MergeForm, QueueForm, SplitForm, ThresholdForm, VersionForm
+
+PREVIEW_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+
+admin_only = permission_required(CAN_MANAGE_TAXONOMY, raise_exception=True)
+
+
+def _attempt(form: forms.Form, call: Callable[[], Any]) -> Any:
+    """Run a service; a refusal becomes a form error on the field it names."""
+    try:
+        return call()
+    except services.TaxonomyError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return None
+
+
+def _overview(request: HttpRequest, status: int = 200, **forms_: forms.Form) -> HttpResponse:
+    counts = selectors.confirmed_counts()
+    categories = selectors.category_rows()
+    for c in categories:
+        c.examples = counts.get(c.pk, 0)  # type: ignore[attr-defined]
+    context = {
+        "categories": categories,
+        "create_form": forms_.get("create_form") or CategoryForm(),
+        "queue_form": forms_.get("queue_form") or QueueForm(),
+        "queues": selectors.queues(),
+        "history": selectors.history(limit=100),
+        "splits": selectors.open_splits(),
+        "min_examples": settings.TAXONOMY_MIN_EXAMPLES,
+    }
+    return render(request, "taxonomy/index.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@admin_only
+def index(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _overview(request)
+    form = CategoryForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        category = _attempt(
+            form,
+            lambda: services.category_create(
+                actor=request.user,
+                name=data["name"],
+                slug=data["slug"],
+                description=data["description"],
+                color=data["color"],
+                parent=data["parent"],
+                queue=data["queue"],
+                urgent=data["urgent"],
+            ),
+        )
+        if category is not None:
+            messages.success(request, f"Created “{category.label}”.")
+            return redirect("taxonomy")
+    return _overview(request, status=400, create_form=form)
+
+
+@require_POST
+@login_required
+@admin_only
+def queue_create(request: HttpRequest) -> HttpResponse:
+    form = QueueForm(request.POST)
+    if form.is_valid() and _attempt(form, lambda: services.queue_create(actor=request.user, **form.cleaned_data)):
+        messages.success(request, f"Created queue “{form.cleaned_data['name']}”.")
+        return redirect("taxonomy")
+    return _overview(request, status=400, queue_form=form)
+
+
+def _detail(request: HttpRequest, category: Category, status: int = 200, **forms_: forms.Form) -> HttpResponse:
+    initial = {
+        "name": category.name,
+        "slug": category.slug,
+        "description": category.description,
+        "color": category.color,
+        "parent": category.parent_id,
+        "queue": category.queue_id,
+        "urgent": category.urgent,
+        "version": category.version,
+    }
+    version = {"version": category.version}
+    threshold = "" if category.auto_threshold is None else f"{category.auto_threshold:g}"
+    merge_form = forms_.get("merge_form") or MergeForm(initial=version)
+    cast(forms.ModelChoiceField, merge_form.fields["target"]).queryset = Category.objects.filter(
+        is_active=True
+    ).exclude(pk=category.pk)
+    context = {
+        "category": category,
+        "examples": selectors.confirmed_counts().get(category.pk, 0),
+        "edit_form": forms_.get("edit_form") or CategoryForm(initial=initial),
+        "threshold_form": forms_.get("threshold_form") or ThresholdForm(initial={**version, "threshold": threshold}),
+        "merge_form": merge_form,
+        "split_form": forms_.get("split_form") or SplitForm(initial=version),
+        "state_form": forms_.get("state_form") or VersionForm(initial=version),
+        "preview": selectors.threshold_preview(category, PREVIEW_THRESHOLDS),
+        "history": selectors.history(limit=50, category=category),
+        "rules": RoutingRule.objects.filter(category=category),
+    }
+    return render(request, "taxonomy/category.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@admin_only
+def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    category = get_object_or_404(Category.objects.select_related("parent", "queue", "merged_into"), pk=pk)
+    if request.method == "GET":
+        return _detail(request, category)
+    form = CategoryForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        updated = _attempt(
+            form,
+            lambda: services.category_update(
+                actor=request.user,
+                category_id=category.pk,
+                version=data["version"] or 0,
+                name=data["name"],
+                slug=data["slug"],
+                description=data["description"],
+                color=data["color"],
+                parent=data["parent"],
+                queue=data["queue"],
+                urgent=data["urgent"],
+            ),
+        )
+        if updated is not None:
+            messages.success(request, f"Saved “{updated.label}”.")
+            return redirect("taxonomy-category", pk=category.pk)
+    category.refresh_from_db()
+    return _detail(request, category, status=400, edit_form=form)
+
+
+def _action(
+    request: HttpRequest, pk: int, form_class: type[forms.Form], form_name: str, call: Callable[..., Any], done: str
+) -> HttpResponse:
+    category = get_object_or_404(Category.objects.select_related("parent", "queue"), pk=pk)
+    form = form_class(request.POST)
+    if form.is_valid() and _attempt(form, lambda: call(category, form.cleaned_data)) is not None:
+        messages.success(request, done.format(name=category.label))
+        return redirect("taxonomy-category", pk=pk)
+    category.refresh_from_db()
+    return _detail(request, category, status=400, **{form_name: form})
+
+
+@require_POST
+@login_required
+@admin_only
+def category_retire(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(
+        request,
+        pk,
+        VersionForm,
+        "state_form",
+        lambda c, d: services.category_retire(actor=request.user, category_id=c.pk, version=d["version"]),
+        "Retired “{name}”: no new suggestions go to it.",
+    )
+
+
+@require_POST
+@login_required
+@admin_only
+def category_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(
+        request,
+        pk,
+        VersionForm,
+        "state_form",
+        lambda c, d: services.category_restore(actor=request.user, category_id=c.pk, version=d["version"]),
+        "Restored “{name}”.",
+    )
+
+
+@require_POST
+@login_required
+@admin_only
+def category_threshold(request: HttpRequest, pk: int) -> HttpResponse:
+    return _action(
+        request,
+        pk,
+        ThresholdForm,
+        "threshold_form",
+        lambda c, d: services.category_threshold_set(
+            actor=request.user, category_id=c.pk, version=d["version"], threshold=d["threshold"]
+        ),
+        "Saved the auto-triage threshold of “{name}”.",
+    )
+
+
+@require_POST
+@login_required
+@admin_only
+def category_merge(request: HttpRequest, pk: int) -> HttpResponse:
+    def do_merge(category: Category, data: dict[str, Any]) -> Any:
+        target = data["target"]
+        return merge.category_merge(
+            actor=request.user, source_id=category.pk, target_id=target.pk, source_version=data["version"]
+        )
+
+    return _action(request, pk, MergeForm, "merge_form", do_merge, "Merged “{name}”; a retrain is queued.")
+
+
+@require_POST
+@login_required
+@admin_only
+def category_split(request: HttpRequest, pk: int) -> HttpResponse:
+    category = get_object_or_404(Category, pk=pk)
+    form = SplitForm(request.POST)
+    if form.is_valid():
+        made = _attempt(
+            form,
+            lambda: split.category_split(
+                actor=request.user,
+                source_id=category.pk,
+                version=form.cleaned_data["version"],
+                new_names=form.cleaned_data["new_names"].splitlines(),
+            ),
+        )
+        if made is not None:
+            messages.success(request, f"Split “{category.name}”: confirm the relabel list.")
+            return redirect("taxonomy-split", pk=made.pk)
+    category.refresh_from_db()
+    return _detail(request, category, status=400, split_form=form)
+
+
+@require_GET
+@login_required
+@admin_only
+def threshold_preview(request: HttpRequest, pk: int) -> JsonResponse:
+    category = get_object_or_404(Category, pk=pk)
+    try:
+        value = services.parse_threshold(request.GET.get("threshold", ""))
+    except services.TaxonomyError as exc:
+        return JsonResponse({exc.field: [exc.message]}, status=400)
+    if value is None:
+        return JsonResponse({"threshold": ["Give a threshold from 0 to 1."]}, status=400)
+    outcome = selectors.threshold_preview(category, [value])[0]
+    return JsonResponse(
+        {
+            "threshold": value,
+            "decisions": outcome.decisions,
+            "covered": outcome.covered,
+            "correct": outcome.correct,
+            "coverage": outcome.coverage,
+            "precision": outcome.precision,
+        }
+    )
+
+
+@require_GET
+@login_required
+@permission_required(CAN_REVIEW, raise_exception=True)
+def splits_list(request: HttpRequest) -> HttpResponse:
+    """Splits and how much of each relabel list is left: where supervisors start."""
+    return render(request, "taxonomy/splits.html", {"splits": selectors.open_splits()})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required(CAN_REVIEW, raise_exception=True)
+def split_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The relabel list of a split: guesses shown, supervisors confirm in bulk."""
+    the_split = get_object_or_404(Split.objects.select_related("source"), pk=pk)
+    error = ""
+    status = 200
+    if request.method == "POST":
+        if "refresh" in request.POST:
+            split.split_refresh_guesses(split_id=the_split.pk)
+            return redirect("taxonomy-split", pk=pk)
+        choices: dict[int, int] = {}
+        try:
+            for raw in request.POST.getlist("item"):
+                item_id = int(raw)
+                choices[item_id] = int(request.POST.get(f"choice-{item_id}", ""))
+            count = split.split_confirm(actor=request.user, split_id=the_split.pk, choices=choices)
+        except ValueError:
+            error, status = "Choose a category for every selected ticket.", 400
+        except services.TaxonomyError as exc:
+            error, status = exc.message, 400
+        else:
+            messages.success(request, f"Relabelled {count} tickets; a retrain is queued.")
+            return redirect("taxonomy-split", pk=pk)
+    items = list(split.split_items(the_split))
+    context = {
+        "split": the_split,
+        "targets": list(the_split.targets.all()),
+        "pending": [i for i in items if i.chosen_id is None],
+        "done": [i for i in items if i.chosen_id is not None],
+        "error": error,
+    }
+    return render(request, "taxonomy/split.html", context, status=status)
