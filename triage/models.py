@@ -307,3 +307,7 @@ class Decision(models.Model):
     def __str__(self) -> str:
         verb = "accepted" if self.accepted else "changed to"
         return f"{self.agent_id} {verb} {self.chosen_id} on ticket {self.ticket_id}"
+
+
+# The reports' tables (decision facts, training references, quality checks).
+from triage.reports.models import DecisionFact, ModelReference, QualityCheck  # noqa: E402, F401
