@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("triage.api.urls")),
     path("models/", include("triage.learning.urls")),
+    path("reports/", include("triage.reports.urls")),
     path("", include("triage.urls")),
 ]

@@ -20,8 +20,8 @@ from django.utils import timezone
 from triage import broadcast, serving
 from triage.db import insert_parent_and_child
 from triage.ml.language import detect_language
-from triage.reports.services import decision_fact_record
 from triage.models import Category, Decision, Prediction, Ticket
+from triage.reports.services import decision_fact_record
 
 logger = logging.getLogger(__name__)
 

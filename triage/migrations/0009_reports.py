@@ -9,7 +9,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 TASK_NAME = "Reports housekeeping"
 
 

@@ -163,9 +163,7 @@ def model_reference_build(*, version: ModelVersion) -> ModelReference:
     counts = dict(tickets.values_list("category__slug").annotate(n=Count("id")).values_list("category__slug", "n"))
     total = sum(counts.values()) or 1
     class_mix = {slug: n / total for slug, n in counts.items()}
-    recent = list(
-        tickets.order_by("-received_at", "-id").values_list("subject", "body")[:REFERENCE_VOCABULARY_ROWS]
-    )
+    recent = list(tickets.order_by("-received_at", "-id").values_list("subject", "body")[:REFERENCE_VOCABULARY_ROWS])
     texts = [f"{subject}\n{body}" for subject, body in reversed(recent)]
     frequency: Counter[str] = Counter()
     for text in texts:

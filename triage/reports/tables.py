@@ -38,6 +38,10 @@ class Chart:
     table: str
     config: dict[str, Any]
 
+    @property
+    def data_id(self) -> str:
+        return f"{self.id}-config"
+
 
 @dataclass
 class Report:

@@ -43,8 +43,10 @@ def report_acceptance(f: ReportFilter, *, period: str = "day") -> list[Acceptanc
 
 
 def acceptance_totals(f: ReportFilter) -> dict[str, int]:
-    return f.facts().filter(blind=False, suggested__isnull=False).aggregate(
-        shown=Count("id"), accepted=Count("id", filter=Q(accepted=True))
+    return (
+        f.facts()
+        .filter(blind=False, suggested__isnull=False)
+        .aggregate(shown=Count("id"), accepted=Count("id", filter=Q(accepted=True)))
     )
 
 

@@ -49,7 +49,7 @@ def report_agents(f: ReportFilter) -> list[AgentRow]:
     """Per agent, one GROUP BY. Decisions per hour counts the clock hours in which the
     agent decided anything (their working hours, as far as the data shows)."""
     facts = f.facts()
-    aggregates = {
+    aggregates: dict[str, Aggregate] = {
         "decisions": Count("id"),
         "active_hours": Count(TruncHour("created_at"), distinct=True),
         "shown": Count("id", filter=Q(blind=False, suggested__isnull=False)),
@@ -84,8 +84,10 @@ def _median_seconds(f: ReportFilter, agent_id: int) -> float | None:
     n = timed.count()
     if n == 0:
         return None
-    middle = list(timed.values_list("seconds_taken", flat=True)[(n - 1) // 2 : n // 2 + 1])
-    return sum(middle) / len(middle)
+    middle = [
+        float(s) for s in timed.values_list("seconds_taken", flat=True)[(n - 1) // 2 : n // 2 + 1] if s is not None
+    ]
+    return sum(middle) / len(middle) if middle else None
 
 
 def report_quality_checks(f: ReportFilter) -> dict[str, int]:

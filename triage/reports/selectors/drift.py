@@ -90,8 +90,7 @@ def report_drift(f: ReportFilter) -> DriftReport:
             week.confidence_psi = psi(expected, {str(i): s for i, s in enumerate(week.histogram)})
             if week.confidence_psi > limit:
                 warnings.append(
-                    f"Week of {week.week}: the confidence distribution moved "
-                    f"(PSI {week.confidence_psi:.2f} > {limit})."
+                    f"Week of {week.week}: the confidence distribution moved (PSI {week.confidence_psi:.2f} > {limit})."
                 )
         rise = settings.REPORTS_UNSEEN_WARNING
         if week.unseen_share is not None and week.unseen_share > reference.unseen_share + rise:

@@ -77,11 +77,15 @@ def report_category_quality(cells: list[Cell], *, only: Category | None = None) 
 def accuracy_summary(f: ReportFilter) -> dict[str, int]:
     """Decisions with a suggestion, how many kept it, and the same on the blind slice
     (the unbiased estimate: agents chose there without seeing the suggestion)."""
-    return f.facts().filter(suggested__isnull=False).aggregate(
-        decided=Count("id"),
-        agreed=Count("id", filter=Q(accepted=True)),
-        blind=Count("id", filter=Q(blind=True)),
-        blind_agreed=Count("id", filter=Q(blind=True, accepted=True)),
+    return (
+        f.facts()
+        .filter(suggested__isnull=False)
+        .aggregate(
+            decided=Count("id"),
+            agreed=Count("id", filter=Q(accepted=True)),
+            blind=Count("id", filter=Q(blind=True)),
+            blind_agreed=Count("id", filter=Q(blind=True, accepted=True)),
+        )
     )
 
 
