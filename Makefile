@@ -29,9 +29,9 @@ VENDOR := static/vendor
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
-	cp node_modules/chart.js/dist/chart.umd.js $(VENDOR)/chart.umd.js
+	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map $(VENDOR)/
 	cp node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js-LICENSE.md
-	cp node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js $(VENDOR)/chartjs-chart-matrix.min.js
+	cp node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js* $(VENDOR)/
 	cp node_modules/chartjs-chart-matrix/LICENSE $(VENDOR)/chartjs-chart-matrix-LICENSE
 	touch $@
 

@@ -51,7 +51,8 @@ def words(text: str) -> list[str]:
 def confidence_bucket(confidence: float | None) -> int | None:
     if confidence is None:
         return None
-    return min(CONFIDENCE_BUCKETS, max(0, math.floor(confidence * CONFIDENCE_BUCKETS)))
+    # The epsilon keeps 0.7 in bucket 70 whatever the float rounding of 0.7 * 100.
+    return min(CONFIDENCE_BUCKETS, max(0, math.floor(confidence * CONFIDENCE_BUCKETS + 1e-9)))
 
 
 def unseen_share(text: str, vocabulary: frozenset[str]) -> float | None:
