@@ -25,8 +25,8 @@ def build_quality(f: ReportFilter) -> Report:
     report.extra["summary"] = {
         "decided": summary["decided"],
         "accuracy": rate(summary["agreed"], summary["decided"]),
-        "blind": summary["blind"],
-        "blind_accuracy": rate(summary["blind_agreed"], summary["blind"]),
+        "blind": summary["blind_decided"],
+        "blind_accuracy": rate(summary["blind_agreed"], summary["blind_decided"]),
     }
     report.tables.append(
         Table(

@@ -200,8 +200,8 @@ def build_overview(f: ReportFilter) -> Report:
             [
                 ["Suggestions shown", totals["shown"]],
                 ["Accepted unchanged", accepted],
-                ["Blind-slice accuracy (unbiased)", rate(summary["blind_agreed"], summary["blind"])],
-                ["Blind-slice tickets", summary["blind"]],
+                ["Blind-slice accuracy (unbiased)", rate(summary["blind_agreed"], summary["blind_decided"])],
+                ["Blind-slice tickets", summary["blind_decided"]],
                 ["Acceptance floor (retrain below)", floor],
                 ["Drift warnings in range", len(drift_report.warnings)],
                 [

@@ -83,7 +83,7 @@ def accuracy_summary(f: ReportFilter) -> dict[str, int]:
         .aggregate(
             decided=Count("id"),
             agreed=Count("id", filter=Q(accepted=True)),
-            blind=Count("id", filter=Q(blind=True)),
+            blind_decided=Count("id", filter=Q(blind=True)),
             blind_agreed=Count("id", filter=Q(blind=True, accepted=True)),
         )
     )
