@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def window() -> Any:
-    return parse_filter(QueryDict(mutable=True) | RANGE)  # type: ignore[operator]
+    params = QueryDict(mutable=True)
+    params.update(RANGE)
+    return parse_filter(params)
 
 
 def logged_in(user: Any) -> Client:
@@ -48,7 +50,7 @@ def test_drift_warns_when_a_week_moves_past_the_threshold(agent: Any, second_age
         unseen_share=0.0,
     )
     report = drift.report_drift(window())
-    first, second = report.weeks
+    first, _ = report.weeks
     # Week 1 suggested alpha 3 times, beta twice: mix {alpha: .6, beta: .4}.
     assert first.mix == {"alpha": 0.6, "beta": 0.4}
     assert first.mix_psi == pytest.approx(drift.psi({"alpha": 0.4, "beta": 0.4, "gamma": 0.2}, first.mix))

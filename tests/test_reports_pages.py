@@ -69,7 +69,8 @@ class TableCells(HTMLParser):
 
     def __init__(self, table_id: str) -> None:
         super().__init__()
-        self.table_id, self.inside, self.in_body, self.rows = table_id, False, False, []
+        self.table_id, self.inside, self.in_body = table_id, False, False
+        self.rows: list[list[str]] = []
         self.cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
