@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.reports_data import RANGE, seed
-from tests.test_browser import browser as browser  # noqa: F401 (the shared Chromium fixture)
+from tests.test_browser import browser as browser  # the shared Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 QUERY = urlencode(RANGE)
