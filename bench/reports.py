@@ -12,7 +12,7 @@ tickets, live predictions, first decisions and their report facts over the last
 quality-check sample. Then each report page is fetched as a supervisor through
 Django's test client (view, queries and template: the whole response) for the
 default range (the last 8 weeks) and for the whole year, and the time printed:
-the first request (after one warm-up request to /healthz, which loads the
+the first request (after one warm-up request to /reports/review/, which loads the
 process's imports) and the median of the next --repeat.
 """
 
@@ -23,7 +23,9 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -78,10 +80,13 @@ FROM bench_seed;
 
 INSERT INTO triage_decisionfact (decision_id, ticket_id, agent_id, model_version_id, suggested_id, chosen_id,
                                  accepted, blind, confidence, confidence_bucket, language, unseen_share,
-                                 seconds_taken, overridden, created_at, day, week)
+                                 seconds_taken, overridden, opens_hour, created_at, day, week)
 SELECT d.id, d.ticket_id, d.agent_id, d.model_version_id, d.suggested_id, d.chosen_id, d.accepted, t.blind,
        p.confidence, least(100, floor(p.confidence * 100 + 1e-9))::int, t.language, 0.02 + 0.08 * s.r3,
-       d.seconds_taken, s.r3 < 0.01, d.created_at, (d.created_at AT TIME ZONE %(tz)s)::date,
+       d.seconds_taken, s.r3 < 0.01,
+       row_number() OVER (PARTITION BY d.agent_id, date_trunc('hour', d.created_at AT TIME ZONE %(tz)s)
+                          ORDER BY d.created_at, d.id) = 1,
+       d.created_at, (d.created_at AT TIME ZONE %(tz)s)::date,
        date_trunc('week', d.created_at AT TIME ZONE %(tz)s)::date
 FROM bench_seed s
 JOIN triage_decision d ON d.id = s.i
@@ -115,7 +120,7 @@ def seed(n: int) -> float:
     User.objects.filter(username__startswith="bench-").delete()
     cats = [Category.objects.create(slug=f"cat-{i:02d}", name=f"Category {i:02d}").pk for i in range(CATEGORIES)]
     agents = User.objects.bulk_create([User(username=f"bench-agent-{i:02d}") for i in range(AGENTS)])
-    reviewer = User.objects.create_user("bench-supervisor", password="bench-pw")  # noqa: S106
+    reviewer = User.objects.create_user("bench-supervisor", password="bench-pw")
     reviewer.groups.add(Group.objects.get(name="supervisor"))
     now = timezone.now()
     versions = []
@@ -132,7 +137,7 @@ def seed(n: int) -> float:
             promotion = ModelPromotion.objects.create(
                 version=version, previous_id=versions[-2], action=ModelPromotion.Action.GATE
             )
-            at = now - timezone.timedelta(days=365 * (VERSIONS - v + 1) / VERSIONS)
+            at = now - timedelta(days=365 * (VERSIONS - v + 1) / VERSIONS)
             ModelPromotion.objects.filter(pk=promotion.pk).update(created_at=at)
     ModelReference.objects.create(
         model_version_id=versions[-1],
@@ -150,7 +155,7 @@ def seed(n: int) -> float:
         agents_minus_1=AGENTS - 1,
         versions=VERSIONS,
     )
-    params = {
+    params: dict[str, Any] = {
         "cats": cats,
         "agents": [a.pk for a in agents],
         "versions": versions,
@@ -176,8 +181,8 @@ def measure(repeat: int) -> list[tuple[str, str, float, float, int]]:
     client.force_login(User.objects.get(username="bench-supervisor"))
     today = timezone.localdate()
     # Warm the process first (URLconf, views and their imports: seconds, once per process).
-    client.get("/healthz", secure=True)
-    ranges = [("8 weeks (default)", ""), ("365 days", f"from={today - timezone.timedelta(days=364)}&to={today}")]
+    client.get("/reports/review/", secure=True)
+    ranges = [("8 weeks (default)", ""), ("365 days", f"from={today - timedelta(days=364)}&to={today}")]
     results = []
     for label, query in ranges:
         for name, url in PAGES:

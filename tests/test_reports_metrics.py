@@ -114,3 +114,9 @@ def test_agents_pace_median_acceptance_and_overrides(seeded: Any) -> None:
     assert (alice.median_seconds, bob.median_seconds) == (50.0, 60.0)
     assert (alice.accepted_share, bob.accepted_share) == (0.8, 0.6)
     assert (alice.overridden_share, bob.overridden_share) == (0.2, 0.0)
+
+
+def test_active_hours_are_exact_under_a_narrower_filter(seeded: Any) -> None:
+    # Alice's alpha tickets: rows 1 (day 1) and 9 (day 2): two hours, one decision in each.
+    rows = {r.username: r for r in agents.report_agents(window(category="alpha"))}
+    assert (rows["alice"].decisions, rows["alice"].active_hours) == (3, 2)  # rows 1, 3 (suggested alpha), 9

@@ -17,12 +17,16 @@ def backfill_facts(apps, schema_editor):
     Decision = apps.get_model("triage", "Decision")
     Prediction = apps.get_model("triage", "Prediction")
     DecisionFact = apps.get_model("triage", "DecisionFact")
-    decisions = Decision.objects.filter(applied=True).select_related("ticket").order_by("id")
+    decisions = Decision.objects.filter(applied=True).select_related("ticket").order_by("created_at", "id")
     batch = []
+    hours = set()
     for decision in decisions.iterator(chunk_size=2000):
         prediction = Prediction.objects.filter(ticket_id=decision.ticket_id, is_live=True).first()
         confidence = prediction.confidence if prediction else None
         day = decision.created_at.date()
+        hour = (decision.agent_id, decision.created_at.replace(minute=0, second=0, microsecond=0))
+        opens_hour = hour not in hours
+        hours.add(hour)
         batch.append(
             DecisionFact(
                 decision_id=decision.pk,
@@ -41,6 +45,7 @@ def backfill_facts(apps, schema_editor):
                 .exclude(agent_id=decision.agent_id)
                 .exclude(chosen_id=decision.chosen_id)
                 .exists(),
+                opens_hour=opens_hour,
                 created_at=decision.created_at,
                 day=day,
                 week=day - timedelta(days=day.weekday()),
@@ -104,6 +109,7 @@ class Migration(migrations.Migration):
                 ("unseen_share", models.FloatField(blank=True, null=True)),
                 ("seconds_taken", models.FloatField(blank=True, null=True)),
                 ("overridden", models.BooleanField(default=False)),
+                ("opens_hour", models.BooleanField(default=False)),
                 ("created_at", models.DateTimeField()),
                 ("day", models.DateField()),
                 ("week", models.DateField()),
@@ -158,8 +164,9 @@ class Migration(migrations.Migration):
                     models.Index(fields=["suggested", "chosen", "day"], name="fact_suggested_chosen_day"),
                     models.Index(fields=["chosen", "day"], name="fact_chosen_day"),
                     models.Index(fields=["week", "suggested"], name="fact_week_suggested"),
-                    models.Index(fields=["agent", "day"], name="fact_agent_day"),
+                    models.Index(fields=["agent", "created_at"], name="fact_agent_created"),
                     models.Index(fields=["accepted", "confidence"], name="fact_accepted_confidence"),
+                    models.Index(fields=["confidence"], name="fact_confidence"),
                 ],
                 "constraints": [
                     models.CheckConstraint(

@@ -39,6 +39,9 @@ class DecisionFact(models.Model):
     seconds_taken = models.FloatField(null=True, blank=True)
     # Another agent (or a quality-check reviewer) later chose a different category.
     overridden = models.BooleanField(default=False)
+    # The agent's first decision in this clock hour: counting these gives the hours an
+    # agent worked (decisions per hour) without a COUNT(DISTINCT hour) over every row.
+    opens_hour = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     day = models.DateField()
     # Monday of the ISO week: weekly series group by it without date functions.
@@ -53,10 +56,11 @@ class DecisionFact(models.Model):
             models.Index(fields=["chosen", "day"], name="fact_chosen_day"),
             # Drift: weekly mix and confidence histogram.
             models.Index(fields=["week", "suggested"], name="fact_week_suggested"),
-            # Agents report.
-            models.Index(fields=["agent", "day"], name="fact_agent_day"),
-            # Error analysis: most and least confident wrong answers.
+            # Agents report (SQLite's medians) and the "first decision in this hour" lookup.
+            models.Index(fields=["agent", "created_at"], name="fact_agent_created"),
+            # Error analysis: most confident wrong answers, then the least sure ones.
             models.Index(fields=["accepted", "confidence"], name="fact_accepted_confidence"),
+            models.Index(fields=["confidence"], name="fact_confidence"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -88,6 +88,10 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
         _vocabulary.cache_clear()  # built since: look again next time, not now (hot path)
     created = decision.created_at
     local_day = timezone.localdate(created)
+    hour = timezone.localtime(created).replace(minute=0, second=0, microsecond=0)
+    opens_hour = not DecisionFact.objects.filter(
+        agent_id=decision.agent_id, created_at__gte=hour, created_at__lt=hour + timedelta(hours=1)
+    ).exists()
     DecisionFact.objects.create(
         decision=decision,
         ticket_id=ticket.pk,
@@ -102,6 +106,7 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
         language=ticket.language,
         unseen_share=unseen_share(f"{ticket.subject}\n{ticket.body}", vocabulary) if vocabulary else None,
         seconds_taken=decision.seconds_taken,
+        opens_hour=opens_hour,
         created_at=created,
         day=local_day,
         week=local_day - timedelta(days=local_day.weekday()),

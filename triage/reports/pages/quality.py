@@ -21,7 +21,7 @@ def build_quality(f: ReportFilter) -> Report:
     )
     cells = quality.report_confusion(f)
     per = quality.report_category_quality(cells, only=f.category)
-    summary = quality.accuracy_summary(f)
+    summary = quality.accuracy_summary(cells)
     report.extra["summary"] = {
         "decided": summary["decided"],
         "accuracy": rate(summary["agreed"], summary["decided"]),
@@ -105,7 +105,8 @@ def build_confidence(f: ReportFilter) -> Report:
         "Confidence you can trust",
         "Does a 90 % suggestion get accepted 90 % of the time? How much could be auto-triaged?",
     )
-    bins = confidence.report_reliability(f)
+    bucket_rows = confidence.confidence_rows(f)
+    bins = confidence.report_reliability(f, bucket_rows)
     report.tables.append(
         Table(
             "reliability",
@@ -132,7 +133,7 @@ def build_confidence(f: ReportFilter) -> Report:
             },
         )
     )
-    overall, per = confidence.report_coverage(f)
+    overall, per = confidence.report_coverage(f, bucket_rows)
     rows = []
     for cov in [overall, *per]:
         row: list[Any] = [cov.slug, cov.total]

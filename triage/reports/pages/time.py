@@ -18,8 +18,9 @@ def build_acceptance(f: ReportFilter) -> Report:
         "acceptance", "Acceptance over time", "What share of shown suggestions did agents accept unchanged?"
     )
     marks = acceptance.promotions_in_range(f)
+    daily = acceptance.report_acceptance(f, period="day")
     for period, title in (("day", "Per day"), ("week", "Per week")):
-        rows = acceptance.report_acceptance(f, period=period)
+        rows = daily if period == "day" else acceptance.acceptance_by_week(daily)
         report.tables.append(
             Table(
                 name=f"per-{period}",
@@ -185,8 +186,9 @@ def build_overview(f: ReportFilter) -> Report:
     )
     report = Report("overview", "Reports", "How accurate were suggestions last week, where, and should we retrain?")
     totals = acceptance.acceptance_totals(last_week)
-    summary = quality.accuracy_summary(last_week)
-    per = quality.report_category_quality(quality.report_confusion(last_week), only=f.category)
+    cells = quality.report_confusion(last_week)
+    summary = quality.accuracy_summary(cells)
+    per = quality.report_category_quality(cells, only=f.category)
     drift_report = drift.report_drift(f)
     floor = settings.REPORTS_ACCEPTANCE_FLOOR
     accepted = rate(totals["accepted"], totals["shown"])

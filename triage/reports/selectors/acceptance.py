@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from triage.models import ModelPromotion
+from triage.models import ModelPromotion, ModelVersion
 from triage.reports.filters import ReportFilter
 
 
@@ -29,16 +29,34 @@ def report_acceptance(f: ReportFilter, *, period: str = "day") -> list[Acceptanc
     many were accepted unchanged, per period and model version."""
     if period not in {"day", "week"}:
         raise ValueError(f"period must be day or week, not {period!r}")
+    versions = dict(ModelVersion.objects.values_list("id", "version"))
     rows = (
         f.facts()
         .filter(blind=False, suggested__isnull=False)
-        .values(period, "model_version__version")
+        .values(period, "model_version_id")
         .annotate(shown=Count("id"), accepted=Count("id", filter=Q(accepted=True)))
-        .order_by(period, "model_version__version")
+        .order_by()
     )
-    return [
-        AcceptanceRow(period=r[period], version=r["model_version__version"], shown=r["shown"], accepted=r["accepted"])
+    result = [
+        AcceptanceRow(
+            period=r[period], version=versions.get(r["model_version_id"]), shown=r["shown"], accepted=r["accepted"]
+        )
         for r in rows
+    ]
+    return sorted(result, key=lambda r: (r.period, r.version or 0))
+
+
+def acceptance_by_week(daily: list[AcceptanceRow]) -> list[AcceptanceRow]:
+    """The daily rows folded into ISO weeks (Monday), without another scan."""
+    weeks: dict[tuple[date, int | None], list[int]] = {}
+    for r in daily:
+        key = (r.period - timedelta(days=r.period.weekday()), r.version)
+        counts = weeks.setdefault(key, [0, 0])
+        counts[0] += r.shown
+        counts[1] += r.accepted
+    return [
+        AcceptanceRow(week, version, shown, accepted)
+        for (week, version), (shown, accepted) in sorted(weeks.items(), key=lambda item: (item[0][0], item[0][1] or 0))
     ]
 
 

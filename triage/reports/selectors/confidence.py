@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Count, Q, Sum
 
 from triage.reports.filters import ReportFilter
 from triage.reports.models import CONFIDENCE_BUCKETS
+from triage.reports.selectors.common import category_slugs
 
 RELIABILITY_BINS = 10
 PRECISION_TARGETS = (0.90, 0.95, 0.99)
@@ -28,23 +29,44 @@ class ReliabilityBin:
         return self.accepted / self.count if self.count else None
 
 
-def report_reliability(f: ReportFilter) -> list[ReliabilityBin]:
-    """Decisions per confidence percent (one GROUP BY), folded into equal-width bins."""
+@dataclass(frozen=True)
+class BucketRow:
+    suggested: str
+    bucket: int
+    n: int
+    accepted: int
+    confidence_sum: float
+
+
+def confidence_rows(f: ReportFilter) -> list[BucketRow]:
+    """Decisions per (suggested category, confidence percent): the one GROUP BY both
+    the reliability diagram and the coverage curve fold."""
+    slugs = category_slugs()
     rows = (
         f.facts()
         .filter(suggested__isnull=False, confidence_bucket__isnull=False)
-        .values("confidence_bucket")
-        .annotate(n=Count("id"), accepted=Count("id", filter=Q(accepted=True)), mean=Avg("confidence"))
+        .values("suggested_id", "confidence_bucket")
+        .annotate(n=Count("id"), accepted=Count("id", filter=Q(accepted=True)), total=Sum("confidence"))
+        .order_by()
     )
+    return [
+        BucketRow(slugs[r["suggested_id"]], r["confidence_bucket"], r["n"], r["accepted"], r["total"] or 0.0)
+        for r in rows
+    ]
+
+
+def report_reliability(f: ReportFilter, rows: list[BucketRow] | None = None) -> list[ReliabilityBin]:
+    """Decisions per confidence percent, folded into equal-width bins."""
+    rows = confidence_rows(f) if rows is None else rows
     width = CONFIDENCE_BUCKETS // RELIABILITY_BINS
     counts = [0] * RELIABILITY_BINS
     accepted = [0] * RELIABILITY_BINS
     weighted = [0.0] * RELIABILITY_BINS
     for r in rows:
-        b = min(RELIABILITY_BINS - 1, r["confidence_bucket"] // width)
-        counts[b] += r["n"]
-        accepted[b] += r["accepted"]
-        weighted[b] += (r["mean"] or 0.0) * r["n"]
+        b = min(RELIABILITY_BINS - 1, r.bucket // width)
+        counts[b] += r.n
+        accepted[b] += r.accepted
+        weighted[b] += r.confidence_sum
     return [
         ReliabilityBin(
             low=b / RELIABILITY_BINS,
@@ -100,19 +122,13 @@ def _curve(slug: str, buckets: dict[int, tuple[int, int]]) -> Coverage:
     return coverage
 
 
-def report_coverage(f: ReportFilter) -> tuple[Coverage, list[Coverage]]:
+def report_coverage(f: ReportFilter, rows: list[BucketRow] | None = None) -> tuple[Coverage, list[Coverage]]:
     """The coverage curve over all categories (one threshold for all) and per suggested category."""
-    rows = (
-        f.facts()
-        .filter(suggested__isnull=False, confidence_bucket__isnull=False)
-        .values("suggested__slug", "confidence_bucket")
-        .annotate(n=Count("id"), accepted=Count("id", filter=Q(accepted=True)))
-    )
+    rows = confidence_rows(f) if rows is None else rows
     overall: dict[int, tuple[int, int]] = {}
     per: dict[str, dict[int, tuple[int, int]]] = {}
     for r in rows:
-        b, n, ok = r["confidence_bucket"], r["n"], r["accepted"]
-        on, ook = overall.get(b, (0, 0))
-        overall[b] = (on + n, ook + ok)
-        per.setdefault(r["suggested__slug"], {})[b] = (n, ok)
+        on, ook = overall.get(r.bucket, (0, 0))
+        overall[r.bucket] = (on + r.n, ook + r.accepted)
+        per.setdefault(r.suggested, {})[r.bucket] = (r.n, r.accepted)
     return _curve("all", overall), [_curve(slug, per[slug]) for slug in sorted(per)]

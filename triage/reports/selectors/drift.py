@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
-from django.db.models import Avg, Count
+from django.db.models import Count, Sum
 
 from triage.models import ModelReference, ModelVersion
 from triage.reports.filters import ReportFilter
 from triage.reports.models import CONFIDENCE_BUCKETS
+from triage.reports.selectors.common import category_slugs
 
 HISTOGRAM_BINS = 10
 # Shares are floored at this before PSI: an empty bin must not make it infinite.
@@ -57,21 +58,35 @@ def _reference_for(f: ReportFilter) -> tuple[ModelVersion | None, ModelReference
 
 
 def report_drift(f: ReportFilter) -> DriftReport:
-    """Three GROUP BY week queries; the weeks are compared with the reference in Python."""
+    """Two GROUP BY week queries; the weeks are compared with the reference in Python."""
     version, reference = _reference_for(f)
     facts = f.facts().filter(suggested__isnull=False)
     if version is not None:
         facts = facts.filter(model_version=version)
+    slugs = category_slugs()
     weeks: dict[date, DriftWeek] = {}
-    for r in facts.values("week").annotate(n=Count("id"), unseen=Avg("unseen_share")).order_by("week"):
-        weeks[r["week"]] = DriftWeek(week=r["week"], tickets=r["n"], unseen_share=r["unseen"])
-    for r in facts.values("week", "suggested__slug").annotate(n=Count("id")):
-        week = weeks[r["week"]]
-        week.mix[r["suggested__slug"]] = r["n"] / week.tickets
-    width = CONFIDENCE_BUCKETS // HISTOGRAM_BINS
-    for week in weeks.values():
+    unseen: dict[date, list[float]] = {}
+    by_category = (
+        facts.values("week", "suggested_id")
+        .annotate(n=Count("id"), unseen_sum=Sum("unseen_share"), unseen_n=Count("unseen_share"))
+        .order_by()
+    )
+    for r in by_category:
+        week = weeks.setdefault(r["week"], DriftWeek(week=r["week"], tickets=0))
+        week.tickets += r["n"]
+        week.mix[slugs[r["suggested_id"]]] = r["n"]
+        sums = unseen.setdefault(r["week"], [0.0, 0])
+        sums[0] += r["unseen_sum"] or 0.0
+        sums[1] += r["unseen_n"]
+    weeks = dict(sorted(weeks.items()))
+    for key, week in weeks.items():
+        week.mix = {slug: n / week.tickets for slug, n in sorted(week.mix.items())}
+        total, n = unseen[key]
+        week.unseen_share = total / n if n else None
         week.histogram = [0.0] * HISTOGRAM_BINS
-    for r in facts.filter(confidence_bucket__isnull=False).values("week", "confidence_bucket").annotate(n=Count("id")):
+    width = CONFIDENCE_BUCKETS // HISTOGRAM_BINS
+    by_bucket = facts.filter(confidence_bucket__isnull=False).values("week", "confidence_bucket")
+    for r in by_bucket.annotate(n=Count("id")).order_by():
         week = weeks[r["week"]]
         week.histogram[min(HISTOGRAM_BINS - 1, r["confidence_bucket"] // width)] += r["n"] / week.tickets
     warnings: list[str] = []

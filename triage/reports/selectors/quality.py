@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 
 from triage.models import Category, DecisionFact
 from triage.reports.filters import ReportFilter
+from triage.reports.selectors.common import category_slugs
 
 
 @dataclass(frozen=True)
@@ -16,18 +17,21 @@ class Cell:
     suggested: str
     chosen: str
     count: int
+    blind: int = 0  # of which on the blind slice
 
 
 def report_confusion(f: ReportFilter) -> list[Cell]:
-    """Decisions per (suggested, chosen) pair: one GROUP BY. Agents' choice is the truth."""
+    """Decisions per (suggested, chosen) pair: one GROUP BY on ids. Agents' choice is the truth."""
+    slugs = category_slugs()
     rows = (
         f.facts()
         .filter(suggested__isnull=False)
-        .values("suggested__slug", "chosen__slug")
-        .annotate(n=Count("id"))
-        .order_by("suggested__slug", "chosen__slug")
+        .values("suggested_id", "chosen_id")
+        .annotate(n=Count("id"), blind=Count("id", filter=Q(blind=True)))
+        .order_by()
     )
-    return [Cell(r["suggested__slug"], r["chosen__slug"], r["n"]) for r in rows]
+    cells = [Cell(slugs[r["suggested_id"]], slugs[r["chosen_id"]], r["n"], r["blind"]) for r in rows]
+    return sorted(cells, key=lambda c: (c.suggested, c.chosen))
 
 
 @dataclass(frozen=True)
@@ -74,19 +78,15 @@ def report_category_quality(cells: list[Cell], *, only: Category | None = None) 
     ]
 
 
-def accuracy_summary(f: ReportFilter) -> dict[str, int]:
+def accuracy_summary(cells: list[Cell]) -> dict[str, int]:
     """Decisions with a suggestion, how many kept it, and the same on the blind slice
     (the unbiased estimate: agents chose there without seeing the suggestion)."""
-    return (
-        f.facts()
-        .filter(suggested__isnull=False)
-        .aggregate(
-            decided=Count("id"),
-            agreed=Count("id", filter=Q(accepted=True)),
-            blind_decided=Count("id", filter=Q(blind=True)),
-            blind_agreed=Count("id", filter=Q(blind=True, accepted=True)),
-        )
-    )
+    return {
+        "decided": sum(c.count for c in cells),
+        "agreed": sum(c.count for c in cells if c.suggested == c.chosen),
+        "blind_decided": sum(c.blind for c in cells),
+        "blind_agreed": sum(c.blind for c in cells if c.suggested == c.chosen),
+    }
 
 
 def confusion_tickets(
