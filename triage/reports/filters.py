@@ -38,14 +38,18 @@ class ReportFilter:
     def facts(self) -> QuerySet[DecisionFact]:
         """Facts in range. A category keeps tickets it was suggested for or chosen for,
         so its precision (suggested) and recall (chosen) both stay computable."""
-        facts = DecisionFact.objects.filter(day__gte=self.start, day__lte=self.end)
+        return DecisionFact.objects.filter(self.q())
+
+    def q(self, prefix: str = "") -> Q:
+        """The filter as a Q on DecisionFact, or through a relation (`prefix="decision__fact__"`)."""
+        q = Q(**{f"{prefix}day__gte": self.start, f"{prefix}day__lte": self.end})
         if self.category is not None:
-            facts = facts.filter(Q(suggested=self.category) | Q(chosen=self.category))
+            q &= Q(**{f"{prefix}suggested": self.category}) | Q(**{f"{prefix}chosen": self.category})
         if self.version is not None:
-            facts = facts.filter(model_version=self.version)
+            q &= Q(**{f"{prefix}model_version": self.version})
         if self.language:
-            facts = facts.filter(language=self.language)
-        return facts
+            q &= Q(**{f"{prefix}language": self.language})
+        return q
 
     def params(self) -> dict[str, str]:
         params = {"from": self.start.isoformat(), "to": self.end.isoformat()}
