@@ -20,7 +20,11 @@ def build_quality(f: ReportFilter) -> Report:
         "For which categories are suggestions right? Agents' choices are the truth here.",
     )
     cells = quality.report_confusion(f)
-    per = quality.report_category_quality(cells, only=f.category)
+    # Weakest first, in the table and in the chart beside it.
+    per = sorted(
+        quality.report_category_quality(cells, only=f.category),
+        key=lambda q: (q.f1 if q.f1 is not None else -1, q.slug),
+    )
     summary = quality.accuracy_summary(cells)
     report.extra["summary"] = {
         "decided": summary["decided"],
@@ -33,10 +37,7 @@ def build_quality(f: ReportFilter) -> Report:
             "categories",
             "Precision, recall, F1 and support",
             ["Category", "Suggested", "Support (chosen)", "Correct", "Precision", "Recall", "F1"],
-            [
-                [q.slug, q.suggested, q.support, q.correct, r4(q.precision), r4(q.recall), r4(q.f1)]
-                for q in sorted(per, key=lambda q: (q.f1 if q.f1 is not None else -1, q.slug))
-            ],
+            [[q.slug, q.suggested, q.support, q.correct, r4(q.precision), r4(q.recall), r4(q.f1)] for q in per],
             note="Sorted weakest first. Precision: of the model's suggestions of the category, the share agents kept. "
             "Recall: of the tickets agents put in the category, the share the model suggested.",
         )
