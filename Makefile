@@ -9,7 +9,7 @@ FEED_RATE ?= 0.2
 # Local demo over plain http: switch off the HTTPS-only hardening meant for production.
 LOCAL_HTTP := DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
 
-.PHONY: run test lint format bench-ingest bench-quality install install-dev browser clean
+.PHONY: run test lint format bench-ingest bench-quality bench-reports install install-dev vendor browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,21 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+# Chart.js (and its matrix chart) from the npm registry, pinned by package-lock.json,
+# copied into static/vendor/ (gitignored): served by the product, never from a CDN.
+VENDOR := static/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/chart.js/dist/chart.umd.js node_modules/chart.js/dist/chart.umd.js.map $(VENDOR)/
+	cp node_modules/chart.js/LICENSE.md $(VENDOR)/chart.js-LICENSE.md
+	cp node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js* $(VENDOR)/
+	cp node_modules/chartjs-chart-matrix/LICENSE $(VENDOR)/chartjs-chart-matrix-LICENSE
+	touch $@
+
+vendor: $(VENDOR)/.installed
+install: $(VENV)/.installed vendor
+install-dev: $(VENV)/.installed-dev vendor
 
 run: install
 	@mkdir -p var
@@ -58,6 +71,9 @@ bench-ingest: install-dev
 
 bench-quality: install-dev
 	$(BIN)/python bench/quality.py
+
+bench-reports: install-dev
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf var/static var/celery

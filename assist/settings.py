@@ -352,3 +352,21 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+
+
+# Reports (triage/reports; docs/reports.md).
+# Share of accepted suggestions drawn into the supervisors' quality-check list.
+REPORTS_QC_SHARE = env_float("ASSIST_REPORTS_QC_SHARE", 0.02)
+# A retrain is requested (trigger "drift") when the live model's suggestions were
+# accepted less than this share of the time over the window, with enough decisions.
+REPORTS_ACCEPTANCE_FLOOR = env_float("ASSIST_REPORTS_ACCEPTANCE_FLOOR", 0.6)
+REPORTS_ACCEPTANCE_WINDOW_DAYS = env_int("ASSIST_REPORTS_ACCEPTANCE_WINDOW_DAYS", 7)
+REPORTS_ACCEPTANCE_MIN_DECISIONS = env_int("ASSIST_REPORTS_ACCEPTANCE_MIN_DECISIONS", 100)
+# Drift warnings: population stability index of the weekly category mix or
+# confidence histogram against the training reference, and the rise of the share
+# of never-seen words over the training reference's own (absolute points).
+REPORTS_PSI_WARNING = env_float("ASSIST_REPORTS_PSI_WARNING", 0.2)
+REPORTS_UNSEEN_WARNING = env_float("ASSIST_REPORTS_UNSEEN_WARNING", 0.05)
+# Default date range of the report pages, and the longest one accepted.
+REPORTS_DEFAULT_WEEKS = env_int("ASSIST_REPORTS_DEFAULT_WEEKS", 8)
+REPORTS_MAX_DAYS = env_int("ASSIST_REPORTS_MAX_DAYS", 731)

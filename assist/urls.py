@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("triage.api.urls")),
     path("models/", include("triage.learning.urls")),
     path("taxonomy/", include("triage.taxonomy.urls")),
+    path("reports/", include("triage.reports.urls")),
     path("", include("triage.urls")),
 ]

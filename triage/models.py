@@ -357,6 +357,8 @@ class Decision(models.Model):
 
 
 # The taxonomy's own tables (queues, routing rules, the change history, splits).
+# The reports' tables (decision facts, training references, quality checks).
+from triage.reports.models import DecisionFact, ModelReference, QualityCheck  # noqa: E402, F401
 from triage.taxonomy.models import (  # noqa: E402, F401
     LabelChange,
     Queue,

@@ -21,6 +21,7 @@ from triage import broadcast, serving
 from triage.db import insert_parent_and_child
 from triage.ml.language import detect_language
 from triage.models import Category, Decision, Prediction, Ticket
+from triage.reports.services import decision_fact_record
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ def ticket_triage(
         model_version_id=live.model_version_id if live else None,
         seconds_taken=seconds_taken,
     )
+    decision_fact_record(decision=decision, ticket=ticket, prediction=live)
     ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
     if applied:
         transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))

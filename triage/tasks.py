@@ -55,3 +55,12 @@ def run_tuning(run_id: int) -> None:
 @shared_task(acks_late=True)
 def tune_trial(run_id: int, index: int) -> None:
     tuning.tuning_trial(run_id=run_id, index=index)
+
+
+@shared_task
+def reports_housekeeping() -> None:
+    """Every 15 minutes: the live model's drift reference, and the acceptance-floor retrain."""
+    from triage.reports import services as reports
+
+    reports.model_reference_ensure()
+    reports.acceptance_floor_check()

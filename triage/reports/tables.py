@@ -1,0 +1,94 @@
+"""What a report page shows: tables (also served as CSV) and the charts drawn from them."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpResponse
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell that links somewhere (the CSV gets its text)."""
+
+    text: Any
+    href: str
+
+    def __str__(self) -> str:
+        return str(self.text)
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    note: str = ""
+
+
+@dataclass
+class Chart:
+    """A Chart.js configuration (JSON only: the page script adds colours and callbacks)."""
+
+    id: str
+    title: str
+    table: str
+    config: dict[str, Any]
+
+    @property
+    def data_id(self) -> str:
+        return f"{self.id}-config"
+
+
+@dataclass
+class Report:
+    slug: str
+    title: str
+    question: str
+    tables: list[Table] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> Table | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+    def sections(self) -> list[tuple[Table, list[Chart]]]:
+        """Each table with the charts drawn from it, in table order."""
+        return [(t, [c for c in self.charts if c.table == t.name]) for t in self.tables]
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else ""
+    return str(value)
+
+
+def csv_response(table: Table, filename: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(table.columns)
+    for row in table.rows:
+        # A leading =, +, - or @ would run as a formula in a spreadsheet: quote it.
+        writer.writerow([_safe(cell_text(cell)) for cell in row])
+    return response
+
+
+def _safe(text: str) -> str:
+    if text[:1] in {"=", "+", "@"} or (text[:1] == "-" and not _is_number(text)):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,22 @@
+"""Template filters of the report pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from triage.reports.tables import cell_text
+
+register = template.Library()
+
+
+@register.filter
+def cell(value: Any) -> str:
+    """A table cell as the CSV writes it (so the page and the download agree)."""
+    return cell_text(value)
+
+
+@register.filter
+def is_link(value: Any) -> bool:
+    return hasattr(value, "href")
