@@ -20,6 +20,7 @@ from django.utils import timezone
 from triage.models import (
     Category,
     Decision,
+    DecisionFact,
     LabelChange,
     Prediction,
     RelabelPermit,
@@ -96,6 +97,10 @@ def relabel(
         source,
         target,
     )
+    # The reports' fact table follows, so reports show the new taxonomy too.
+    facts = DecisionFact.objects.filter(decision__in=decisions.values("pk"))
+    facts.filter(chosen=source).update(chosen=target)
+    facts.filter(suggested=source).update(suggested=target)
     permit = RelabelPermit.objects.create(from_category=source, to_category=target)
     try:
         decisions.filter(chosen=source).update(chosen=target)
