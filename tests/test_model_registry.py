@@ -98,6 +98,23 @@ def test_a_retired_category_is_never_suggested(history: Any, categories: dict[st
     assert all(a["category"] != result.prediction.suggested.slug for a in result.prediction.alternatives)
 
 
+def test_training_learns_only_human_labels_not_the_models_own_auto_triage(
+    history: list[Ticket], categories: dict[str, Category]
+) -> None:
+    from triage.ml.training import training_data
+
+    auto = Ticket.objects.create(
+        subject="auto",
+        body="triaged by the model itself",
+        received_at=timezone.now(),
+        category=categories["lost-or-stolen-card"],
+        label_source=Ticket.LabelSource.AUTO,
+    )
+    ids = training_data().ids
+    assert auto.pk not in ids
+    assert set(ids) == {t.pk for t in history}
+
+
 def test_a_history_without_times_is_held_out_at_random_not_by_file_order(categories: Any) -> None:
     # A file sorted by label, imported without timestamps: every row has the same time.
     same_time = timezone.now()

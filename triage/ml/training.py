@@ -92,8 +92,14 @@ class Fitted:
 
 
 def confirmed_tickets() -> Any:
-    """Confirmed tickets in active categories (the training data's queryset)."""
-    return Ticket.objects.filter(category__isnull=False, category__is_active=True)
+    """Confirmed tickets in active categories (the training data's queryset).
+
+    Tickets the model triaged itself (above a category's auto-triage threshold)
+    are left out until an agent confirms them: it must not learn from its own guesses.
+    """
+    return Ticket.objects.filter(category__isnull=False, category__is_active=True).exclude(
+        label_source=Ticket.LabelSource.AUTO
+    )
 
 
 def training_rows(chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
