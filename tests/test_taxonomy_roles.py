@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import client_for, make_user
 from triage.consumers import CLOSE_FORBIDDEN
+from triage.reports.urls import REPORT_SLUGS
 from triage.routing import websocket_urlpatterns
 
 ROLES = ["anonymous", "outsider", "agent", "supervisor", "admin", "integration"]
@@ -57,6 +58,13 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "taxonomy-rule-delete": [("POST", ADMINS)],
     "taxonomy-users": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-auto-undo": [("POST", TRIAGERS)],
+    "reports": [("GET", SUPERVISORS)],
+    **{f"reports-{slug}": [("GET", SUPERVISORS)] for slug in REPORT_SLUGS},
+    **{f"reports-{slug}-csv": [("GET", SUPERVISORS)] for slug in ("overview", *REPORT_SLUGS)},
+    "reports-confusion-cell": [("GET", SUPERVISORS)],
+    "reports-ticket": [("GET", SUPERVISORS)],
+    "reports-review": [("GET", SUPERVISORS)],
+    "reports-review-submit": [("POST", SUPERVISORS)],
     "api-tickets": [("GET", VIEWERS), ("POST", INGESTERS)],
     "api-ticket": [("GET", VIEWERS)],
     "api-ticket-triage": [("POST", TRIAGERS)],
@@ -106,6 +114,7 @@ def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
         "ticket_id": ticket.pk,
         "run_id": 1,
         "number": 1,
+        "check_id": 1,
         "rule": rule,
         "split": split,
     }
@@ -120,9 +129,11 @@ def _path(name: str, objects: dict[str, Any]) -> str:
         kwargs["pk"] = (
             objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
         )
-    for key in ("ticket_id", "run_id", "number"):
+    for key in ("ticket_id", "run_id", "number", "check_id"):
         if f"<int:{key}>" in route:
             kwargs[key] = objects[key]
+    if "<str:table>" in route:
+        kwargs["table"] = "daily"
     return reverse(name, kwargs=kwargs)
 
 
