@@ -123,6 +123,12 @@ def test_merge_relabels_tickets_and_decisions_keeps_old_labels_and_queues_a_retr
     assert audit.filter(field="decision.chosen").count() == 3
     assert all(row.old_category == lost and row.new_category == fraud for row in audit)
     assert change.actor == admin_user and change.after["moved"]["tickets"] == 3
+    # The reports follow: their decision facts carry the new label.
+    from triage.models import DecisionFact
+
+    facts = DecisionFact.objects.filter(ticket__in=decided)
+    assert facts.count() == 3 and set(facts.values_list("chosen", flat=True)) == {fraud.pk}
+    assert not DecisionFact.objects.filter(suggested=lost).exists()
     # A retrain is queued, by whom and why.
     run = TrainingRun.objects.get()
     assert run.trigger == TrainingRun.Trigger.TAXONOMY and run.requested_by == admin_user
