@@ -205,7 +205,7 @@ def _confidence_histogram(version: ModelVersion, sample: list[tuple[str, str]]) 
     if not sample:
         return []
     from triage.ml.registry import ArtifactRefusedError, model_version_load
-    from triage.ml.streaming import suggester_for
+    from triage.serving import suggester_for  # where serving builds its suggesters, whichever module holds them
 
     try:
         suggester = suggester_for(model_version_load(version))
