@@ -127,8 +127,8 @@ def test_the_migration_backfills_the_facts_of_earlier_decisions(seeded: Any) -> 
 
     from django.apps import apps
 
-    fields = ("ticket_id", "agent_id", "suggested_id", "chosen_id", "accepted", "confidence_bucket", "overridden")
-    fields += ("opens_hour", "day", "week", "language", "seconds_taken")
+    fields = ["ticket_id", "agent_id", "suggested_id", "chosen_id", "accepted", "confidence_bucket", "overridden"]
+    fields += ["opens_hour", "day", "week", "language", "seconds_taken"]
     written = sorted(DecisionFact.objects.values_list(*fields))
     DecisionFact.objects.all().delete()
     importlib.import_module("triage.migrations.0009_reports").backfill_facts(apps, None)
