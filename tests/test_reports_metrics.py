@@ -120,3 +120,16 @@ def test_active_hours_are_exact_under_a_narrower_filter(seeded: Any) -> None:
     # Alice's alpha tickets: rows 1 (day 1) and 9 (day 2): two hours, one decision in each.
     rows = {r.username: r for r in agents.report_agents(window(category="alpha"))}
     assert (rows["alice"].decisions, rows["alice"].active_hours) == (3, 2)  # rows 1, 3 (suggested alpha), 9
+
+
+def test_the_migration_backfills_the_facts_of_earlier_decisions(seeded: Any) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    fields = ["ticket_id", "agent_id", "suggested_id", "chosen_id", "accepted", "confidence_bucket", "overridden"]
+    fields += ["opens_hour", "day", "week", "language", "seconds_taken"]
+    written = sorted(DecisionFact.objects.values_list(*fields))
+    DecisionFact.objects.all().delete()
+    importlib.import_module("triage.migrations.0009_reports").backfill_facts(apps, None)
+    assert sorted(DecisionFact.objects.values_list(*fields)) == written
