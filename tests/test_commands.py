@@ -109,3 +109,18 @@ def test_feed_posts_tickets_through_the_api(asgi_server: str, integration: Any, 
     assert "posted 3 tickets" in out.getvalue()
     tickets = Ticket.objects.filter(source="demo-feed")
     assert tickets.count() == 3 and all(t.status == "new" and t.live_prediction for t in tickets)
+
+
+def test_demo_activity_leaves_decisions_the_reports_can_show(live_model: Any, agent: Any, second_agent: Any) -> None:
+    from triage.demo_activity import demo_decisions_make
+    from triage.models import Decision, DecisionFact
+
+    stored = demo_decisions_make(agents=[agent, second_agent], count=60)
+    decisions = Decision.objects.filter(ticket__source="demo-activity")
+    assert stored == 60 == decisions.count()
+    assert set(decisions.values_list("agent__username", flat=True)) == {agent.username, second_agent.username}
+    # Mostly accepted, as agents of a good model do, but not all: the reports have both.
+    accepted = decisions.filter(accepted=True).count()
+    assert 30 < accepted < 60
+    assert DecisionFact.objects.filter(ticket__source="demo-activity").count() == 60
+    assert not Ticket.objects.filter(source="demo-activity", status="new").exists()

@@ -24,6 +24,7 @@ class Command(BaseCommand):
         if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
             self.stdout.write("No live model: training the first one.")
             call_command("train", stdout=self.stdout)
+            self._demo_activity()
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Assist is starting at {options['url']}"))
         if LOGINS_FILE.exists():
@@ -33,3 +34,21 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Logins: run `python manage.py seed_demo` to (re)create the demo users and passwords.")
         self.stdout.write("Stop with Ctrl-C.\n")
+
+    def _demo_activity(self) -> None:
+        """On a fresh demo, a morning of agents' decisions so the reports have data."""
+        from django.contrib.auth.models import User
+
+        from triage import roles
+        from triage.demo_activity import DEMO_SOURCE, demo_decisions_make
+
+        agents = list(User.objects.filter(username="agent"))
+        if not agents or Ticket.objects.filter(source=DEMO_SOURCE).exists():
+            return
+        second, _ = User.objects.get_or_create(username="agent2", defaults={"first_name": "Demo"})
+        second.set_unusable_password()
+        second.save()
+        second.groups.add(*User.objects.get(username="agent").groups.filter(name=roles.AGENT))
+        self.stdout.write("Demo agents triage a morning's tickets (for the reports).")
+        count = demo_decisions_make(agents=[*agents, second])
+        self.stdout.write(f"  {count} decisions stored.")
