@@ -20,6 +20,11 @@ def test_seed_demo_creates_a_labelled_history_and_the_role_users(db: Any, tmp_pa
     out = StringIO()
     call_command("seed_demo", tickets=120, stdout=out)
     assert Category.objects.count() == 12
+    # Urgent categories sit in the Urgent queue; every demo category has a queue.
+    urgent = Category.objects.filter(urgent=True)
+    assert set(urgent.values_list("slug", flat=True)) == {"lost-or-stolen-card", "suspected-fraud"}
+    assert set(urgent.values_list("queue__slug", flat=True)) == {"urgent"}
+    assert not Category.objects.filter(queue__isnull=True).exists()
     assert Ticket.objects.filter(status="triaged", category__isnull=False).count() == 120
     assert len({t.body for t in Ticket.objects.all()}) > 80  # varied, not one template
     for username, role in [("agent", "agent"), ("supervisor", "supervisor"), ("admin", "admin")]:

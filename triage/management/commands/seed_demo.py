@@ -17,7 +17,20 @@ from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
 from triage import demo, roles
+from triage.models import Category, Queue
 from triage.services import HistoryRow, category_ensure, tickets_import
+
+# Where the demo's categories go: a lost card or fraud is urgent, the rest by product.
+DEMO_ROUTING: dict[str, tuple[str, bool, str]] = {
+    "lost-or-stolen-card": ("urgent", True, "#c0392b"),
+    "suspected-fraud": ("urgent", True, "#8e44ad"),
+    "card-declined": ("cards", False, "#2471a3"),
+    "card-delivery": ("cards", False, "#1f8a70"),
+    "cash-and-atm": ("cards", False, "#16a085"),
+    "transfers": ("payments", False, "#d68910"),
+    "fees-and-charges": ("payments", False, "#b9770e"),
+    "disputes-and-refunds": ("payments", False, "#a04000"),
+}
 
 DEMO_USERS = [("agent", roles.AGENT), ("supervisor", roles.SUPERVISOR), ("admin", roles.ADMIN)]
 FEED_USER = "feeder"
@@ -38,6 +51,7 @@ class Command(BaseCommand):
             for slug, (name, description) in demo.CATEGORIES.items()
         }
         self.stdout.write(f"{len(categories)} categories")
+        self._route(categories)
 
         count = options["tickets"]
         now = timezone.now()
@@ -88,3 +102,14 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=feeder)
         lines.append(f"{'api token':<11} {FEED_USER}: Authorization: Token {token.key}")
         return lines
+
+    def _route(self, categories: dict[str, Category]) -> None:
+        """Give the demo categories queues, urgency and colours (once: an admin's later edits stay)."""
+        queues = {q.slug: q for q in Queue.objects.all()}
+        for slug, category in categories.items():
+            queue_slug, urgent, color = DEMO_ROUTING.get(slug, ("general", False, category.color))
+            if category.queue_id is None and queue_slug in queues:
+                category.queue = queues[queue_slug]
+                category.urgent = urgent
+                category.color = color
+                category.save(update_fields=["queue", "urgent", "color"])
