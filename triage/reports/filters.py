@@ -18,6 +18,8 @@ from django.utils import timezone
 from triage.models import Category, DecisionFact, ModelVersion
 
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
+VERSION_NUMBER = re.compile(r"[0-9]{1,9}")
+MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 class FilterError(ValueError):
@@ -74,9 +76,13 @@ def _date(params: QueryDict, field: str, default: date) -> date:
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise FilterError(field, f"{raw!r} is not a date (use YYYY-MM-DD)") from None
+    # Far-off years would overflow the date arithmetic of the reports.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise FilterError(field, f"{raw!r} is out of range (years {MIN_YEAR} to {MAX_YEAR})")
+    return value
 
 
 def parse_filter(params: QueryDict) -> ReportFilter:
@@ -97,7 +103,7 @@ def parse_filter(params: QueryDict) -> ReportFilter:
     version = None
     number = params.get("version", "").strip().lstrip("v")
     if number:
-        if not number.isdigit():
+        if not VERSION_NUMBER.fullmatch(number):
             raise FilterError("version", f"{number!r} is not a model version number")
         version = ModelVersion.objects.filter(version=int(number)).first()
         if version is None:

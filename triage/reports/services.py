@@ -83,8 +83,12 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
             chosen_id=decision.chosen_id
         ).update(overridden=True)
         return
-    vocabulary = _vocabulary(prediction.model_version_id) if prediction else frozenset()
-    if prediction and not vocabulary:
+    # A routing rule's suggestion (no model version) has no confidence or vocabulary of
+    # a model: it stays out of the reliability, coverage and drift figures.
+    version_id = prediction.model_version_id if prediction else None
+    model_confidence = prediction.confidence if prediction and version_id else None
+    vocabulary = _vocabulary(version_id) if version_id else frozenset()
+    if version_id and not vocabulary:
         _vocabulary.cache_clear()  # built since: look again next time, not now (hot path)
     created = decision.created_at
     local_day = timezone.localdate(created)
@@ -101,8 +105,8 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
         chosen_id=decision.chosen_id,
         accepted=decision.accepted,
         blind=ticket.blind,
-        confidence=prediction.confidence if prediction else None,
-        confidence_bucket=confidence_bucket(prediction.confidence if prediction else None),
+        confidence=model_confidence,
+        confidence_bucket=confidence_bucket(model_confidence),
         language=ticket.language,
         unseen_share=unseen_share(f"{ticket.subject}\n{ticket.body}", vocabulary) if vocabulary else None,
         seconds_taken=decision.seconds_taken,
@@ -246,7 +250,7 @@ def acceptance_floor_check(*, now: Any = None) -> TrainingRun | None:
     counts = DecisionFact.objects.filter(
         created_at__gte=since, model_version_id=live, blind=False, suggested__isnull=False
     ).aggregate(n=Count("id"), accepted=Count("id", filter=Q(accepted=True)))
-    if counts["n"] < settings.REPORTS_ACCEPTANCE_MIN_DECISIONS:
+    if not counts["n"] or counts["n"] < settings.REPORTS_ACCEPTANCE_MIN_DECISIONS:
         return None
     rate = counts["accepted"] / counts["n"]
     if rate >= floor:

@@ -81,7 +81,7 @@ def csv_response(table: Table, filename: str) -> HttpResponse:
 
 
 def _safe(text: str) -> str:
-    if text[:1] in {"=", "+", "@"} or (text[:1] == "-" and not _is_number(text)):
+    if text[:1] in {"=", "+", "@", "\t", "\r"} or (text[:1] == "-" and not _is_number(text)):
         return "'" + text
     return text
 

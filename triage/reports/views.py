@@ -153,9 +153,9 @@ def review_list(request: HttpRequest) -> HttpResponse:
 @permission_required(CAN_REVIEW, raise_exception=True)
 def review_submit(request: HttpRequest, check_id: int) -> HttpResponse:
     check = get_object_or_404(QualityCheck, pk=check_id)
-    category = Category.objects.filter(slug=request.POST.get("category", "")).first()
+    category = Category.objects.filter(slug=request.POST.get("category", ""), is_active=True).first()
     if category is None:
-        return JsonResponse({"field": "category", "error": "choose a category"}, status=400)
+        return JsonResponse({"field": "category", "error": "choose an active category"}, status=400)
     try:
         services.quality_check_review(check=check, reviewer=request.user, category=category)
     except services.ReviewError as exc:
