@@ -203,10 +203,15 @@ def test_split_puts_tickets_in_a_relabel_list_and_supervisors_confirm_in_bulk(
         ("Card address", "please send the card to my new address")
     ] * 2
     tickets = [_decide(agent, s, b, cards) for s, b in texts]
+    rule = rules.rule_create(
+        actor=admin_user, name="post", field="body", kind="contains", pattern="in the post", category=cards
+    )
     response = logged_in(admin_user).post(
         f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
     )
     assert response.status_code == 302
+    rule.refresh_from_db()
+    assert not rule.is_active  # it would route new tickets to the retired category
     late, address = Category.objects.get(slug="card-not-arrived"), Category.objects.get(slug="card-address")
     assert late.min_examples == 20 and not Category.objects.get(pk=cards.pk).is_active
     items = list(SplitItem.objects.order_by("ticket_id"))
@@ -235,6 +240,19 @@ def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) 
     assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
 
 
+def test_a_catastrophically_slow_regex_cannot_hold_up_ingest(
+    admin_user: Any, categories: Any, live_model: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "(a|aa)+b" backtracks exponentially on a run of a's with no b: the search is cut off.
+    rules.rule_create(
+        actor=admin_user, name="slow", field="body", kind="regex", pattern="(a|aa)+b", category=categories["transfers"]
+    )
+    result = services.ticket_ingest(subject="x", body="a" * 34 + "!")
+    assert result.created and result.prediction is not None
+    assert result.prediction.rule_name == "" and result.prediction.model_version is not None
+    assert any("routing rule 'slow' took over" in r.getMessage() for r in caplog.records)
+
+
 def test_a_rule_applies_before_the_model_and_says_so(
     admin_user: Any, agent: Any, categories: Any, live_model: Any
 ) -> None:
@@ -258,6 +276,11 @@ def test_a_rule_applies_before_the_model_and_says_so(
     assert "Suggested by rule: lost card" in html and "urgent-badge" in html
     # Precision against agents' decisions, beside the rule.
     services.ticket_triage(ticket=result.ticket, agent=agent, category=categories["transfers"])
+    # The reports keep a rule's suggestion out of the model's confidence figures.
+    from triage.models import DecisionFact
+
+    fact = DecisionFact.objects.get(ticket=result.ticket)
+    assert fact.confidence is None and fact.confidence_bucket is None and fact.model_version is None
     stats = rules.rule_stats(list(RoutingRule.objects.all()))
     only = next(iter(stats.values()))
     assert only.fired == 1 and only.decided == 1 and only.precision == 0.0

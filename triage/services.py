@@ -151,7 +151,7 @@ def _route(ticket: Ticket, prediction: Prediction | None, rule_urgent: bool) -> 
     if prediction is None:
         return
     category = prediction.suggested
-    ticket.queue_id = category.queue_id
+    ticket.queue = category.queue  # loaded with the category: no query, here or in the broadcast
     ticket.urgent = rule_urgent or category.urgent
     threshold = category.auto_threshold
     if (

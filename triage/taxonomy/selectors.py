@@ -120,4 +120,4 @@ def recently_auto_triaged(*, limit: int = 20, queue: Queue | None = None) -> lis
     )
     if queue is not None:
         tickets = tickets.filter(Q(queue=queue) | Q(queue__isnull=True))
-    return list(tickets.select_related("category", "category__parent").order_by("-triaged_at", "-id")[:limit])
+    return list(tickets.select_related("category", "category__parent", "queue").order_by("-triaged_at", "-id")[:limit])

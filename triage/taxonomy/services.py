@@ -214,17 +214,21 @@ def category_update(
     name, slug = _clean_identity(name, slug, exclude=category.pk)
     _check_parent(parent, category)
     before = snapshot(category)
-    _bump(
-        category,
-        version,
-        name=name,
-        slug=slug,
-        description=description.strip(),
-        color=_check_color(color),
-        parent=parent,
-        queue=queue,
-        urgent=urgent,
-    )
+    try:
+        with transaction.atomic():  # another admin may take the name between the check and here
+            _bump(
+                category,
+                version,
+                name=name,
+                slug=slug,
+                description=description.strip(),
+                color=_check_color(color),
+                parent=parent,
+                queue=queue,
+                urgent=urgent,
+            )
+    except IntegrityError:
+        raise TaxonomyError("name", f"“{name}” or the slug “{slug}” was just taken by someone else.") from None
     old, new = _changed(before, snapshot(category))
     if not new:
         return category
@@ -352,7 +356,11 @@ def queue_create(*, actor: Any, name: str) -> Queue:
         raise TaxonomyError("name", "A queue needs a name with letters or digits.")
     if Queue.objects.filter(Q(name__iexact=name) | Q(slug=slug)).exists():
         raise TaxonomyError("name", f"A queue named “{name}” already exists.")
-    queue = Queue.objects.create(name=name, slug=slug, position=Queue.objects.count() * 10)
+    try:
+        with transaction.atomic():
+            queue = Queue.objects.create(name=name, slug=slug, position=Queue.objects.count() * 10)
+    except IntegrityError:
+        raise TaxonomyError("name", f"A queue named “{name}” already exists.") from None
     record(
         action=TaxonomyChange.Action.QUEUE_CREATE, actor=actor, summary=f"Created queue “{name}”", after={"queue": slug}
     )

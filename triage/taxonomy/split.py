@@ -14,7 +14,7 @@ from django.utils import timezone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from triage.models import Category, Decision, Split, SplitItem, TaxonomyChange, Ticket
+from triage.models import Category, Decision, RoutingRule, Split, SplitItem, TaxonomyChange, Ticket
 from triage.taxonomy import broadcast
 from triage.taxonomy.merge import relabel, request_retrain
 from triage.taxonomy.services import (
@@ -22,6 +22,7 @@ from triage.taxonomy.services import (
     _bump,
     _check_version,
     _locked,
+    _rules_changed,
     category_create,
     record,
     snapshot,
@@ -100,6 +101,9 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
         except TaxonomyError as exc:
             raise TaxonomyError("new_names", exc.message) from None
     _bump(source, version, is_active=False)
+    # As on retire: the source's rules stop routing to it (and every process reloads them).
+    RoutingRule.objects.filter(category=source, is_active=True).update(is_active=False)
+    transaction.on_commit(_rules_changed)
     split = Split.objects.create(source=source, created_by=actor)
     split.targets.set(targets)
     SplitItem.objects.bulk_create(

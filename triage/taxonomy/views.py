@@ -293,7 +293,10 @@ def split_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             for raw in request.POST.getlist("item"):
                 item_id = int(raw)
-                choices[item_id] = int(request.POST.get(f"choice-{item_id}", ""))
+                choice = int(request.POST.get(f"choice-{item_id}", ""))
+                if not (0 < item_id < 2**31 and 0 < choice < 2**31):
+                    raise ValueError("not an id")
+                choices[item_id] = choice
             count = split.split_confirm(actor=request.user, split_id=the_split.pk, choices=choices)
         except ValueError:
             error, status = "Choose a category for every selected ticket.", 400
