@@ -13,18 +13,37 @@ TASK_NAME = "Reports housekeeping"
 
 
 def backfill_facts(apps, schema_editor):
-    """One fact per applied decision already stored (the first decision of its ticket)."""
+    """One fact per applied decision already stored (the first decision of its ticket).
+
+    The live prediction's confidence and the "changed later by another agent" flag come
+    with the decisions in one query (subqueries), not two queries per decision. Days and
+    hours are local, as `decision_fact_record` writes them.
+    """
+    from django.db.models import Exists, OuterRef, Subquery
+    from django.utils import timezone
+
     Decision = apps.get_model("triage", "Decision")
     Prediction = apps.get_model("triage", "Prediction")
     DecisionFact = apps.get_model("triage", "DecisionFact")
-    decisions = Decision.objects.filter(applied=True).select_related("ticket").order_by("created_at", "id")
+    live_confidence = Prediction.objects.filter(ticket_id=OuterRef("ticket_id"), is_live=True).order_by("id")
+    overridden = (
+        Decision.objects.filter(ticket_id=OuterRef("ticket_id"), applied=False)
+        .exclude(agent_id=OuterRef("agent_id"))
+        .exclude(chosen_id=OuterRef("chosen_id"))
+    )
+    decisions = (
+        Decision.objects.filter(applied=True)
+        .select_related("ticket")
+        .annotate(live_confidence=Subquery(live_confidence.values("confidence")[:1]), is_overridden=Exists(overridden))
+        .order_by("created_at", "id")
+    )
     batch = []
     hours = set()
     for decision in decisions.iterator(chunk_size=2000):
-        prediction = Prediction.objects.filter(ticket_id=decision.ticket_id, is_live=True).first()
-        confidence = prediction.confidence if prediction else None
-        day = decision.created_at.date()
-        hour = (decision.agent_id, decision.created_at.replace(minute=0, second=0, microsecond=0))
+        confidence = decision.live_confidence
+        local = timezone.localtime(decision.created_at)
+        day = local.date()
+        hour = (decision.agent_id, local.replace(minute=0, second=0, microsecond=0))
         opens_hour = hour not in hours
         hours.add(hour)
         batch.append(
@@ -41,10 +60,7 @@ def backfill_facts(apps, schema_editor):
                 confidence_bucket=None if confidence is None else min(100, math.floor(confidence * 100)),
                 language=decision.ticket.language,
                 seconds_taken=decision.seconds_taken,
-                overridden=Decision.objects.filter(ticket_id=decision.ticket_id, applied=False)
-                .exclude(agent_id=decision.agent_id)
-                .exclude(chosen_id=decision.chosen_id)
-                .exists(),
+                overridden=decision.is_overridden,
                 opens_hour=opens_hour,
                 created_at=decision.created_at,
                 day=day,
