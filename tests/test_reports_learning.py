@@ -138,7 +138,7 @@ def test_acceptance_below_the_floor_requests_a_drift_retrain_once(agent: Any, se
     assert reports.acceptance_floor_check(now=now) is None  # too few decisions to judge
 
 
-def test_the_reports_housekeeping_task_runs_both_checks(agent: Any, second_agent: Any, settings: Any) -> None:
+def test_the_reports_housekeeping_task_checks_the_acceptance_floor(agent: Any, second_agent: Any, settings: Any) -> None:
     from triage import tasks
 
     seed(agent, second_agent)
@@ -147,3 +147,14 @@ def test_the_reports_housekeeping_task_runs_both_checks(agent: Any, second_agent
     with at(DAY2 + timedelta(days=1)):
         tasks.reports_housekeeping()
     assert TrainingRun.objects.filter(trigger=TrainingRun.Trigger.DRIFT).count() == 1
+
+
+def test_the_minute_housekeeping_gives_a_newly_live_model_its_drift_reference(history: Any, live_model: Any) -> None:
+    from triage import tasks
+
+    assert not ModelReference.objects.exists()
+    tasks.housekeeping()
+    reference = ModelReference.objects.get(model_version=live_model)
+    assert reference.vocabulary and "card" in reference.vocabulary
+    tasks.housekeeping()  # it has one now: nothing is rebuilt
+    assert ModelReference.objects.get(model_version=live_model).pk == reference.pk

@@ -95,7 +95,7 @@ def build_drift(f: ReportFilter) -> Report:
     report.extra["reference"] = ref
     if result.version is not None and ref is None:
         report.warnings.append(
-            f"{version} has no training reference yet: the reports housekeeping builds it within 15 minutes."
+            f"{version} has no training reference yet: the reports housekeeping builds it within a minute."
         )
     limit = settings.REPORTS_PSI_WARNING
     report.tables.append(
