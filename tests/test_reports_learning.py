@@ -138,7 +138,9 @@ def test_acceptance_below_the_floor_requests_a_drift_retrain_once(agent: Any, se
     assert reports.acceptance_floor_check(now=now) is None  # too few decisions to judge
 
 
-def test_the_reports_housekeeping_task_checks_the_acceptance_floor(agent: Any, second_agent: Any, settings: Any) -> None:
+def test_the_reports_housekeeping_task_checks_the_acceptance_floor(
+    agent: Any, second_agent: Any, settings: Any
+) -> None:
     from triage import tasks
 
     seed(agent, second_agent)
