@@ -184,3 +184,21 @@ async def test_socket_matrix(route: str, role: str) -> None:
         await communicator.disconnect()
     else:
         assert not connected and code == CLOSE_FORBIDDEN, f"{role} on {route}: {connected}, {code}"
+
+
+@pytest.mark.parametrize("model", ["category", "routingrule", "queue", "ticket", "modelversion", "decision"])
+def test_the_admin_site_cannot_change_what_the_product_keeps_history_of(model: str, categories: Any) -> None:
+    # Even a superuser: edits there would skip the history, version checks and caches.
+    from django.contrib.auth.models import User
+
+    root = User.objects.create_superuser("root", "root@example.com", "x")
+    client = Client()
+    client.force_login(root)
+    assert client.get(f"/admin/triage/{model}/").status_code == 200  # browsing is fine
+    assert client.get(f"/admin/triage/{model}/add/").status_code == 403
+    category = categories["transfers"]
+    if model == "category":
+        response = client.post(f"/admin/triage/category/{category.pk}/change/", {"name": "Renamed", "slug": "x"})
+        assert response.status_code == 403
+        category.refresh_from_db()
+        assert category.name != "Renamed"

@@ -1,62 +1,68 @@
+"""The Django admin: browsing only for the product's tables.
+
+Every change to them goes through the product's pages and services, which keep the
+history (taxonomy changes, promotions, decisions), check versions and reset the
+caches of every process. An edit here would skip all of that, so these are read-only.
+(The retraining schedule, django-celery-beat's tables, stays editable here.)
+"""
+
+from typing import Any
+
 from django.contrib import admin
 
 from triage.models import Category, Decision, ModelVersion, Prediction, Queue, RoutingRule, TaxonomyChange, Ticket
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_active"]
-    prepopulated_fields = {"slug": ["name"]}
+class CategoryAdmin(ReadOnlyAdmin):
+    list_display = ["name", "slug", "queue", "urgent", "is_active"]
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ReadOnlyAdmin):
     list_display = ["id", "subject", "status", "category", "channel", "received_at"]
     list_filter = ["status", "channel", "category"]
     search_fields = ["subject", "body", "external_id", "customer_ref"]
-    raw_id_fields = ["triaged_by"]
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
-    """Read-only: decisions are append-only history."""
-
+class DecisionAdmin(ReadOnlyAdmin):
     list_display = ["id", "ticket", "agent", "suggested", "chosen", "accepted", "applied", "created_at"]
     list_filter = ["accepted", "applied"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ["version", "status", "training_rows", "created_at", "activated_at"]
-    readonly_fields = ["sha256", "hmac", "artifact"]
 
 
-admin.site.register(Prediction)
+@admin.register(Prediction)
+class PredictionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "ticket", "suggested", "confidence", "model_version", "rule_name", "is_live"]
 
 
-# The taxonomy's tables; the pages at /taxonomy/ are the way to change them (with
-# history and optimistic locking). Here: browsing, and the change history read-only.
-admin.site.register(Queue)
+@admin.register(Queue)
+class QueueAdmin(ReadOnlyAdmin):
+    list_display = ["name", "slug", "position"]
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(ReadOnlyAdmin):
     list_display = ["name", "field", "kind", "pattern", "category", "urgent", "position", "is_active"]
 
 
 @admin.register(TaxonomyChange)
-class TaxonomyChangeAdmin(admin.ModelAdmin):
+class TaxonomyChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_name", "action", "summary"]
     list_filter = ["action"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
