@@ -62,15 +62,15 @@ UPDATE bench_seed SET accepted = r < 0.25 + 0.7 * conf, v = least({versions} - 1
 UPDATE bench_seed SET c = CASE WHEN accepted THEN s ELSE (s + 1 + (r2 * {cats_minus_2})::int) % {cats} END;
 
 INSERT INTO triage_ticket (id, source, subject, body, channel, customer_ref, received_at, created_at, status,
-                           category_id, label_source, triaged_at, triaged_by_id, language, blind)
+                           category_id, label_source, triaged_at, triaged_by_id, language, blind, urgent)
 SELECT i, 'bench', 'Ticket ' || i, 'my card payment number ' || i || ' went wrong', 'email', '', at, at, 'triaged',
        (%(cats)s)[c + 1], 'agent', at, (%(agents)s)[a + 1],
-       CASE WHEN r3 < 0.9 THEN 'en' WHEN r3 < 0.96 THEN 'es' ELSE 'de' END, r2 < 0.02
+       CASE WHEN r3 < 0.9 THEN 'en' WHEN r3 < 0.96 THEN 'es' ELSE 'de' END, r2 < 0.02, false
 FROM bench_seed;
 
 INSERT INTO triage_prediction (ticket_id, model_version_id, suggested_id, confidence, alternatives, reasons,
-                               needs_human, is_live, created_at)
-SELECT i, (%(versions)s)[v + 1], (%(cats)s)[s + 1], conf, '[]', '[]', conf < 0.5, true, at FROM bench_seed;
+                               needs_human, is_live, created_at, rule_name)
+SELECT i, (%(versions)s)[v + 1], (%(cats)s)[s + 1], conf, '[]', '[]', conf < 0.5, true, at, '' FROM bench_seed;
 
 INSERT INTO triage_decision (id, ticket_id, agent_id, suggested_id, chosen_id, accepted, applied, model_version_id,
                              seconds_taken, created_at)

@@ -60,6 +60,25 @@ def test_drift_warns_when_a_week_moves_past_the_threshold(agent: Any, second_age
     assert not [w for w in drift.report_drift(window()).warnings if "PSI" in w]
 
 
+def test_drift_counts_every_incoming_ticket_not_only_the_decided_ones(agent: Any, second_agent: Any) -> None:
+    from tests.reports_data import DAY1
+    from triage.models import Prediction
+
+    seeded = seed(agent, second_agent)
+    # Two tickets of week 1 nobody decided: one still waiting, one the model auto-triaged.
+    gamma = seeded.categories["gamma"]
+    for status, category, source in [("new", None, ""), ("triaged", gamma, Ticket.LabelSource.AUTO)]:
+        with at(DAY1 + timedelta(minutes=30)):
+            ticket = Ticket.objects.create(
+                subject="x", body="y", received_at=DAY1, status=status, category=category, label_source=source
+            )
+            Prediction.objects.create(ticket=ticket, model_version=seeded.version, suggested=gamma, confidence=0.99)
+    first, _ = drift.report_drift(window()).weeks
+    # Week 1: alpha 3, beta 2 decided, and gamma 2 undecided.
+    assert first.tickets == 7
+    assert first.mix == pytest.approx({"alpha": 3 / 7, "beta": 2 / 7, "gamma": 2 / 7})
+
+
 def test_the_unseen_word_share_is_measured_against_the_training_vocabulary(
     agent: Any, second_agent: Any, settings: Any
 ) -> None:

@@ -299,6 +299,8 @@ class Prediction(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        # The drift report reads a version's incoming suggestions by week.
+        indexes = [models.Index(fields=["model_version", "created_at"], name="prediction_version_created")]
         constraints = [
             models.UniqueConstraint(fields=["ticket"], condition=Q(is_live=True), name="one_live_prediction"),
             models.CheckConstraint(

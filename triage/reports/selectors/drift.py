@@ -7,14 +7,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Avg, Count, DateField, F, FloatField, Value
+from django.db.models.functions import Floor, Least, TruncWeek
+from django.utils import timezone
 
-from triage.models import ModelReference, ModelVersion
+from triage.models import ModelReference, ModelVersion, Prediction
 from triage.reports.filters import ReportFilter
-from triage.reports.models import CONFIDENCE_BUCKETS
 from triage.reports.selectors.common import category_slugs
 
 HISTOGRAM_BINS = 10
@@ -58,42 +60,53 @@ def _reference_for(f: ReportFilter) -> tuple[ModelVersion | None, ModelReference
     return version, ModelReference.objects.filter(model_version=version).defer("vocabulary").first()
 
 
+def incoming(f: ReportFilter, version: ModelVersion | None) -> Any:
+    """The live model suggestions of every incoming ticket in range: decided, waiting or
+    auto-triaged alike (routing rules' suggestions are not the model's, so they are left out)."""
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(f.start, time.min, tzinfo=zone)
+    end = datetime.combine(f.end + timedelta(days=1), time.min, tzinfo=zone)
+    predictions = Prediction.objects.filter(
+        is_live=True, model_version__isnull=False, created_at__gte=start, created_at__lt=end
+    )
+    if version is not None:
+        predictions = predictions.filter(model_version=version)
+    if f.language:
+        predictions = predictions.filter(ticket__language=f.language)
+    return predictions.annotate(week=TruncWeek("created_at", output_field=DateField()))
+
+
 def report_drift(f: ReportFilter) -> DriftReport:
-    """Two GROUP BY week queries; the weeks are compared with the reference in Python.
+    """Each week's incoming tickets (their live predictions) against the reference: two
+    GROUP BY week queries for the mix and the confidence, one on the decision facts for
+    the unseen-word share (measured when a ticket is decided).
 
     Drift is about all the traffic: a category filter would make the mix look drifted.
     """
     f = dataclasses.replace(f, category=None)
     version, reference = _reference_for(f)
-    facts = f.facts().filter(suggested__isnull=False)
-    if version is not None:
-        facts = facts.filter(model_version=version)
+    predictions = incoming(f, version)
     slugs = category_slugs()
     weeks: dict[date, DriftWeek] = {}
-    unseen: dict[date, list[float]] = {}
-    by_category = (
-        facts.values("week", "suggested_id")
-        .annotate(n=Count("id"), unseen_sum=Sum("unseen_share"), unseen_n=Count("unseen_share"))
-        .order_by()
-    )
-    for r in by_category:
+    for r in predictions.values("week", "suggested_id").annotate(n=Count("id")).order_by():
         week = weeks.setdefault(r["week"], DriftWeek(week=r["week"], tickets=0))
         week.tickets += r["n"]
         week.mix[slugs[r["suggested_id"]]] = r["n"]
-        sums = unseen.setdefault(r["week"], [0.0, 0])
-        sums[0] += r["unseen_sum"] or 0.0
-        sums[1] += r["unseen_n"]
     weeks = dict(sorted(weeks.items()))
-    for key, week in weeks.items():
+    for week in weeks.values():
         week.mix = {slug: n / week.tickets for slug, n in sorted(week.mix.items())}
-        total, n = unseen[key]
-        week.unseen_share = total / n if n else None
         week.histogram = [0.0] * HISTOGRAM_BINS
-    width = CONFIDENCE_BUCKETS // HISTOGRAM_BINS
-    by_bucket = facts.filter(confidence_bucket__isnull=False).values("week", "confidence_bucket")
-    for r in by_bucket.annotate(n=Count("id")).order_by():
+    top = Value(HISTOGRAM_BINS - 1.0, output_field=FloatField())
+    by_bin = predictions.annotate(bin=Least(Floor(F("confidence") * HISTOGRAM_BINS), top, output_field=FloatField()))
+    for r in by_bin.values("week", "bin").annotate(n=Count("id")).order_by():
         week = weeks[r["week"]]
-        week.histogram[min(HISTOGRAM_BINS - 1, r["confidence_bucket"] // width)] += r["n"] / week.tickets
+        week.histogram[int(r["bin"])] += r["n"] / week.tickets
+    facts = f.facts().filter(unseen_share__isnull=False)
+    if version is not None:
+        facts = facts.filter(model_version=version)
+    for r in facts.values("week").annotate(share=Avg("unseen_share")).order_by():
+        if r["week"] in weeks:
+            weeks[r["week"]].unseen_share = r["share"]
     warnings: list[str] = []
     limit = settings.REPORTS_PSI_WARNING
     for week in weeks.values():
