@@ -367,6 +367,9 @@ REPORTS_ACCEPTANCE_MIN_DECISIONS = env_int("ASSIST_REPORTS_ACCEPTANCE_MIN_DECISI
 # of never-seen words over the training reference's own (absolute points).
 REPORTS_PSI_WARNING = env_float("ASSIST_REPORTS_PSI_WARNING", 0.2)
 REPORTS_UNSEEN_WARNING = env_float("ASSIST_REPORTS_UNSEEN_WARNING", 0.05)
+# A week with fewer incoming tickets than this shows its measures but raises no drift
+# warning: on a handful of tickets PSI is noise.
+REPORTS_DRIFT_MIN_TICKETS = env_int("ASSIST_REPORTS_DRIFT_MIN_TICKETS", 100)
 # Default date range of the report pages, and the longest one accepted.
 REPORTS_DEFAULT_WEEKS = env_int("ASSIST_REPORTS_DEFAULT_WEEKS", 8)
 REPORTS_MAX_DAYS = env_int("ASSIST_REPORTS_MAX_DAYS", 731)

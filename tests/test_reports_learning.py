@@ -55,6 +55,10 @@ def test_drift_warns_when_a_week_moves_past_the_threshold(agent: Any, second_age
     assert first.mix == {"alpha": 0.6, "beta": 0.4}
     assert first.mix_psi == pytest.approx(drift.psi({"alpha": 0.4, "beta": 0.4, "gamma": 0.2}, first.mix))
     assert first.histogram[9] == pytest.approx(0.4)  # 0.95 and 0.90 of 5
+    # Five tickets a week are too few to judge by default: the measures show, no warning.
+    assert not report.warnings
+    settings.REPORTS_DRIFT_MIN_TICKETS = 5
+    report = drift.report_drift(window())
     assert any("confidence distribution moved" in w for w in report.warnings)
     settings.REPORTS_PSI_WARNING = 100.0
     assert not [w for w in drift.report_drift(window()).warnings if "PSI" in w]
@@ -94,6 +98,7 @@ def test_the_unseen_word_share_is_measured_against_the_training_vocabulary(
     with at(DAY2 + timedelta(hours=1)):
         services.ticket_triage(ticket=ticket, agent=agent, category=seeded.categories["alpha"])
     assert DecisionFact.objects.get(ticket=ticket).unseen_share == pytest.approx(3 / 5)  # on, the, bus
+    settings.REPORTS_DRIFT_MIN_TICKETS = 1
     report = drift.report_drift(window())
     assert report.weeks[-1].unseen_share == pytest.approx(0.6)
     assert any("new to the model" in w for w in report.warnings)

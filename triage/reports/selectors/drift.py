@@ -112,21 +112,22 @@ def report_drift(f: ReportFilter) -> DriftReport:
     for week in weeks.values():
         if reference is None:
             continue
+        judged = week.tickets >= settings.REPORTS_DRIFT_MIN_TICKETS
         if reference.class_mix:
             week.mix_psi = psi(reference.class_mix, week.mix)
-            if week.mix_psi > limit:
+            if judged and week.mix_psi > limit:
                 warnings.append(
                     f"Week of {week.week}: the mix of suggested categories moved (PSI {week.mix_psi:.2f} > {limit})."
                 )
         if reference.confidence_histogram:
             expected = {str(i): s for i, s in enumerate(reference.confidence_histogram)}
             week.confidence_psi = psi(expected, {str(i): s for i, s in enumerate(week.histogram)})
-            if week.confidence_psi > limit:
+            if judged and week.confidence_psi > limit:
                 warnings.append(
                     f"Week of {week.week}: the confidence distribution moved (PSI {week.confidence_psi:.2f} > {limit})."
                 )
         rise = settings.REPORTS_UNSEEN_WARNING
-        if week.unseen_share is not None and week.unseen_share > reference.unseen_share + rise:
+        if judged and week.unseen_share is not None and week.unseen_share > reference.unseen_share + rise:
             warnings.append(
                 f"Week of {week.week}: {week.unseen_share:.0%} of words are new to the model "
                 f"(training: {reference.unseen_share:.0%}; warning above +{rise:.0%})."
