@@ -313,22 +313,22 @@ def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
     for row in live:
         s = stats[row["rule"]]
         s.fired, s.decided, s.agreed = row["fired"], row["decided"], row["agreed"]
-    compiled = []
+    compiled: list[CompiledRule] = []
     for rule in rules:
         try:
-            compiled.append((rule, compile_pattern(rule.kind, rule.pattern)))
+            regex = compile_pattern(rule.kind, rule.pattern)
         except TaxonomyError:
             continue
+        compiled.append(CompiledRule(rule.pk, rule.name, rule.field, regex, rule.category, rule.urgent))
     recent = (
         Decision.objects.filter(applied=True)
         .order_by("-created_at")
         .values_list("ticket__subject", "ticket__body", "chosen_id")[: settings.RULE_BACKTEST_DECISIONS]
     )
     for subject, body, chosen in recent:
-        for rule, regex in compiled:
-            check = CompiledRule(rule.pk, rule.name, rule.field, regex, rule.category, rule.urgent)
+        for check in compiled:
             if check.matches(subject, body):
-                s = stats[rule.pk]
+                s = stats[check.id]
                 s.backtest_matched += 1
-                s.backtest_agreed += int(chosen == rule.category_id)
+                s.backtest_agreed += int(chosen == check.category.pk)
     return stats
