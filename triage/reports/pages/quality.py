@@ -21,10 +21,7 @@ def build_quality(f: ReportFilter) -> Report:
     )
     cells = quality.report_confusion(f)
     # Weakest first, in the table and in the chart beside it.
-    per = sorted(
-        quality.report_category_quality(cells, only=f.category),
-        key=lambda q: (q.f1 if q.f1 is not None else -1, q.slug),
-    )
+    per = quality.weakest_first(quality.report_category_quality(cells, only=f.category))
     summary = quality.accuracy_summary(cells)
     report.extra["summary"] = {
         "decided": summary["decided"],

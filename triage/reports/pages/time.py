@@ -214,7 +214,7 @@ def build_overview(f: ReportFilter) -> Report:
             ],
         )
     )
-    weakest = sorted(per, key=lambda q: (q.f1 if q.f1 is not None else -1, q.slug))[:8]
+    weakest = quality.weakest_first(per)[:8]
     report.tables.append(
         Table(
             "weakest",

@@ -58,6 +58,11 @@ class CategoryQuality:
         return 2 * p * r / (p + r)
 
 
+def weakest_first(rows: list[CategoryQuality]) -> list[CategoryQuality]:
+    """Categories by F1, lowest first (none yet counts as lowest), then by slug."""
+    return sorted(rows, key=lambda q: (q.f1 if q.f1 is not None else -1, q.slug))
+
+
 def report_category_quality(cells: list[Cell], *, only: Category | None = None) -> list[CategoryQuality]:
     """Precision (of the suggestions of c), recall (of the tickets agents put in c) and
     F1 per category, folded from the confusion cells."""
