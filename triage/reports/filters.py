@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal, overload
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -85,6 +86,23 @@ def _date(params: QueryDict, field: str, default: date) -> date:
     return value
 
 
+@overload
+def category_from(params: QueryDict, field: str, *, required: Literal[True]) -> Category: ...
+@overload
+def category_from(params: QueryDict, field: str, *, required: Literal[False] = False) -> Category | None: ...
+def category_from(params: QueryDict, field: str, *, required: bool = False) -> Category | None:
+    """The category a query parameter names by slug; FilterError if unknown (or missing when required)."""
+    slug = params.get(field, "").strip()
+    if not slug:
+        if required:
+            raise FilterError(field, "required (a category slug)")
+        return None
+    category = Category.objects.filter(slug=slug).first()
+    if category is None:
+        raise FilterError(field, f"no category {slug!r}")
+    return category
+
+
 def parse_filter(params: QueryDict) -> ReportFilter:
     """The filter from a query string; the default range is the last REPORTS_DEFAULT_WEEKS weeks."""
     today = timezone.localdate()
@@ -94,12 +112,7 @@ def parse_filter(params: QueryDict) -> ReportFilter:
         raise FilterError("from", f"the range starts ({start}) after it ends ({end})")
     if (end - start).days + 1 > settings.REPORTS_MAX_DAYS:
         raise FilterError("from", f"the range is longer than {settings.REPORTS_MAX_DAYS} days")
-    category = None
-    slug = params.get("category", "").strip()
-    if slug:
-        category = Category.objects.filter(slug=slug).first()
-        if category is None:
-            raise FilterError("category", f"no category {slug!r}")
+    category = category_from(params, "category")
     version = None
     number = params.get("version", "").strip().lstrip("v")
     if number:

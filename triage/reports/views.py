@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from triage.models import Category, QualityCheck, Ticket
 from triage.reports import pages, services
-from triage.reports.filters import FilterError, ReportFilter, parse_filter
+from triage.reports.filters import FilterError, ReportFilter, category_from, parse_filter
 from triage.reports.selectors import quality, review
 from triage.reports.tables import csv_response
 from triage.roles import CAN_REVIEW, CAN_VIEW_REPORTS
@@ -87,8 +87,8 @@ def confusion_cell(request: HttpRequest) -> HttpResponse:
     as_json = request.GET.get("format") == "json"
     try:
         f = parse_filter(request.GET)
-        suggested = _category(request, "suggested")
-        chosen = _category(request, "chosen")
+        suggested = category_from(request.GET, "suggested", required=True)
+        chosen = category_from(request.GET, "chosen", required=True)
     except FilterError as error:
         return _bad_filter(request, error, as_json=as_json)
     facts = list(quality.confusion_tickets(f, suggested=suggested, chosen=chosen))
@@ -112,16 +112,6 @@ def confusion_cell(request: HttpRequest) -> HttpResponse:
         )
     context = _page_context(request, f, suggested=suggested, chosen=chosen, facts=facts)
     return render(request, "reports/cell.html", context)
-
-
-def _category(request: HttpRequest, field: str) -> Category:
-    slug = request.GET.get(field, "").strip()
-    if not slug:
-        raise FilterError(field, "required (a category slug)")
-    category = Category.objects.filter(slug=slug).first()
-    if category is None:
-        raise FilterError(field, f"no category {slug!r}")
-    return category
 
 
 @require_GET
