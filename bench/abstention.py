@@ -5,9 +5,12 @@
 For each seed: hide `--unseen` random categories entirely (out-of-taxonomy tickets);
 split the rest 60/20/20 (stratified) into train, validation and test; fit the default
 pipeline on train; pick the abstention thresholds on validation with the product's
-own rule (`triage.ml.training.abstention_thresholds`, target precision 95 %); then on
-test + all unseen-category tickets report accuracy on the answered tickets, the share
-answered, and the share of unseen-category tickets caught (abstained on).
+own rule (`triage.ml.training.abstention_thresholds`, target precision 95 %); then report,
+on the test tickets, the accuracy on the answered ones and the share answered, and, on
+every unseen-category ticket, the share caught (abstained on). The answered accuracy of
+a mixed stream depends on how many tickets are new: it is printed for the data's own mix
+(the test split plus the same 20 % of the unseen categories' tickets: about 1 in 8 new)
+and for the test split plus all of them (about 4 in 10).
 """
 
 from __future__ import annotations
@@ -55,15 +58,23 @@ def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, targe
     test = suggester.suggest_many([("", t) for t in x_test])
     ood = suggester.suggest_many([("", t) for t in outside])
     answered_test = [(s, y) for s, y in zip(test, y_test, strict=True) if answered(s)]
-    answered_ood = sum(answered(s) for s in ood)
-    n_answered = len(answered_test) + answered_ood
+    right = sum(s.label == y for s, y in answered_test)
+    ood_answered = [answered(s) for s in ood]
+    # The data's own mix: the same share of the unseen categories' tickets as of the known ones.
+    in_mix = set(random.Random(seed).sample(range(len(outside)), round(len(outside) * 0.2)))
+    mix_answered = sum(a for i, a in enumerate(ood_answered) if i in in_mix)
+
+    def share_right(wrong_answers: int) -> float:
+        # Answering an unseen-category ticket is always wrong.
+        return right / (len(answered_test) + wrong_answers) if answered_test or wrong_answers else 0.0
+
     return {
         "accuracy_all_known": sum(s.label == y for s, y in zip(test, y_test, strict=True)) / len(y_test),
-        # Answering an unseen-category ticket is always wrong.
-        "answered_accuracy": sum(s.label == y for s, y in answered_test) / n_answered if n_answered else 0.0,
-        "answered_accuracy_known": sum(s.label == y for s, y in answered_test) / max(len(answered_test), 1),
+        "answered_accuracy_mix": share_right(mix_answered),
+        "answered_accuracy_heavy": share_right(sum(ood_answered)),
+        "answered_accuracy_known": right / max(len(answered_test), 1),
         "answered_share_known": len(answered_test) / len(y_test),
-        "unknown_recall": 1 - answered_ood / len(outside),
+        "unknown_recall": 1 - sum(ood_answered) / len(outside),
         "min_confidence": limits["min_confidence"],
     }
 
@@ -84,15 +95,17 @@ def main() -> None:
         results.append(r)
         print(
             f"seed {seed}: accuracy on all known {r['accuracy_all_known']:.3f}, "
-            f"answered accuracy {r['answered_accuracy']:.3f} ({r['answered_accuracy_known']:.3f} on known), "
+            f"answered accuracy {r['answered_accuracy_known']:.3f} on known, {r['answered_accuracy_mix']:.3f} in "
+            f"the data's mix, {r['answered_accuracy_heavy']:.3f} with all unseen, "
             f"known answered {r['answered_share_known']:.3f}, "
             f"unseen caught {r['unknown_recall']:.3f} (threshold {r['min_confidence']:.3f})"
         )
     print(f"mean over {args.seeds} seeds, {args.unseen} of 77 categories unseen, target precision {args.target}:")
     for key in [
         "accuracy_all_known",
-        "answered_accuracy",
         "answered_accuracy_known",
+        "answered_accuracy_mix",
+        "answered_accuracy_heavy",
         "answered_share_known",
         "unknown_recall",
     ]:

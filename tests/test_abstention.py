@@ -14,7 +14,7 @@ from triage import demo, services
 from triage.ml.suggest import Suggestion
 from triage.ml.training import abstention_thresholds, train_model
 from triage.models import Category
-from triage.templatetags.triage_tags import highlight
+from triage.queue_row import highlight
 
 
 def s(label: str, confidence: float, known: float = 1.0) -> Suggestion:
@@ -24,11 +24,28 @@ def s(label: str, confidence: float, known: float = 1.0) -> Suggestion:
 def test_the_confidence_threshold_is_the_widest_share_that_meets_the_target_precision() -> None:
     suggestions = [s("a", 0.9), s("b", 0.8), s("a", 0.7), s("c", 0.6), s("a", 0.5)]
     truth = ["a", "b", "b", "c", "b"]  # right, right, wrong, right, wrong
-    # Precision of the most confident k: 1, 1, 2/3, 3/4, 3/5.
-    assert abstention_thresholds(suggestions, truth, 0.75)["min_confidence"] == 0.6
-    assert abstention_thresholds(suggestions, truth, 0.9)["min_confidence"] == 0.8
-    result = abstention_thresholds(suggestions, truth, 0.75)
+    # Observed precision of the most confident k (z=0): 1, 1, 2/3, 3/4, 3/5.
+    assert abstention_thresholds(suggestions, truth, 0.75, z=0)["min_confidence"] == 0.6
+    assert abstention_thresholds(suggestions, truth, 0.9, z=0)["min_confidence"] == 0.8
+    result = abstention_thresholds(suggestions, truth, 0.75, z=0)
     assert result["answered_share"] == pytest.approx(0.8) and result["answered_accuracy"] == pytest.approx(0.75)
+
+
+def test_the_threshold_needs_evidence_that_the_target_precision_holds() -> None:
+    # 20 right answers in a row are not proof of 95 % precision (Wilson bound 0.88) ...
+    few = [s("a", 0.99 - i / 100) for i in range(20)]
+    assert abstention_thresholds(few, ["a"] * 20, 0.95)["answered_share"] == 0.0
+    # ... 200 are (bound 0.987).
+    many = [s("a", 0.99 - i / 1000) for i in range(200)]
+    assert abstention_thresholds(many, ["a"] * 200, 0.95)["answered_share"] == 1.0
+    # One miss in 200: the observed 99.5 % clears a 0.98 target but its bound (0.978) does
+    # not, so the model answers only the confident run before the miss (150 of 150: 0.982).
+    mixed = [s("a", 0.99 - i / 1000) for i in range(200)]
+    truth = ["a"] * 200
+    truth[150] = "b"
+    assert abstention_thresholds(mixed, truth, 0.98, z=0)["answered_share"] == 1.0
+    bounded = abstention_thresholds(mixed, truth, 0.98)
+    assert bounded["answered_share"] == pytest.approx(0.75) and bounded["answered_accuracy"] == 1.0
 
 
 def test_when_no_share_is_precise_enough_the_model_answers_nothing() -> None:
