@@ -10,6 +10,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.conftest import client_for
+from triage import serving
+from triage.ml.language import detect_language
 from triage.models import Prediction, Ticket
 
 URL = "/api/tickets/"
@@ -45,6 +47,21 @@ def test_it_stores_and_classifies_a_ticket_in_the_same_request(ingest_client: AP
     assert suggestion["reasons"] and all(r["term"].lower() in text for r in suggestion["reasons"])
     prediction = Prediction.objects.get(ticket=ticket)
     assert prediction.suggested.slug == "lost-or-stolen-card" and prediction.model_version == live_model
+
+
+def test_a_ticket_is_language_detected_once_for_storage_and_the_model(
+    ingest_client: APIClient, live_model: Any
+) -> None:
+    assert serving.active_model() is not None  # loaded, and its detector warmed up
+    detect_language.cache_clear()
+    response = post(
+        ingest_client, {"subject": "Tarjeta robada", "body": "Me robaron la tarjeta en el metro, bloqueenla"}
+    )
+    assert response.status_code == 201 and response.json()["language"] == "es"
+    calls = detect_language.cache_info()
+    # The ticket's stored language and the model's stemmer asked about the same text:
+    # one detection, the second answer from the memo.
+    assert calls.misses == 1 and calls.hits >= 1
 
 
 def test_without_a_model_tickets_still_arrive_marked_no_suggestion(ingest_client: APIClient) -> None:

@@ -1,7 +1,7 @@
 """Live updates to the agents' queue pages, sent only after the transaction commits.
 
-Rows are rendered by the same template as the page, so ticket text is escaped by
-Django's autoescaping in the websocket payload exactly as in the page.
+Rows are rendered by the same code as the page (`triage.queue_row`), so ticket text
+is escaped in the websocket payload exactly as in the page.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
-from triage import serving
+from triage import queue_row, serving
 from triage.models import Decision, Prediction, Ticket
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def ticket_added(ticket: Ticket, prediction: Prediction | None) -> None:
     ticket._live_predictions = [prediction] if prediction else []  # type: ignore[attr-defined]
     model = serving.active_model()
     names = {slug: c.label for slug, c in model.categories.items()} if model else {}
-    html = render_to_string("triage/_ticket.html", {"ticket": ticket, "names": names})
+    html = queue_row.ticket_row(ticket, names)
     _send(
         {
             "type": "queue.event",

@@ -88,6 +88,7 @@ def ticket_ingest(
     Idempotent on (source, external_id): a repeat, even a concurrent one, gets
     the ticket stored first and `created=False`.
     """
+    model = serving.active_model()
     ticket = Ticket(
         source=source,
         external_id=external_id or None,
@@ -96,12 +97,12 @@ def ticket_ingest(
         channel=channel,
         customer_ref=customer_ref,
         received_at=received_at or timezone.now(),
-        language=detect_language(f"{subject}\n{body}"),
+        language=model.language(subject, body) if model else detect_language(f"{subject}\n{body}"),
     )
     # Classify outside the transaction: it is CPU work and holds no lock.
     # Routing rules come first; the model only when no rule matches.
     ruled = _rule_prediction(ticket)
-    prediction = ruled[0] if ruled else _classify(ticket, serving.active_model())
+    prediction = ruled[0] if ruled else _classify(ticket, model)
     # The blind slice: a random few are shown without a suggestion, so agents'
     # choices on them measure the model without anchoring on it.
     ticket.blind = ruled is None and prediction is not None and random.random() < settings.BLIND_SHARE

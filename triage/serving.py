@@ -105,6 +105,11 @@ class LoadedModel:
             "min_known_share", 0.0
         )
 
+    def language(self, subject: str, body: str) -> str:
+        """The ticket's language, detected on the very text the model reads, so the
+        model's own detection (memoised) is free: one detection per ticket."""
+        return detect_language(self.suggester.text(subject, body))
+
     def suggest(self, subject: str, body: str) -> tuple[Suggestion, Category] | None:
         """The suggestion, moved to the best active category; None if none is active."""
         key = self.cache.key(subject, body)

@@ -97,16 +97,20 @@ class StreamingSuggester:
             known = 0.0
         return values, where, known
 
+    def text(self, subject: str, body: str) -> str:
+        """The one string the model reads for a ticket (subject and body joined)."""
+        return self._join.join(subject or "", body or "")
+
     def predict_proba_one(self, subject: str, body: str) -> np.ndarray:
         """Class probabilities for one ticket (same as pipeline.predict_proba)."""
-        values, _, _ = self._row(self._join.join(subject or "", body or ""))
+        values, _, _ = self._row(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         return softmax((self._W[:, cols] @ vals + self._b) / self._T)
 
     def suggest(self, subject: str, body: str, explain: bool = True) -> Suggestion:
         """Suggest a category for one ticket, with alternatives and the words behind it."""
-        text = self._join.join(subject or "", body or "")
+        text = self.text(subject, body)
         values, where, known = self._row(text)
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))

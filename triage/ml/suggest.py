@@ -248,16 +248,20 @@ class Suggester:
         """Category labels, in the model's column order."""
         return list(self._classes)
 
+    def text(self, subject: str, body: str) -> str:
+        """The one string the model reads for a ticket (subject and body joined)."""
+        return self._join.join(subject or "", body or "")
+
     def predict_proba_one(self, subject: str, body: str) -> np.ndarray:
         """Class probabilities for one ticket (same as pipeline.predict_proba)."""
-        values, _ = self._features(self._join.join(subject, body))
+        values, _ = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         return self._proba(cols, vals)
 
     def suggest(self, subject: str, body: str, explain: bool = True) -> Suggestion:
         """Suggest a category for one ticket, with alternatives and reasons."""
-        values, where = self._features(self._join.join(subject or "", body or ""))
+        values, where = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         proba = self._proba(cols, vals)
@@ -273,7 +277,7 @@ class Suggester:
         if self._word is None:
             return 1.0
         normalizer, block, _ = self._word
-        tokens = normalizer.analyse(self._join.join(subject, body))
+        tokens = normalizer.analyse(self.text(subject, body))
         if not tokens:
             return 0.0
         return sum(1 for t in tokens if t[2] in block.index) / len(tokens)
