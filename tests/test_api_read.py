@@ -8,7 +8,10 @@ from rest_framework.test import APIClient
 
 from tests.conftest import client_for
 from triage import services
-from triage.models import Category
+from triage.api.serializers import TicketOut
+from triage.models import Category, Ticket
+from triage.selectors import with_live_prediction
+from triage.taxonomy import rules
 
 
 def test_listing_filters_by_status_and_category_and_paginates(
@@ -40,6 +43,30 @@ def test_a_ticket_reads_back_with_its_suggestion(agent_client: APIClient, live_m
     assert body["subject"] == "<b>bold</b>"  # JSON carries the text as data, not markup
     assert body["suggestion"]["category"] == "card-declined"
     assert agent_client.get("/api/tickets/424242/").status_code == 404
+
+
+def test_the_ticket_shape_written_out_is_the_declared_fields_shape(
+    live_model: Any, agent: Any, admin_user: Any, categories: dict[str, Category]
+) -> None:
+    cards = categories["lost-or-stolen-card"]
+    services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card", external_id="x-1")
+    services.ticket_ingest(subject="", body="Ça ne marche pas <script>", customer_ref="C-9")
+    blind = services.ticket_ingest(subject="blind", body="I lost my card").ticket
+    Ticket.objects.filter(pk=blind.pk).update(blind=True)
+    decided = services.ticket_ingest(subject="Card declined", body="declined at the shop").ticket
+    services.ticket_triage(ticket=decided, agent=agent, category=cards)
+    rules.rule_create(actor=admin_user, name="ATM", field="body", kind="contains", pattern="atm", category=cards)
+    services.ticket_ingest(subject="ATM", body="the atm kept my card", source="chat")
+    Ticket.objects.create(subject="no model", body="imported", received_at=decided.received_at)
+
+    tickets = list(with_live_prediction(Ticket.objects.order_by("pk")))
+    assert len(tickets) == 6
+    shapes = [(TicketOut().to_representation(t), TicketOut().fields_representation(t)) for t in tickets]
+    for fast, reference in shapes:
+        assert fast == reference
+    kinds = {(s["suggestion"] or {}).get("source", "none")[:5] for s, _ in shapes}
+    assert kinds == {"model", "rule:", "none"}  # all three kinds of suggestion were compared
+    assert any(s["triaged_by"] == agent.username and s["category"] for s, _ in shapes)
 
 
 def test_categories_list_the_taxonomy(agent_client: APIClient, categories: dict[str, Category]) -> None:
