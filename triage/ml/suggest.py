@@ -30,6 +30,8 @@ from triage.ml.text import SEPARATOR, SubjectBodyJoiner, TextNormalizer
 
 N_ALTERNATIVES = 3
 N_REASONS = 5
+# Words whose char n-gram columns a Suggester remembers (a few MB at most).
+CHAR_MEMO_WORDS = 100_000
 _WORD = re.compile(r"\S+")
 _PUNCT = re.compile(r"^\W+|\W+$")
 
@@ -100,6 +102,7 @@ class Suggester:
         self._char: tuple[Any, Any, _Block] | None = None
         # Dense sentence-embedding block: (transformer, first column, weight).
         self._dense: tuple[Any, int, float] | None = None
+        self._char_memo: dict[str, list[int]] = {}
         weights = union.transformer_weights or {}
         offset = 0
         for name, trans in union.transformer_list:
@@ -199,13 +202,17 @@ class Suggester:
         return out / len(self._heads)
 
     # -- features ----------------------------------------------------------
-    def _features(self, text: str) -> tuple[dict[int, float], dict[int, list[tuple[str, float]]]]:
-        """TF-IDF values per column, and per column the surface words it came from.
+    def _features(
+        self, text: str
+    ) -> tuple[dict[int, float], dict[int, list[tuple[str, float]]], list[tuple[int, int, str]]]:
+        """TF-IDF values per column, per column the surface words it came from, and the
+        normalised word tokens.
 
         Surfaces are (display text, share of the feature) pairs.
         """
         values: dict[int, float] = {}
         where: dict[int, list[tuple[str, float]]] = {}
+        toks: list[tuple[int, int, str]] = []
         if self._word is not None:
             normalizer, block, (lo, hi) = self._word
             toks = normalizer.analyse(text)
@@ -220,11 +227,11 @@ class Suggester:
                             where[col] = [(surface, 1.0)]
             values.update(block.weigh(counts))
         if self._char is not None:
-            analyzer, preprocess, block = self._char
+            _, preprocess, block = self._char
             counts = Counter()
             per_word: list[tuple[str, list[int]]] = []
             for m, low in zip(_WORD.finditer(text), preprocess(text).split(), strict=False):
-                grams = [c for c in map(block.index.get, analyzer(low)) if c is not None]
+                grams = self._char_columns(low)
                 counts.update(grams)
                 per_word.append((_PUNCT.sub("", m.group()), grams))
             values.update(block.weigh(counts))
@@ -240,7 +247,19 @@ class Suggester:
             trans, first, weight = self._dense
             emb = trans.transform([text])[0] * weight
             values.update(zip(range(first, first + len(emb)), emb.tolist(), strict=True))
-        return values, where
+        return values, where, toks
+
+    def _char_columns(self, word: str) -> list[int]:
+        """The char n-gram columns of one lowercased word, memoised: words repeat
+        across tickets far more than they vary, and the n-grams are most of the work."""
+        columns = self._char_memo.get(word)
+        if columns is None:
+            analyzer, _, block = self._char  # type: ignore[misc]
+            columns = [c for c in map(block.index.get, analyzer(word)) if c is not None]
+            if len(self._char_memo) >= CHAR_MEMO_WORDS:
+                self._char_memo.clear()
+            self._char_memo[word] = columns
+        return columns
 
     # -- public API --------------------------------------------------------
     @property
@@ -254,14 +273,14 @@ class Suggester:
 
     def predict_proba_one(self, subject: str, body: str) -> np.ndarray:
         """Class probabilities for one ticket (same as pipeline.predict_proba)."""
-        values, _ = self._features(self.text(subject, body))
+        values, _, _ = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         return self._proba(cols, vals)
 
     def suggest(self, subject: str, body: str, explain: bool = True) -> Suggestion:
         """Suggest a category for one ticket, with alternatives and reasons."""
-        values, where = self._features(self.text(subject, body))
+        values, where, toks = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         proba = self._proba(cols, vals)
@@ -269,18 +288,22 @@ class Suggester:
         best = int(order[0])
         alternatives = [(self._classes[i], float(proba[i])) for i in order[1:]]
         reasons = self._reasons(cols, vals, where, best) if explain and len(cols) else []
-        known = self.known_share(subject or "", body or "")
+        known = self._known(toks)
         return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons, known)
 
     def known_share(self, subject: str, body: str) -> float:
         """Share of the ticket's (normalised) words that are in the model's vocabulary."""
         if self._word is None:
             return 1.0
-        normalizer, block, _ = self._word
-        tokens = normalizer.analyse(self.text(subject, body))
+        return self._known(self._word[0].analyse(self.text(subject, body)))
+
+    def _known(self, tokens: list[tuple[int, int, str]]) -> float:
+        if self._word is None:
+            return 1.0
         if not tokens:
             return 0.0
-        return sum(1 for t in tokens if t[2] in block.index) / len(tokens)
+        index = self._word[1].index
+        return sum(1 for t in tokens if t[2] in index) / len(tokens)
 
     def _reasons(
         self,
