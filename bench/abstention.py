@@ -34,12 +34,12 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from triage.ml.pipeline import build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester  # noqa: E402
-from triage.ml.training import abstention_thresholds  # noqa: E402
+from triage.ml.training import PRECISION_BOUND_Z, abstention_thresholds  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77" / "train.csv"
 
 
-def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, target: float) -> dict[str, float]:
+def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, target: float, z: float) -> dict[str, float]:
     rng = random.Random(seed)
     unseen = set(rng.sample(sorted(set(labels)), unseen_count))
     known = [(t, y) for t, y in zip(texts, labels, strict=True) if y not in unseen]
@@ -50,7 +50,7 @@ def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, targe
     )
     x_val, x_test, y_val, y_test = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed)
     suggester = Suggester(build_pipeline().fit([("", t) for t in x_train], y_train))
-    limits = abstention_thresholds(suggester.suggest_many([("", t) for t in x_val]), y_val, target)
+    limits = abstention_thresholds(suggester.suggest_many([("", t) for t in x_val]), y_val, target, z)
 
     def answered(s: object) -> bool:
         return s.confidence >= limits["min_confidence"] and s.known_share >= limits["min_known_share"]  # type: ignore[attr-defined]
@@ -85,13 +85,16 @@ def main() -> None:
     parser.add_argument("--unseen", type=int, default=10, help="categories hidden from training")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--target", type=float, default=0.95, help="target precision for the thresholds")
+    parser.add_argument(
+        "--z", type=float, default=PRECISION_BOUND_Z, help="Wilson bound of the precision (0: the observed precision)"
+    )
     args = parser.parse_args()
     with args.data.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     texts, labels = [r["text"] for r in rows], [r["category"] for r in rows]
     results = []
     for seed in range(args.seeds):
-        r = run(texts, labels, args.unseen, seed, args.target)
+        r = run(texts, labels, args.unseen, seed, args.target, args.z)
         results.append(r)
         print(
             f"seed {seed}: accuracy on all known {r['accuracy_all_known']:.3f}, "
@@ -100,7 +103,10 @@ def main() -> None:
             f"known answered {r['answered_share_known']:.3f}, "
             f"unseen caught {r['unknown_recall']:.3f} (threshold {r['min_confidence']:.3f})"
         )
-    print(f"mean over {args.seeds} seeds, {args.unseen} of 77 categories unseen, target precision {args.target}:")
+    print(
+        f"mean over {args.seeds} seeds, {args.unseen} of 77 categories unseen, "
+        f"target precision {args.target}, z {args.z}:"
+    )
     for key in [
         "accuracy_all_known",
         "answered_accuracy_known",
