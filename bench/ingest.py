@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--n", type=int, default=2000, help="requests per measurement")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=600, help="requests of each kind before the rounds")
     parser.add_argument("--rounds", type=int, default=3, help="alternating ceiling/ingest rounds")
     parser.add_argument("--token", default=os.environ.get("ASSIST_TOKEN"))
     parser.add_argument(
