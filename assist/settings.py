@@ -95,9 +95,9 @@ INSTALLED_APPS = [
     "triage",
 ]
 
-# Every middleware here is async-capable, so under ASGI a request crosses into a
-# thread once (for the view), not at each sync-only middleware. That is why
-# static files are served by ServeStatic (WhiteNoise's async-capable fork).
+# Security headers on everything; static files served from the event loop by
+# ServeStatic (WhiteNoise's async fork: no thread hop for them); then Django's usual
+# chain, run in one worker thread because of the last entry (assist/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
@@ -107,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "assist.middleware.SynchronousChain",
 ]
 
 ROOT_URLCONF = "assist.urls"
