@@ -55,7 +55,9 @@ class _Block:
     def __init__(self, vec: TfidfVectorizer, offset: int, weight: float) -> None:
         vocab = vec.vocabulary_
         self.index = {term: offset + col for term, col in vocab.items()}
+        self.offset = offset
         self.idf = {offset + col: float(v) for col, v in enumerate(vec.idf_)} if vec.use_idf else None
+        self.idf_array = np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else None
         self.sublinear = bool(vec.sublinear_tf)
         self.binary = bool(vec.binary)
         self.norm = vec.norm
@@ -81,6 +83,40 @@ class _Block:
         scale = self.weight / n if n > 0 else 0.0
         return {col: v * scale for col, v in vals.items()}
 
+    def weigh_array(self, cols: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """`weigh` for distinct columns and their counts as arrays."""
+        v = np.ones(len(counts)) if self.binary else counts.astype(np.float64)
+        if self.sublinear:
+            v = 1.0 + np.log(v)
+        if self.idf_array is not None:
+            v = v * self.idf_array[cols - self.offset]
+        if self.norm == "l2":
+            n = float(np.sqrt(v @ v))
+        elif self.norm == "l1":
+            n = float(np.abs(v).sum())
+        else:
+            n = 1.0
+        return v * (self.weight / n if n > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class _CharWords:
+    """The ticket's whitespace-separated words and their char n-gram occurrences."""
+
+    surfaces: list[str]  # each word as written, outer punctuation stripped
+    word_of: np.ndarray  # per occurrence: the index of its word
+    inverse: np.ndarray  # per occurrence: the index of its column in `columns`
+    counts: np.ndarray  # per distinct column: occurrences in the ticket
+    columns: np.ndarray  # the distinct columns
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where a ticket's features came from, for the reasons."""
+
+    phrases: dict[int, str]  # word n-gram column -> the text it was read from
+    chars: _CharWords | None
+
 
 class Suggester:
     """Wrap a fitted pipeline from ``build_pipeline`` for fast suggestions."""
@@ -102,7 +138,7 @@ class Suggester:
         self._char: tuple[Any, Any, _Block] | None = None
         # Dense sentence-embedding block: (transformer, first column, weight).
         self._dense: tuple[Any, int, float] | None = None
-        self._char_memo: dict[str, list[int]] = {}
+        self._char_memo: dict[str, np.ndarray] = {}
         weights = union.transformer_weights or {}
         offset = 0
         for name, trans in union.transformer_list:
@@ -202,16 +238,12 @@ class Suggester:
         return out / len(self._heads)
 
     # -- features ----------------------------------------------------------
-    def _features(
-        self, text: str
-    ) -> tuple[dict[int, float], dict[int, list[tuple[str, float]]], list[tuple[int, int, str]]]:
-        """TF-IDF values per column, per column the surface words it came from, and the
-        normalised word tokens.
-
-        Surfaces are (display text, share of the feature) pairs.
-        """
+    def _features(self, text: str) -> tuple[dict[int, float], _Sources, list[tuple[int, int, str]]]:
+        """TF-IDF values per column, where the columns came from in the text (for the
+        reasons), and the normalised word tokens."""
         values: dict[int, float] = {}
-        where: dict[int, list[tuple[str, float]]] = {}
+        where: dict[int, str] = {}
+        chars: _CharWords | None = None
         toks: list[tuple[int, int, str]] = []
         if self._word is not None:
             normalizer, block, (lo, hi) = self._word
@@ -224,38 +256,37 @@ class Suggester:
                         counts[col] += 1
                         surface = text[toks[i][0] : toks[i + n - 1][1]]
                         if SEPARATOR not in surface and col not in where:
-                            where[col] = [(surface, 1.0)]
+                            where[col] = surface
             values.update(block.weigh(counts))
         if self._char is not None:
             _, preprocess, block = self._char
-            counts = Counter()
-            per_word: list[tuple[str, list[int]]] = []
+            surfaces, arrays = [], []
             for m, low in zip(_WORD.finditer(text), preprocess(text).split(), strict=False):
-                grams = self._char_columns(low)
-                counts.update(grams)
-                per_word.append((_PUNCT.sub("", m.group()), grams))
-            values.update(block.weigh(counts))
-            # A char n-gram's contribution is shared among the words that
-            # contain it, in proportion to occurrences.
-            for surface, grams in per_word:
-                if surface:
-                    for col in grams:
-                        where.setdefault(col, []).append((surface, 1.0 / counts[col]))
+                surfaces.append(_PUNCT.sub("", m.group()))
+                arrays.append(self._char_columns(low))
+            occurrences = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.intp)
+            if len(occurrences):
+                columns, inverse, per_column = np.unique(occurrences, return_inverse=True, return_counts=True)
+                weights = block.weigh_array(columns, per_column)
+                values.update(zip(columns.tolist(), weights.tolist(), strict=True))
+                lengths = np.fromiter(map(len, arrays), dtype=np.intp, count=len(arrays))
+                chars = _CharWords(surfaces, np.repeat(np.arange(len(arrays)), lengths), inverse, per_column, columns)
         if self._dense is not None:
             # Embedding dimensions have no surface word, so they count in the
             # probabilities but not in the reasons.
             trans, first, weight = self._dense
             emb = trans.transform([text])[0] * weight
             values.update(zip(range(first, first + len(emb)), emb.tolist(), strict=True))
-        return values, where, toks
+        return values, _Sources(where, chars), toks
 
-    def _char_columns(self, word: str) -> list[int]:
+    def _char_columns(self, word: str) -> np.ndarray:
         """The char n-gram columns of one lowercased word, memoised: words repeat
         across tickets far more than they vary, and the n-grams are most of the work."""
         columns = self._char_memo.get(word)
         if columns is None:
             analyzer, _, block = self._char  # type: ignore[misc]
-            columns = [c for c in map(block.index.get, analyzer(word)) if c is not None]
+            found = [c for c in map(block.index.get, analyzer(word)) if c is not None]
+            columns = np.array(found, dtype=np.intp)
             if len(self._char_memo) >= CHAR_MEMO_WORDS:
                 self._char_memo.clear()
             self._char_memo[word] = columns
@@ -280,14 +311,14 @@ class Suggester:
 
     def suggest(self, subject: str, body: str, explain: bool = True) -> Suggestion:
         """Suggest a category for one ticket, with alternatives and reasons."""
-        values, where, toks = self._features(self.text(subject, body))
+        values, sources, toks = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         proba = self._proba(cols, vals)
         order = np.argsort(-proba, kind="stable")[: N_ALTERNATIVES + 1]
         best = int(order[0])
         alternatives = [(self._classes[i], float(proba[i])) for i in order[1:]]
-        reasons = self._reasons(cols, vals, where, best) if explain and len(cols) else []
+        reasons = self._reasons(values, sources, best) if explain and len(cols) else []
         known = self._known(toks)
         return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons, known)
 
@@ -305,22 +336,29 @@ class Suggester:
         index = self._word[1].index
         return sum(1 for t in tokens if t[2] in index) / len(tokens)
 
-    def _reasons(
-        self,
-        cols: np.ndarray,
-        vals: np.ndarray,
-        where: dict[int, list[tuple[str, float]]],
-        label: int,
-    ) -> list[tuple[str, float]]:
+    def _reasons(self, values: dict[int, float], sources: _Sources, label: int) -> list[tuple[str, float]]:
         """Top words/phrases by positive contribution tfidf x coef to ``label``."""
-        contrib = vals * self._expl[cols, label]
+        expl = self._expl[:, label]
         totals: dict[str, float] = {}
         display: dict[str, str] = {}
-        for col, c in zip(cols.tolist(), contrib.tolist(), strict=True):
-            for surface, share in where.get(col, ()):
-                key = surface.lower()
-                totals[key] = totals.get(key, 0.0) + c * share
-                display.setdefault(key, surface)
+
+        def add(surface: str, contribution: float) -> None:
+            key = surface.lower()
+            totals[key] = totals.get(key, 0.0) + contribution
+            display.setdefault(key, surface)
+
+        for col, surface in sources.phrases.items():
+            add(surface, values[col] * expl[col])
+        chars = sources.chars
+        if chars is not None:
+            # Each occurrence of a char n-gram carries its share of the n-gram's
+            # contribution; a word's total is the sum over its occurrences.
+            weights = np.fromiter((values[c] for c in chars.columns.tolist()), dtype=np.float64)
+            share = (weights * expl[chars.columns] / chars.counts)[chars.inverse]
+            per_word = np.bincount(chars.word_of, weights=share, minlength=len(chars.surfaces))
+            for surface, total in zip(chars.surfaces, per_word.tolist(), strict=True):
+                if surface:
+                    add(surface, total)
         top = sorted(((v, k) for k, v in totals.items() if v > 0), reverse=True)[:N_REASONS]
         return [(display[k], round(v, 6)) for v, k in top]
 
