@@ -348,7 +348,7 @@ class Suggester:
             display.setdefault(key, surface)
 
         for col, surface in sources.phrases.items():
-            add(surface, values[col] * expl[col])
+            add(surface, values[col] * float(expl[col]))
         chars = sources.chars
         if chars is not None:
             # Each occurrence of a char n-gram carries its share of the n-gram's
