@@ -10,7 +10,6 @@ The result is checked against ``pipeline.predict_proba`` in the tests.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -56,7 +55,6 @@ class _Block:
         vocab = vec.vocabulary_
         self.index = {term: offset + col for term, col in vocab.items()}
         self.offset = offset
-        self.idf = {offset + col: float(v) for col, v in enumerate(vec.idf_)} if vec.use_idf else None
         self.idf_array = np.asarray(vec.idf_, dtype=np.float64) if vec.use_idf else None
         self.sublinear = bool(vec.sublinear_tf)
         self.binary = bool(vec.binary)
@@ -65,26 +63,13 @@ class _Block:
         self.width = len(vocab)
 
     def weigh(self, counts: dict[int, int]) -> dict[int, float]:
-        """Counts per column -> TF-IDF values (same maths as TfidfVectorizer)."""
-        vals: dict[int, float] = {}
-        for col, tf in counts.items():
-            v = 1.0 if self.binary else float(tf)
-            if self.sublinear:
-                v = 1.0 + math.log(v)
-            if self.idf is not None:
-                v *= self.idf[col]
-            vals[col] = v
-        if self.norm == "l2":
-            n = math.sqrt(sum(v * v for v in vals.values()))
-        elif self.norm == "l1":
-            n = sum(abs(v) for v in vals.values())
-        else:
-            n = 1.0
-        scale = self.weight / n if n > 0 else 0.0
-        return {col: v * scale for col, v in vals.items()}
+        """Counts per column -> TF-IDF values per column."""
+        cols = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return dict(zip(cols.tolist(), self.weigh_array(cols, tf).tolist(), strict=True))
 
     def weigh_array(self, cols: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """`weigh` for distinct columns and their counts as arrays."""
+        """Distinct columns and their counts -> TF-IDF values (same maths as TfidfVectorizer)."""
         v = np.ones(len(counts)) if self.binary else counts.astype(np.float64)
         if self.sublinear:
             v = 1.0 + np.log(v)
@@ -321,12 +306,6 @@ class Suggester:
         reasons = self._reasons(values, sources, best) if explain and len(cols) else []
         known = self._known(toks)
         return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons, known)
-
-    def known_share(self, subject: str, body: str) -> float:
-        """Share of the ticket's (normalised) words that are in the model's vocabulary."""
-        if self._word is None:
-            return 1.0
-        return self._known(self._word[0].analyse(self.text(subject, body)))
 
     def _known(self, tokens: list[tuple[int, int, str]]) -> float:
         if self._word is None:
