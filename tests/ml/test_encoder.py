@@ -56,7 +56,29 @@ def test_embeddings_match_sentence_transformers() -> None:
     st = pytest.importorskip("sentence_transformers")
     texts = ["My card has not arrived yet, when will it come?", "pin", "x " * 300]
     reference = st.SentenceTransformer(str(enc.encoder_model_dir("minilm")), device="cpu").encode(texts)
-    np.testing.assert_allclose(enc.get_encoder("minilm").encode(texts), reference, atol=1e-5)
+    model = enc.get_encoder("minilm")
+    model.clear_cache()
+    np.testing.assert_allclose(model.encode(texts), reference, atol=1e-5)
+    model.clear_cache()
+    one_by_one = np.vstack([model.encode([text]) for text in texts])  # the single-ticket (column) path
+    np.testing.assert_allclose(one_by_one, reference, atol=1e-5)
+
+
+@needs_encoder
+def test_one_ticket_and_a_batch_get_the_same_embedding() -> None:
+    model = enc.get_encoder("minilm")
+    texts = ["Where is my card?", "I was charged twice for one purchase, please refund the second one", "?"]
+    batch = model._forward([model.tokenizer.encode(t).ids for t in texts])
+    one = np.vstack([model._forward([model.tokenizer.encode(t).ids]) for t in texts])
+    np.testing.assert_allclose(one, batch, atol=1e-6)
+
+
+def test_float32_gelu_matches_the_exact_erf_gelu() -> None:
+    from scipy.special import erf
+
+    x = np.linspace(-8, 8, 100_001)
+    exact = 0.5 * x * (1 + erf(x / np.sqrt(2)))
+    np.testing.assert_allclose(enc._gelu(x.astype(np.float32)), exact, atol=2e-6)
 
 
 @needs_encoder

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import erf
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
@@ -76,15 +75,46 @@ def encoder_weights_sha256(name: str = "minilm") -> str:
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """LayerNorm over the last axis (rows are tokens)."""
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
     return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def _layer_norm_columns(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """LayerNorm over the first axis (columns are tokens)."""
+    mu = x.mean(0)
+    var = ((x - mu) ** 2).mean(0)
+    return (x - mu) / np.sqrt(var + eps) * w[:, None] + b[:, None]
+
+
+# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, below float32's resolution of
+# erf near 1, at a third of scipy.special.erf's cost on float32 arrays.
+_ERF_P = np.float32(0.3275911)
+_ERF_A = tuple(np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
+_SQRT_HALF = np.float32(np.sqrt(0.5))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact (erf) GELU, in float32."""
+    z = np.abs(x) * _SQRT_HALF
+    t = 1 / (1 + _ERF_P * z)
+    poly = _ERF_A[0]
+    for a in _ERF_A[1:]:
+        poly = poly * t + a
+    erf = np.copysign(1 - poly * t * np.exp(-z * z), x)
+    return 0.5 * x * (1 + erf)
 
 
 class MiniLM:
     """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised) in NumPy.
 
     A pretrained, read-only model: loaded once per process by ``get_encoder``.
+    Dense weights stay in torch's (out, in) layout and the forward pass keeps
+    tokens as columns (``W @ h``). For one ticket's 10-60 tokens OpenBLAS runs
+    that about 20 % faster than ``h @ W.T`` with rows as tokens, and a training
+    batch about 40 % faster (docs/model.md). A forward pass streams 42 MB of
+    float32 weights, so on this machine even a 3-token ticket takes ~15 ms.
     """
 
     def __init__(self, model_dir: Path) -> None:
@@ -103,18 +133,16 @@ class MiniLM:
         i = 0
         while f"encoder.layer.{i}.attention.self.query.weight" in w:
             p = f"encoder.layer.{i}."
-            qkv_w = np.concatenate([w[p + f"attention.self.{k}.weight"] for k in ("query", "key", "value")]).T
-            qkv_b = np.concatenate([w[p + f"attention.self.{k}.bias"] for k in ("query", "key", "value")])
             self.layers.append(
                 (
-                    np.ascontiguousarray(qkv_w),
-                    qkv_b,
-                    np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
+                    np.concatenate([w[p + f"attention.self.{k}.weight"] for k in ("query", "key", "value")]),
+                    np.concatenate([w[p + f"attention.self.{k}.bias"] for k in ("query", "key", "value")]),
+                    w[p + "attention.output.dense.weight"],
                     w[p + "attention.output.dense.bias"],
                     (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
-                    np.ascontiguousarray(w[p + "intermediate.dense.weight"].T),
+                    w[p + "intermediate.dense.weight"],
                     w[p + "intermediate.dense.bias"],
-                    np.ascontiguousarray(w[p + "output.dense.weight"].T),
+                    w[p + "output.dense.weight"],
                     w[p + "output.dense.bias"],
                     (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
                 )
@@ -130,30 +158,35 @@ class MiniLM:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _forward(self, ids: list[list[int]]) -> np.ndarray:
-        """Embeddings of a batch of token-id lists (padded here, masked in attention)."""
+        """Embeddings of a batch of token-id lists (padded here, masked in attention).
+
+        Tokens are columns: ``h`` is (dim, texts x tokens), so every dense layer is
+        one ``W @ h`` over the whole batch, in the weights' own (out, in) layout.
+        """
         n, t = len(ids), max(len(x) for x in ids)
         tok = np.zeros((n, t), dtype=np.int64)
         mask = np.zeros((n, t), dtype=np.float32)
         for r, x in enumerate(ids):
             tok[r, : len(x)] = x
             mask[r, : len(x)] = 1.0
-        h = self.word[tok] + self.pos[:t] + self.type0
-        h = _layer_norm(h, *self.emb_ln)
         d, nh = self.dim, self.heads
         hd = d // nh
+        h = _layer_norm(self.word[tok] + self.pos[:t] + self.type0, *self.emb_ln)  # (n, t, d)
+        h = np.ascontiguousarray(h.reshape(n * t, d).T)
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        scale = np.float32(1 / np.sqrt(hd))
         for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self.layers:
-            qkv = (h @ qkv_w + qkv_b).reshape(n, t, 3, nh, hd).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            s = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(hd)) + bias
+            qkv = (qkv_w @ h + qkv_b[:, None]).reshape(3, nh, hd, n, t)
+            q = qkv[0].transpose(2, 0, 3, 1)  # (text, head, token, hd)
+            k = qkv[1].transpose(2, 0, 1, 3)  # (text, head, hd, token)
+            v = qkv[2].transpose(2, 0, 3, 1)
+            s = q @ k * scale + bias
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
-            a = (s @ v).transpose(0, 2, 1, 3).reshape(n, t, d)
-            h = _layer_norm(a @ o_w + o_b + h, *ln1)
-            m = h @ i_w + i_b
-            m = 0.5 * m * (1.0 + erf(m / np.float32(np.sqrt(2.0))))
-            h = _layer_norm(m @ f_w + f_b + h, *ln2)
-        pooled = (h * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+            a = (s @ v).transpose(1, 3, 0, 2).reshape(d, n * t)
+            h = _layer_norm_columns(o_w @ a + o_b[:, None] + h, *ln1)
+            h = _layer_norm_columns(f_w @ _gelu(i_w @ h + i_b[:, None]) + f_b[:, None] + h, *ln2)
+        pooled = (h.reshape(d, n, t) * mask).sum(2).T / mask.sum(1, keepdims=True)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def clear_cache(self) -> None:
