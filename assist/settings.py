@@ -310,6 +310,9 @@ TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
 # Optional dense sentence-encoder features ("minilm"; needs requirements-encoder.txt).
 MODEL_ENCODER = env_str("ASSIST_MODEL_ENCODER", "")
 MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
+# Word-pair features (stems 2..N tokens apart; 0 = off): +0.27 pt on Banking77 with 6,
+# for ~40 % more training time and one-ticket p99 (docs/model.md, "Word pairs").
+MODEL_WORD_PAIRS = env_int("ASSIST_MODEL_WORD_PAIRS", 0)
 # From this many confirmed tickets on, training streams them from the database in
 # chunks into a hashed-feature, incremental model (triage/ml/streaming.py): the
 # TF-IDF + LinearSVC pipeline needs all texts and its whole matrix in memory.

@@ -117,6 +117,16 @@ def test_the_gate_refuses_a_macro_f1_drop_beyond_the_margin() -> None:
     assert not verdict.passed and "below the live model" in verdict.summary
 
 
+def test_the_word_pairs_setting_trains_models_with_the_pair_block(history: Any, settings: Any) -> None:
+    settings.MODEL_WORD_PAIRS = 4
+    version = train_model().version
+    assert version.params["features__pairs__pairs__window"] == 4
+    suggestion = serving.active_model().suggester.suggest("Card", "my card has still not arrived at home")
+    assert suggestion.label
+    settings.MODEL_WORD_PAIRS = 0
+    assert "features__pairs__pairs__window" not in train_model().version.params
+
+
 def test_promote_rolls_back_to_an_earlier_version_and_serving_follows(history: Any, supervisor: Any) -> None:
     first = train_model().version
     second = train_model().version

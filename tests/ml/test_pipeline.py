@@ -6,6 +6,7 @@ import csv
 import json
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sklearn.utils import estimator_checks as ec
 from triage.ml.encoder import SentenceEncoderFeatures
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline, model_params
 from triage.ml.suggest import Suggester, Suggestion
-from triage.ml.text import SubjectBodyJoiner, TextNormalizer
+from triage.ml.text import SubjectBodyJoiner, TextNormalizer, WordPairs
 
 BANKING77 = Path("/work/shared/data/banking77/train.csv")
 
@@ -129,7 +130,7 @@ def test_normalizer_cache_is_private_and_lazy() -> None:
 
 @pytest.mark.parametrize(
     "estimator",
-    [SubjectBodyJoiner(), TextNormalizer(), TextNormalizer(language="auto"), SentenceEncoderFeatures()],
+    [SubjectBodyJoiner(), TextNormalizer(), TextNormalizer(language="auto"), WordPairs(), SentenceEncoderFeatures()],
     ids=repr,
 )
 @pytest.mark.parametrize(
@@ -155,7 +156,7 @@ def test_sklearn_api_checks(estimator: object, check: object) -> None:
     check(type(estimator).__name__, clone(estimator))  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("estimator", [SubjectBodyJoiner(subject_weight=3), TextNormalizer(stem=False)])
+@pytest.mark.parametrize("estimator", [SubjectBodyJoiner(subject_weight=3), TextNormalizer(stem=False), WordPairs(3)])
 def test_transform_is_pure_and_idempotent(estimator: Any, tickets: tuple) -> None:
     X = tickets[0] if isinstance(estimator, SubjectBodyJoiner) else [b for _, b in tickets[0]]
     est = clone(estimator).fit(X)
@@ -164,6 +165,18 @@ def test_transform_is_pure_and_idempotent(estimator: Any, tickets: tuple) -> Non
     assert est.transform(X) == first
     assert {k: v for k, v in vars(est).items() if not k.startswith("_")} == public
     assert clone(est).get_params() == est.get_params()
+
+
+def test_word_pairs_are_the_ordered_pairs_two_to_window_apart() -> None:
+    pairs = WordPairs(window=3).fit([])
+    assert pairs.transform(["a b c d e", "a b", ""]) == ["~ a~c a~d b~d b~e c~e", "~", "~"]
+    assert WordPairs(window=2).fit([]).transform(["a b c d"]) == ["~ a~c b~d"]
+
+
+@pytest.mark.parametrize("window", [1, 0, 2.5, None])
+def test_word_pairs_refuse_a_window_below_two(window: Any) -> None:
+    with pytest.raises(ValueError, match="window"):
+        WordPairs(window=window).fit([])
 
 
 def test_transformers_clone_inside_pipeline(tickets: tuple) -> None:
@@ -206,9 +219,15 @@ def test_small_classes_never_crash(per_class: list[int], calibration: str) -> No
     assert suggestion.label in ys
 
 
+def test_tickets_sharing_no_word_pair_still_train() -> None:
+    # A young install: two short tickets, no pair seen twice (or at all).
+    pipe = build_pipeline({"word_pairs": 6}).fit([("", "card lost"), ("", "refund")], ["card", "refund"])
+    assert Suggester(pipe).suggest("", "lost card").label in {"card", "refund"}
+
+
 def test_single_category_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="at least 2 categories"):
-        build_pipeline().fit([("", "card lost"), ("", "card lost again")], ["x", "x"])
+        build_pipeline({"word_pairs": 6}).fit([("", "card lost"), ("", "card lost again")], ["x", "x"])
 
 
 def test_unknown_param_rejected() -> None:
@@ -241,6 +260,9 @@ VARIANTS = [
     {"char": False, "stop_words": ["the", "my"], "word_ngram": (1, 3)},
     {"language": "english"},
     {"language": "auto", "stem": False},
+    {"word_pairs": 0},
+    {"word_pairs": 3, "pairs_weight": 1.0, "pairs_min_df": 1},
+    {"char": False, "word_weight": 0.0, "word_pairs": 4},
 ]
 
 
@@ -285,6 +307,16 @@ def test_suggestion_contents(fitted: Pipeline) -> None:
     for word, weight in s.reasons:
         assert word.lower() in text and weight > 0
     assert [w for _, w in s.reasons] == sorted((w for _, w in s.reasons), reverse=True)
+
+
+def test_word_pairs_count_towards_the_reasons_of_their_words(tickets: tuple) -> None:
+    # Only the pair block carries weight, so every reason comes from a pair.
+    pipe = build_pipeline({"char": False, "word_weight": 0.0, "word_pairs": 6, "pairs_min_df": 1}).fit(*tickets)
+    subject, body = "Parcel not delivered", "My package hasn't arrived, where is the courier?"
+    reasons = Suggester(pipe).suggest(subject, body).reasons
+    assert reasons
+    words = set(re.findall(r"[\w']+", f"{subject} {body}".lower()))
+    assert all(word.lower() in words for word, _ in reasons)
 
 
 def test_suggest_edge_cases(fitted: Pipeline) -> None:

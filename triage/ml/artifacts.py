@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 TRUSTED_TYPES: tuple[str, ...] = (
     "triage.ml.text.SubjectBodyJoiner",
     "triage.ml.text.TextNormalizer",
+    "triage.ml.text.WordPairs",
     # Holds only the encoder's name and weights hash: the weights stay in the
     # installed package (stored by reference), never in the artifact.
     "triage.ml.encoder.SentenceEncoderFeatures",

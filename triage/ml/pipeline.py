@@ -1,6 +1,7 @@
 """Build the Assist ticket-classification pipeline.
 
-joiner -> FeatureUnion(word TF-IDF on NLTK-normalised text, char_wb TF-IDF)
+joiner -> FeatureUnion(word TF-IDF on NLTK-normalised text, TF-IDF of word pairs,
+                       char_wb TF-IDF)
        -> linear classifier with calibrated probabilities.
 
 ``DEFAULT_PARAMS`` were chosen by 5-fold stratified CV on Banking77
@@ -25,7 +26,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from triage.ml.text import DEFAULT_TOKEN_PATTERN, SubjectBodyJoiner, TextNormalizer
+from triage.ml.text import DEFAULT_TOKEN_PATTERN, SubjectBodyJoiner, TextNormalizer, WordPairs
 
 DEFAULT_PARAMS: dict[str, Any] = {
     # Input / normalisation
@@ -38,6 +39,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "word_ngram": (1, 2),
     "word_min_df": 1,
     "word_weight": 1.0,
+    # Pair block: pairs of stems 2..word_pairs tokens apart (0: no block). Off by
+    # default: window 6 gains 0.27 pt on Banking77 but costs ~40 % more training time
+    # and p99 latency (docs/model.md); ASSIST_MODEL_WORD_PAIRS=6 turns it on.
+    "word_pairs": 0,
+    "pairs_min_df": 2,
+    "pairs_weight": 0.5,
     # Char block: char_wb n-grams of the lowercased raw text (typos, morphology)
     "char": True,
     "char_ngram": (2, 5),
@@ -224,6 +231,25 @@ def build_pipeline(params: dict[str, Any] | None = None) -> Pipeline:
     )
     blocks: list[tuple[str, Any]] = [("word", word)]
     weights = {"word": float(p["word_weight"])}
+    if p["word_pairs"]:
+        pairs = Pipeline(
+            [
+                ("normalize", clone(word[0])),
+                ("pairs", WordPairs(window=p["word_pairs"])),
+                (
+                    "tfidf",
+                    TfidfVectorizer(
+                        token_pattern=r"\S+",  # noqa: S106 - a regex, not a password
+                        lowercase=False,
+                        min_df=p["pairs_min_df"],
+                        sublinear_tf=p["sublinear_tf"],
+                        dtype=np.float64,
+                    ),
+                ),
+            ]
+        )
+        blocks.append(("pairs", pairs))
+        weights["pairs"] = float(p["pairs_weight"])
     if p["char"]:
         char = TfidfVectorizer(
             analyzer="char_wb",

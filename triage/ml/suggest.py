@@ -25,7 +25,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from triage.ml.pipeline import CalibratedLinearClassifier
-from triage.ml.text import SEPARATOR, SubjectBodyJoiner, TextNormalizer
+from triage.ml.text import PAIR_JOINER, SEPARATOR, SubjectBodyJoiner, TextNormalizer, WordPairs, pair_positions
 
 N_ALTERNATIVES = 3
 N_REASONS = 5
@@ -96,11 +96,25 @@ class _CharWords:
 
 
 @dataclass(frozen=True)
+class _PairWords:
+    """The ticket's word tokens and the word pairs found in the pair block's vocabulary."""
+
+    surfaces: list[str]  # each token as written
+    first: np.ndarray  # per pair occurrence: its first token
+    second: np.ndarray  # per pair occurrence: its second token
+    inverse: np.ndarray  # per pair occurrence: the index of its column in `columns`
+    counts: np.ndarray  # per distinct column: occurrences in the ticket
+    columns: np.ndarray  # the distinct columns
+    weights: np.ndarray  # their TF-IDF values
+
+
+@dataclass(frozen=True)
 class _Sources:
     """Where a ticket's features came from, for the reasons."""
 
     phrases: dict[int, str]  # word n-gram column -> the text it was read from
     chars: _CharWords | None
+    pairs: _PairWords | None
 
 
 class Suggester:
@@ -120,6 +134,8 @@ class Suggester:
         check_is_fitted(clf, "model_")
         self._join = join
         self._word: tuple[TextNormalizer, _Block, tuple[int, int]] | None = None
+        # Word-pair block: (normaliser, block, window, shares the word block's tokens).
+        self._pairs: tuple[TextNormalizer, _Block, int, bool] | None = None
         self._char: tuple[Any, Any, _Block] | None = None
         # Dense sentence-embedding block: (transformer, first column, weight).
         self._dense: tuple[Any, int, float] | None = None
@@ -130,7 +146,12 @@ class Suggester:
             if trans == "drop":
                 continue
             w = float(weights.get(name, 1.0))
-            if isinstance(trans, Pipeline):  # normalise -> tfidf(\S+)
+            if isinstance(trans, Pipeline) and isinstance(trans[1], WordPairs):  # normalise -> pairs -> tfidf
+                norm, vec = trans[0], trans[-1]
+                same = self._word is not None and norm.get_params() == self._word[0].get_params()
+                self._pairs = (norm, _Block(vec, offset, w), int(trans[1].window), same)
+                offset += len(vec.vocabulary_)
+            elif isinstance(trans, Pipeline):  # normalise -> tfidf(\S+)
                 norm, vec = trans[0], trans[-1]
                 self._word = (norm, _Block(vec, offset, w), vec.ngram_range)
                 offset += len(vec.vocabulary_)
@@ -243,6 +264,7 @@ class Suggester:
                         if SEPARATOR not in surface and col not in where:
                             where[col] = surface
             values.update(block.weigh(counts))
+        pairs = self._pair_features(text, toks, values) if self._pairs is not None else None
         if self._char is not None:
             _, preprocess, block = self._char
             surfaces, arrays = [], []
@@ -262,7 +284,41 @@ class Suggester:
             trans, first, weight = self._dense
             emb = trans.transform([text])[0] * weight
             values.update(zip(range(first, first + len(emb)), emb.tolist(), strict=True))
-        return values, _Sources(where, chars), toks
+        return values, _Sources(where, chars, pairs), toks
+
+    def _pair_features(
+        self, text: str, toks: list[tuple[int, int, str]], values: dict[int, float]
+    ) -> _PairWords | None:
+        """Add the pair block's TF-IDF values to ``values``; where each pair came from."""
+        normalizer, block, window, shared = self._pairs  # type: ignore[misc]
+        if not shared:
+            toks = normalizer.analyse(text)
+        stems = [t[2] for t in toks]
+        index = block.index
+        found, first, second = [], [], []
+        for i, j in pair_positions(len(stems), window):
+            col = index.get(stems[i] + PAIR_JOINER + stems[j])
+            if col is not None:
+                found.append(col)
+                first.append(i)
+                second.append(j)
+        always = index.get(PAIR_JOINER)  # the token every ticket has (WordPairs)
+        if always is not None:
+            found.append(always)
+        if not found:
+            return None
+        columns, inverse, counts = np.unique(np.array(found, dtype=np.intp), return_inverse=True, return_counts=True)
+        weights = block.weigh_array(columns, counts)
+        values.update(zip(columns.tolist(), weights.tolist(), strict=True))
+        return _PairWords(
+            surfaces=[text[a:b] for a, b, _ in toks],
+            first=np.array(first, dtype=np.intp),
+            second=np.array(second, dtype=np.intp),
+            inverse=inverse[: len(first)],
+            counts=counts,
+            columns=columns,
+            weights=weights,
+        )
 
     def _char_columns(self, word: str) -> np.ndarray:
         """The char n-gram columns of one lowercased word, memoised: words repeat
@@ -328,6 +384,16 @@ class Suggester:
 
         for col, surface in sources.phrases.items():
             add(surface, values[col] * float(expl[col]))
+        pairs = sources.pairs
+        if pairs is not None and len(pairs.first):
+            # A pair's contribution is shared by its occurrences, and each
+            # occurrence's share by its two words.
+            half = (pairs.weights * expl[pairs.columns] / pairs.counts / 2)[pairs.inverse]
+            n = len(pairs.surfaces)
+            per_word = np.bincount(pairs.first, half, minlength=n) + np.bincount(pairs.second, half, minlength=n)
+            for surface, total in zip(pairs.surfaces, per_word.tolist(), strict=True):
+                if total:
+                    add(surface, total)
         chars = sources.chars
         if chars is not None:
             # Each occurrence of a char n-gram carries its share of the n-gram's

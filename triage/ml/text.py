@@ -1,13 +1,13 @@
 """Custom scikit-learn text transformers used by the Assist pipeline.
 
-Both transformers are stateless in the statistical sense (nothing is learned
+The transformers are stateless in the statistical sense (nothing is learned
 from the data) but follow scikit-learn's conventions so that ``clone``,
 ``get_params``/``set_params``, grid search and skops serialisation work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -229,3 +229,52 @@ class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
         state = super().__getstate__()
         state.pop("_tools_cache", None)
         return state
+
+
+# Joins the two tokens of a word pair. Normalised tokens never contain it.
+PAIR_JOINER = "~"
+
+
+def pair_positions(n_tokens: int, window: int) -> Iterator[tuple[int, int]]:
+    """Token index pairs (i, j), i before j, 2 to ``window`` tokens apart.
+
+    Neighbours (1 apart) are left out: the word block's bigrams have them.
+    """
+    for i in range(n_tokens):
+        for j in range(i + 2, min(i + window, n_tokens - 1) + 1):
+            yield i, j
+
+
+class WordPairs(TransformerMixin, BaseEstimator):
+    """Normalised text -> its word pairs, each one token ``"a~b"``.
+
+    "card ... not ... arrived" says the same thing whatever words sit between,
+    which bigrams miss. Each pair of tokens 2 to ``window`` apart, in their
+    order, becomes one token for a ``TfidfVectorizer(token_pattern=r"\\S+")``.
+    Every output also holds ``PAIR_JOINER`` alone, a token every ticket has: it
+    keeps the vocabulary from being empty when a young install's few tickets
+    share no pair (TfidfVectorizer refuses an empty one), and acts as a bias.
+    5-fold CV on Banking77: +0.35 pt accuracy with window 10 (docs/model.md).
+    """
+
+    def __init__(self, window: int = 10) -> None:
+        self.window = window
+
+    def fit(self, X: Any, y: Any = None) -> WordPairs:
+        """Validate ``window``; nothing is learned."""
+        if not isinstance(self.window, (int, np.integer)) or self.window < 2:
+            raise ValueError(f"window must be an integer >= 2, got {self.window!r}.")
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X: Iterable[str]) -> list[str]:
+        """One string of space-separated pair tokens per normalised input string."""
+        check_is_fitted(self, "n_features_in_")
+        if isinstance(X, str):
+            raise ValueError("Expected an iterable of strings, got a single str.")
+        out = []
+        for doc in X:
+            toks = str(doc).split()
+            pairs = (toks[i] + PAIR_JOINER + toks[j] for i, j in pair_positions(len(toks), self.window))
+            out.append(" ".join((PAIR_JOINER, *pairs)))
+        return out

@@ -413,10 +413,14 @@ def _compare_with_live(
 
 
 def _settings_params() -> dict[str, Any]:
-    """Pipeline choices made by settings: the optional sentence encoder (ASSIST_MODEL_ENCODER)."""
-    if not settings.MODEL_ENCODER:
-        return {}
-    return {"encoder": settings.MODEL_ENCODER, "encoder_weight": settings.MODEL_ENCODER_WEIGHT}
+    """Pipeline choices made by settings: the optional sentence encoder
+    (ASSIST_MODEL_ENCODER) and word pairs (ASSIST_MODEL_WORD_PAIRS)."""
+    params: dict[str, Any] = {}
+    if settings.MODEL_ENCODER:
+        params.update(encoder=settings.MODEL_ENCODER, encoder_weight=settings.MODEL_ENCODER_WEIGHT)
+    if settings.MODEL_WORD_PAIRS:
+        params["word_pairs"] = settings.MODEL_WORD_PAIRS
+    return params
 
 
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
