@@ -1,7 +1,7 @@
 """Build the Assist ticket-classification pipeline.
 
-joiner -> FeatureUnion(word TF-IDF on NLTK-normalised text, TF-IDF of word pairs,
-                       char_wb TF-IDF)
+joiner -> FeatureUnion(word TF-IDF on NLTK-normalised text, optionally TF-IDF of
+                       word pairs, char_wb TF-IDF, optionally sentence embeddings)
        -> linear classifier with calibrated probabilities.
 
 ``DEFAULT_PARAMS`` were chosen by 5-fold stratified CV on Banking77
