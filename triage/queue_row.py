@@ -89,8 +89,10 @@ def _suggestion(p: Prediction | None, names: dict[str, str]) -> SafeString:
         return mark_safe('  <p class="no-suggestion">No suggestion: choose a category ( / )</p>\n')
     needs_human = (
         format_html(
-            '  <p class="needs-human" title="{}">Needs a human: the model is unsure. '
-            "Pick a category ( / or a digit ).</p>\n",
+            # Either cause: a low confidence, or words the model has mostly not seen
+            # (then the confidence can be high, so "unsure" alone would mislead).
+            '  <p class="needs-human" title="{}">Needs a human: the model is unsure, or the ticket '
+            "is unlike what it learned from. Pick a category ( / or a digit ).</p>\n",
             NEEDS_HUMAN_TITLE,
         )
         if p.needs_human
