@@ -153,12 +153,21 @@ def wait_for(url: str, seconds: float = 60) -> None:
             conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=5)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
-                return
+                break
         except OSError:
             pass
         if time.monotonic() > deadline:
             sys.exit(f"{url} did not answer /healthz within {seconds:.0f} s")
         time.sleep(0.5)
+    # /healthz is exempt from the HTTPS redirect; the API is not. Without this
+    # check every request of the run would "fail" with a 301.
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=5)
+    conn.request("GET", "/api/categories/")
+    if conn.getresponse().status in (301, 302, 307, 308):
+        sys.exit(
+            f"{url} redirects the API to HTTPS: start the server with DJANGO_SECURE_SSL_REDIRECT=0 "
+            "for a plain-HTTP benchmark (make run does)"
+        )
 
 
 def main() -> None:
