@@ -93,6 +93,7 @@ class _CharWords:
     inverse: np.ndarray  # per occurrence: the index of its column in `columns`
     counts: np.ndarray  # per distinct column: occurrences in the ticket
     columns: np.ndarray  # the distinct columns
+    weights: np.ndarray  # their TF-IDF values
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,8 @@ class Suggester:
                 weights = block.weigh_array(columns, per_column)
                 values.update(zip(columns.tolist(), weights.tolist(), strict=True))
                 lengths = np.fromiter(map(len, arrays), dtype=np.intp, count=len(arrays))
-                chars = _CharWords(surfaces, np.repeat(np.arange(len(arrays)), lengths), inverse, per_column, columns)
+                word_of = np.repeat(np.arange(len(arrays)), lengths)
+                chars = _CharWords(surfaces, word_of, inverse, per_column, columns, weights)
         if self._dense is not None:
             # Embedding dimensions have no surface word, so they count in the
             # probabilities but not in the reasons.
@@ -398,8 +400,7 @@ class Suggester:
         if chars is not None:
             # Each occurrence of a char n-gram carries its share of the n-gram's
             # contribution; a word's total is the sum over its occurrences.
-            weights = np.fromiter((values[c] for c in chars.columns.tolist()), dtype=np.float64)
-            share = (weights * expl[chars.columns] / chars.counts)[chars.inverse]
+            share = (chars.weights * expl[chars.columns] / chars.counts)[chars.inverse]
             per_word = np.bincount(chars.word_of, weights=share, minlength=len(chars.surfaces))
             for surface, total in zip(chars.surfaces, per_word.tolist(), strict=True):
                 if surface:
