@@ -123,6 +123,12 @@ def run(url: str, token: str, mode: str, n: int, concurrency: int, reconnect: in
 
 
 def classifier_latency(samples: int = 1000) -> dict[str, float] | None:
+    """p50/p99 of one suggestion on new demo tickets: wall clock, and this thread's CPU time.
+
+    It runs right after the load rounds, when the server's workers and PostgreSQL may
+    still be busy; the CPU time is what the call itself costs, the wall clock adds
+    whatever else holds the cores.
+    """
     _django()
     from triage import demo, serving
 
@@ -132,16 +138,21 @@ def classifier_latency(samples: int = 1000) -> dict[str, float] | None:
     tickets = demo.generate(samples, seed=99)
     for t in tickets[:50]:
         model.suggest(t.subject, t.body)
-    timings = []
+    wall, cpu = [], []
     for t in tickets:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         model.suggest(t.subject, t.body)
-        timings.append(time.perf_counter() - started)
-    timings.sort()
+        cpu.append(time.thread_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
+    wall.sort()
+    cpu.sort()
+    p99 = int(len(wall) * 0.99)
     return {
         "version": model.version,
-        "p50_ms": 1000 * statistics.median(timings),
-        "p99_ms": 1000 * timings[int(len(timings) * 0.99)],
+        "p50_ms": 1000 * statistics.median(wall),
+        "p99_ms": 1000 * wall[p99],
+        "cpu_p50_ms": 1000 * statistics.median(cpu),
+        "cpu_p99_ms": 1000 * cpu[p99],
     }
 
 
@@ -218,7 +229,8 @@ def main() -> None:
     else:
         print(
             f"classifier (model v{latency['version']}, one ticket, in-process): "
-            f"p50 {latency['p50_ms']:.2f} ms   p99 {latency['p99_ms']:.2f} ms"
+            f"p50 {latency['p50_ms']:.2f} ms   p99 {latency['p99_ms']:.2f} ms wall clock; "
+            f"CPU time p50 {latency['cpu_p50_ms']:.2f} ms   p99 {latency['cpu_p99_ms']:.2f} ms"
         )
 
 

@@ -10,11 +10,11 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from triage import demo, services
+from triage import demo, services, serving
 from triage.ml.suggest import Suggestion
 from triage.ml.training import abstention_thresholds, train_model
-from triage.models import Category
-from triage.queue_row import highlight
+from triage.models import Category, ModelVersion, Prediction, Ticket
+from triage.queue_row import highlight, ticket_row
 
 
 def s(label: str, confidence: float, known: float = 1.0) -> Suggestion:
@@ -84,16 +84,61 @@ def test_gibberish_and_foreign_text_need_a_human(trained: Any, agent: Any, integ
     for text in ["xqzt vbnmw plokij grrt", "Der Geldautomat hat meine Karte eingezogen, bitte helfen Sie mir"]:
         body = api.post("/api/tickets/", {"body": text}, format="json").json()
         assert body["suggestion"]["needs_human"] is True, text
+        # Neither text is made of words the demo history knows.
+        assert body["suggestion"]["needs_human_reason"] == "unfamiliar", text
+        assert Prediction.objects.get(ticket_id=body["id"]).abstain_reason == "unfamiliar"
     clear = api.post(
         "/api/tickets/", {"subject": "Card stolen", "body": "my wallet was stolen with my card"}, format="json"
     ).json()
     assert clear["suggestion"]["needs_human"] is False
+    assert clear["suggestion"]["needs_human_reason"] == ""
 
     page = Client()
     page.force_login(agent)
     html = page.get("/").content.decode()
-    assert html.count("Needs a human") == 2
+    assert html.count("Needs a human: most of its words are new to the model") == 2
     assert f'id="ticket-{clear["id"]}" data-ticket-id="{clear["id"]}" data-suggested="lost-or-stolen-card"' in html
+
+
+def _loaded(min_confidence: float, min_known_share: float) -> serving.LoadedModel:
+    abstention = {"min_confidence": min_confidence, "min_known_share": min_known_share}
+    row = ModelVersion(version=7, metrics={"holdout": {"abstention": abstention}})
+    return serving.LoadedModel(row=row, suggester=None, categories={})
+
+
+def test_unfamiliar_words_outrank_a_low_confidence_as_the_reason_to_abstain() -> None:
+    model = _loaded(min_confidence=0.6, min_known_share=0.5)
+    assert model.abstain_reason(s("fees", 0.99, known=0.2)) == "unfamiliar"
+    assert model.abstain_reason(s("fees", 0.30, known=0.2)) == "unfamiliar"
+    assert model.abstain_reason(s("fees", 0.30, known=0.9)) == "unsure"
+    assert model.abstain_reason(s("fees", 0.61, known=0.5)) == ""
+    assert [model.needs_human(s("fees", c, known=k)) for c, k in [(0.99, 0.2), (0.3, 0.9), (0.61, 0.5)]] == [
+        True,
+        True,
+        False,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("unsure", "Needs a human: the model is not sure enough of any category."),
+        ("unfamiliar", "Needs a human: most of its words are new to the model, so its guess can&#x27;t be trusted."),
+        # Stored before the reason was recorded: both causes are named.
+        ("", "Needs a human: the model is unsure, or the ticket is unlike what it learned from."),
+    ],
+)
+def test_the_queue_row_says_why_the_ticket_needs_a_human(reason: str, says: str) -> None:
+    category = Category(slug="card-arrival", name="Card arrival")
+    ticket = Ticket(subject="Where is it", body="it has not come", received_at=timezone.now(), channel="email")
+    ticket._live_predictions = [  # type: ignore[attr-defined]
+        Prediction(suggested=category, confidence=0.97, needs_human=True, abstain_reason=reason, reasons=[])
+    ]
+    html = ticket_row(ticket, {"card-arrival": "Card arrival"})
+    assert says in html
+    assert html.count("Needs a human") == 1
+    # The suggestion is not pre-selected when the model abstains.
+    assert 'class="choice suggested"' not in html
 
 
 class _Prediction:

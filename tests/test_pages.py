@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
+from django.utils import timezone
 
 from triage import services
+from triage.queue_row import age
 
 
 def logged_in(user: Any) -> Client:
@@ -50,6 +54,33 @@ def test_a_ticket_without_suggestion_says_so(agent: Any, categories: Any) -> Non
     services.ticket_ingest(subject="hello", body="no model is live yet")
     html = logged_in(agent).get("/").content.decode()
     assert "No suggestion" in html and "No model yet" in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (-3, "0 s ago"),
+        (0, "0 s ago"),
+        (59, "59 s ago"),
+        (60, "1 min ago"),
+        (3599, "59 min ago"),
+        (3600, "1 h 0 min ago"),
+        (3 * 3600 + 25 * 60 + 9, "3 h 25 min ago"),
+        (86400 * 2 + 5, "2 d ago"),
+    ],
+)
+def test_a_tickets_age_reads_as_the_page_script_writes_it(seconds: int, shown: str) -> None:
+    # static/triage/queue.js refreshes ages in this format; the server's first
+    # rendering must match it, or a fresh row reads "0 minutes" then "8 s".
+    assert age(timedelta(seconds=seconds)) == shown
+
+
+def test_a_waiting_ticket_shows_its_age(agent: Any, categories: Any) -> None:
+    services.ticket_ingest(
+        subject="Where is my card", body="ordered it", received_at=timezone.now() - timedelta(minutes=5)
+    )
+    html = logged_in(agent).get("/").content.decode()
+    assert re.search(r'<time class="age" datetime="[^"]+" title="[^"]+">5 min ago</time>', html)
 
 
 def test_health_reports_the_live_model(client: Client, live_model: Any) -> None:

@@ -293,8 +293,16 @@ class Prediction(models.Model):
     alternatives = models.JSONField(default=list)
     # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`.
     reasons = models.JSONField(default=list)
+
+    class AbstainReason(models.TextChoices):
+        # Checked first: with mostly unknown words a high confidence means nothing.
+        UNFAMILIAR = "unfamiliar", "most of its words are new to the model"
+        UNSURE = "unsure", "the model is not sure enough of any category"
+
     # The model abstained: not confident enough, or the ticket is unlike its training data.
     needs_human = models.BooleanField(default=False)
+    # Why it abstained ("" when it did not, and for predictions stored before the reason was).
+    abstain_reason = models.CharField(max_length=16, choices=AbstainReason.choices, blank=True, default="")
     is_live = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -308,6 +316,9 @@ class Prediction(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(model_version__isnull=False) | ~Q(rule_name=""), name="prediction_model_or_rule"
+            ),
+            models.CheckConstraint(
+                condition=Q(abstain_reason="") | Q(needs_human=True), name="prediction_abstain_reason_needs_human"
             ),
         ]
 

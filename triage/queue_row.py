@@ -10,17 +10,25 @@ equivalent Django template, measured on 300 demo rows). Ticket text is only ever
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.utils import dateformat, timezone
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
-from django.utils.timesince import timesince
 
 from triage.models import Prediction, Ticket
 
 BODY_CHARS = 600
 ALTERNATIVES_SHOWN = 3
+# What "Needs a human" says, by Prediction.abstain_reason. Rows stored before the
+# reason was recorded ("") name both causes: a ticket held back for its unfamiliar
+# words can show a high confidence, so "unsure" alone would mislead.
+NEEDS_HUMAN_TEXT = {
+    Prediction.AbstainReason.UNFAMILIAR: "most of its words are new to the model, so its guess can't be trusted",
+    Prediction.AbstainReason.UNSURE: "the model is not sure enough of any category",
+    "": "the model is unsure, or the ticket is unlike what it learned from",
+}
 NEEDS_HUMAN_TITLE = "The model is not confident enough, or the ticket is unlike what it was trained on."
 
 
@@ -33,6 +41,18 @@ def percent(value: float | None) -> str:
     if value >= 0.995:
         return ">99%"
     return f"{value * 100:.0f}%"
+
+
+def age(elapsed: timedelta) -> str:
+    """How long a ticket has waited, as static/triage/queue.js writes it when it refreshes ages."""
+    s = max(0, int(elapsed.total_seconds()))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    if s < 86400:
+        return f"{s // 3600} h {s // 60 % 60} min ago"
+    return f"{s // 86400} d ago"
 
 
 def highlight(text: str, prediction: Prediction | None) -> SafeString:
@@ -62,7 +82,7 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         '  <div class="ticket-head">\n'
         '    <h2 class="subject">{}{}</h2>\n'
         '    <span class="meta"><span class="channel">{}</span>{} · '
-        '<time class="age" datetime="{}" title="{}">{} ago</time></span>\n'
+        '<time class="age" datetime="{}" title="{}">{}</time></span>\n'
         "  </div>\n"
         '  <p class="body">{}</p>\n'
         "{}"
@@ -78,7 +98,7 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         format_html(" · {}", ticket.customer_ref) if ticket.customer_ref else "",
         dateformat.format(received, "c"),
         dateformat.format(received, "M j, H:i"),
-        timesince(ticket.received_at),
+        age(timezone.now() - ticket.received_at),
         highlight(Truncator(ticket.body).chars(BODY_CHARS), p),
         _suggestion(p, names),
     )
@@ -89,11 +109,9 @@ def _suggestion(p: Prediction | None, names: dict[str, str]) -> SafeString:
         return mark_safe('  <p class="no-suggestion">No suggestion: choose a category ( / )</p>\n')
     needs_human = (
         format_html(
-            # Either cause: a low confidence, or words the model has mostly not seen
-            # (then the confidence can be high, so "unsure" alone would mislead).
-            '  <p class="needs-human" title="{}">Needs a human: the model is unsure, or the ticket '
-            "is unlike what it learned from. Pick a category ( / or a digit ).</p>\n",
+            '  <p class="needs-human" title="{}">Needs a human: {}. Pick a category ( / or a digit ).</p>\n',
             NEEDS_HUMAN_TITLE,
+            NEEDS_HUMAN_TEXT.get(p.abstain_reason, NEEDS_HUMAN_TEXT[""]),
         )
         if p.needs_human
         else ""

@@ -53,6 +53,7 @@ def _classify(ticket: Ticket, model: serving.LoadedModel | None) -> Prediction |
     if result is None:
         return None
     suggestion, category = result
+    abstain_reason = model.abstain_reason(suggestion)
     return Prediction(
         ticket=ticket,
         model_version=model.row,
@@ -60,7 +61,8 @@ def _classify(ticket: Ticket, model: serving.LoadedModel | None) -> Prediction |
         confidence=min(1.0, max(0.0, float(suggestion.confidence))),
         alternatives=[{"category": label, "confidence": round(float(p), 4)} for label, p in suggestion.alternatives],
         reasons=[{"term": term, "weight": round(float(w), 4)} for term, w in suggestion.reasons],
-        needs_human=model.needs_human(suggestion),
+        needs_human=bool(abstain_reason),
+        abstain_reason=abstain_reason,
     )
 
 

@@ -22,7 +22,7 @@ from triage.ml.language import detect_language
 from triage.ml.registry import ArtifactRefusedError, model_version_load
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
-from triage.models import Category, ModelVersion
+from triage.models import Category, ModelVersion, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,22 @@ class LoadedModel:
         """Thresholds picked on the held-out tickets when this version was trained."""
         return (self.row.metrics.get("holdout") or {}).get("abstention") or {}
 
+    def abstain_reason(self, suggestion: Suggestion) -> str:
+        """Why the model should not answer: a ``Prediction.AbstainReason`` value, or "".
+
+        Unfamiliar words come first: the confidence of a ticket made of words the
+        model has mostly not seen can be high and still mean nothing.
+        """
+        limits = self.abstention
+        if suggestion.known_share < limits.get("min_known_share", 0.0):
+            return Prediction.AbstainReason.UNFAMILIAR
+        if suggestion.confidence < limits.get("min_confidence", 0.0):
+            return Prediction.AbstainReason.UNSURE
+        return ""
+
     def needs_human(self, suggestion: Suggestion) -> bool:
         """True when the model is not confident enough, or the ticket looks like nothing it knows."""
-        limits = self.abstention
-        return suggestion.confidence < limits.get("min_confidence", 0.0) or suggestion.known_share < limits.get(
-            "min_known_share", 0.0
-        )
+        return bool(self.abstain_reason(suggestion))
 
     def language(self, subject: str, body: str) -> str:
         """The ticket's language, detected on the very text the model reads, so the

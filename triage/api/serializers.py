@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from triage.models import Category, Channel, Ticket
+from triage.models import Category, Channel, Prediction, Ticket
 
 
 class StrictCharField(serializers.CharField):
@@ -99,6 +99,11 @@ class SuggestionOut(serializers.Serializer):
     model_version = serializers.IntegerField(source="model_version.version", default=None)
     source = serializers.CharField(source="source_label")  # type: ignore[assignment]
     needs_human = serializers.BooleanField()
+    # Why it needs a human: "unfamiliar" (mostly unknown words) or "unsure" (low
+    # confidence); "" when it doesn't, or for suggestions stored before this field.
+    needs_human_reason = serializers.ChoiceField(
+        source="abstain_reason", choices=[("", ""), *Prediction.AbstainReason.choices]
+    )
 
 
 class TicketOut(serializers.Serializer):
@@ -158,6 +163,7 @@ class TicketOut(serializers.Serializer):
                 "model_version": p.model_version.version if p.model_version_id and p.model_version else None,
                 "source": p.source_label,
                 "needs_human": p.needs_human,
+                "needs_human_reason": p.abstain_reason,
             },
         }
 
