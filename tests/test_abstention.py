@@ -96,7 +96,7 @@ def test_gibberish_and_foreign_text_need_a_human(trained: Any, agent: Any, integ
     page = Client()
     page.force_login(agent)
     html = page.get("/").content.decode()
-    assert html.count("Needs a human: most of its words are new to the model") == 2
+    assert html.count("Needs a human: the ticket is unlike what the model learned from") == 2
     assert f'id="ticket-{clear["id"]}" data-ticket-id="{clear["id"]}" data-suggested="lost-or-stolen-card"' in html
 
 
@@ -123,7 +123,7 @@ def test_unfamiliar_words_outrank_a_low_confidence_as_the_reason_to_abstain() ->
     ("reason", "says"),
     [
         ("unsure", "Needs a human: the model is not sure enough of any category."),
-        ("unfamiliar", "Needs a human: most of its words are new to the model, so its guess can&#x27;t be trusted."),
+        ("unfamiliar", "Needs a human: the ticket is unlike what the model learned from (words it has not seen)."),
         # Stored before the reason was recorded: both causes are named.
         ("", "Needs a human: the model is unsure, or the ticket is unlike what it learned from."),
     ],

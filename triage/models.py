@@ -295,8 +295,8 @@ class Prediction(models.Model):
     reasons = models.JSONField(default=list)
 
     class AbstainReason(models.TextChoices):
-        # Checked first: with mostly unknown words a high confidence means nothing.
-        UNFAMILIAR = "unfamiliar", "most of its words are new to the model"
+        # Checked first: on words the model has not seen, even a high confidence means little.
+        UNFAMILIAR = "unfamiliar", "unlike what the model learned from: words it has not seen"
         UNSURE = "unsure", "the model is not sure enough of any category"
 
     # The model abstained: not confident enough, or the ticket is unlike its training data.

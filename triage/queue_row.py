@@ -25,7 +25,7 @@ ALTERNATIVES_SHOWN = 3
 # reason was recorded ("") name both causes: a ticket held back for its unfamiliar
 # words can show a high confidence, so "unsure" alone would mislead.
 NEEDS_HUMAN_TEXT = {
-    Prediction.AbstainReason.UNFAMILIAR: "most of its words are new to the model, so its guess can't be trusted",
+    Prediction.AbstainReason.UNFAMILIAR: "the ticket is unlike what the model learned from (words it has not seen)",
     Prediction.AbstainReason.UNSURE: "the model is not sure enough of any category",
     "": "the model is unsure, or the ticket is unlike what it learned from",
 }

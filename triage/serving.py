@@ -101,8 +101,8 @@ class LoadedModel:
     def abstain_reason(self, suggestion: Suggestion) -> str:
         """Why the model should not answer: a ``Prediction.AbstainReason`` value, or "".
 
-        Unfamiliar words come first: the confidence of a ticket made of words the
-        model has mostly not seen can be high and still mean nothing.
+        Unfamiliar words come first: on a ticket whose words the model has not
+        seen, even a high confidence means little.
         """
         limits = self.abstention
         if suggestion.known_share < limits.get("min_known_share", 0.0):

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 blank=True,
                 choices=[
-                    ("unfamiliar", "most of its words are new to the model"),
+                    ("unfamiliar", "unlike what the model learned from: words it has not seen"),
                     ("unsure", "the model is not sure enough of any category"),
                 ],
                 default="",
