@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.http import QueryDict
 
-from tests.reports_data import RANGE, seed
-from triage.models import DecisionFact
+from tests.reports_data import DAY2, RANGE, at, seed
+from triage import services
+from triage.models import DecisionFact, Prediction, Ticket
 from triage.reports.filters import ReportFilter, parse_filter
 from triage.reports.selectors import acceptance, agents, confidence, errors, quality
 
@@ -97,6 +98,63 @@ def test_reliability_bins_hold_confidence_against_observed_acceptance(seeded: An
     assert bins[0.9].mean_confidence == pytest.approx((0.95 + 0.90 + 0.99 + 0.97 + 0.92) / 5)
     assert (bins[0.8].count, bins[0.8].accepted, bins[0.8].observed) == (2, 1, 0.5)
     assert (bins[0.4].count, bins[0.4].accepted) == (1, 0)
+
+
+def test_held_back_suggestions_count_by_reason_with_how_often_the_guess_was_right(seeded: Any) -> None:
+    cats = seeded.categories
+    # (reason, suggested, chosen) on day 2, after the seeded rows: all held back ("needs a human").
+    held = [
+        ("unsure", "alpha", "alpha"),
+        ("unsure", "alpha", "beta"),
+        ("unsure", "beta", "gamma"),
+        ("unfamiliar", "gamma", "alpha"),
+        ("unfamiliar", "beta", "beta"),
+        ("", "alpha", "beta"),  # stored before reasons were recorded
+    ]
+    for i, (reason, suggested, chosen) in enumerate(held):
+        when = DAY2 + timedelta(hours=3, minutes=i)
+        with at(when - timedelta(minutes=1)):
+            ticket = Ticket.objects.create(subject="held", body=f"held back {i}", received_at=when, language="en")
+            Prediction.objects.create(
+                ticket=ticket,
+                model_version=seeded.version,
+                suggested=cats[suggested],
+                confidence=0.3,
+                needs_human=True,
+                abstain_reason=reason,
+            )
+        with at(when):
+            services.ticket_triage(ticket=ticket, agent=seeded.alice, category=cats[chosen])
+
+    def table(f: ReportFilter) -> list[tuple[str, int, int, float]]:
+        return [(r.label, r.decisions, r.right, round(r.share, 4)) for r in confidence.report_held_back(f)]
+
+    # The 10 seeded suggestions were answered; 7 of them were accepted.
+    assert table(window()) == [
+        ("Answered (suggestion pre-selected)", 10, 7, round(10 / 16, 4)),
+        ("Needs a human: not sure enough", 3, 1, round(3 / 16, 4)),
+        ("Needs a human: unlike what it learned from", 2, 1, round(2 / 16, 4)),
+        ("Needs a human: reason not recorded", 1, 0, round(1 / 16, 4)),
+    ]
+    # The category filter keeps tickets suggested or chosen as gamma: seeded rows 7 and 8, held 3 and 4.
+    assert table(window(category="gamma")) == [
+        ("Answered (suggestion pre-selected)", 2, 1, 0.5),
+        ("Needs a human: not sure enough", 1, 0, 0.25),
+        ("Needs a human: unlike what it learned from", 1, 0, 0.25),
+        ("Needs a human: reason not recorded", 0, 0, 0.0),
+    ]
+
+
+def test_the_migration_marks_the_facts_of_held_back_suggestions(seeded: Any) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    held = seeded.tickets[2]
+    Prediction.objects.filter(ticket=held).update(needs_human=True)
+    DecisionFact.objects.update(needs_human=False)
+    importlib.import_module("triage.migrations.0012_abstain_reason").backfill_held_back(apps, None)
+    assert list(DecisionFact.objects.filter(needs_human=True).values_list("ticket_id", flat=True)) == [held.pk]
 
 
 def test_error_lists_rank_by_confidence(seeded: Any) -> None:

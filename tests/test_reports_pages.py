@@ -102,6 +102,7 @@ class TableCells(HTMLParser):
         ("quality", "categories"),
         ("quality", "confusion"),
         ("confidence", "coverage"),
+        ("confidence", "held-back"),
         ("errors", "confident-wrong"),
         ("agents", "agents"),
     ],

@@ -32,6 +32,11 @@ class DecisionFact(models.Model):
     # Shown without a suggestion: `accepted` then means the agent agreed unprompted.
     blind = models.BooleanField(default=False)
     confidence = models.FloatField(null=True, blank=True)
+    # The model held its suggestion back ("needs a human"), and why (Prediction.AbstainReason;
+    # "" for decisions made before the reason was recorded). `accepted` then tells
+    # whether its held-back guess was right.
+    needs_human = models.BooleanField(default=False)
+    abstain_reason = models.CharField(max_length=16, blank=True, default="")
     confidence_bucket = models.PositiveSmallIntegerField(null=True, blank=True)
     language = models.CharField(max_length=8, blank=True, default="")
     # Share of the ticket's words absent from the live model's training vocabulary.

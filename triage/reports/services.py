@@ -106,6 +106,8 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
         accepted=decision.accepted,
         blind=ticket.blind,
         confidence=model_confidence,
+        needs_human=bool(version_id and prediction and prediction.needs_human),
+        abstain_reason=prediction.abstain_reason if version_id and prediction else "",
         confidence_bucket=confidence_bucket(model_confidence),
         language=ticket.language,
         unseen_share=unseen_share(f"{ticket.subject}\n{ticket.body}", vocabulary) if vocabulary else None,

@@ -154,6 +154,19 @@ def build_confidence(f: ReportFilter) -> Report:
     )
     report.tables.append(
         Table(
+            "held-back",
+            "Held back for a human, and whether the model's guess was right",
+            ["Shown as", "Decisions", "Share of model suggestions", "Model's guess was the agent's choice"],
+            [[h.label, h.decisions, r4(h.share), r4(h.right_share)] for h in confidence.report_held_back(f)],
+            note="A ticket needs a human when the model's confidence is below the threshold picked at training "
+            "for the target precision, or when it has more unseen words than the held-out tickets had. Held-back "
+            "guesses that are right about as often as answered ones mean the target precision "
+            "(ASSIST_TARGET_PRECISION) is stricter than the team needs. Blind-slice tickets and routing rules are "
+            "left out.",
+        )
+    )
+    report.tables.append(
+        Table(
             "coverage-curve",
             "Coverage against precision (all categories)",
             ["Threshold", "Answered", "Coverage", "Precision"],

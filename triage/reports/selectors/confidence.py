@@ -132,3 +132,43 @@ def report_coverage(f: ReportFilter, rows: list[BucketRow] | None = None) -> tup
         overall[r.bucket] = (on + r.n, ook + r.accepted)
         per.setdefault(r.suggested, {})[r.bucket] = (r.n, r.accepted)
     return _curve("all", overall), [_curve(slug, per[slug]) for slug in sorted(per)]
+
+
+# The rows of the held-back table, in order: (needs_human, abstain_reason) -> label.
+HELD_BACK_ROWS = {
+    (False, ""): "Answered (suggestion pre-selected)",
+    (True, "unsure"): "Needs a human: not sure enough",
+    (True, "unfamiliar"): "Needs a human: unlike what it learned from",
+    (True, ""): "Needs a human: reason not recorded",
+}
+
+
+@dataclass(frozen=True)
+class HeldBackRow:
+    label: str
+    decisions: int
+    right: int
+    share: float
+
+    @property
+    def right_share(self) -> float | None:
+        return self.right / self.decisions if self.decisions else None
+
+
+def report_held_back(f: ReportFilter) -> list[HeldBackRow]:
+    """The model's suggestions it answered and held back ("needs a human"), by reason,
+    and how often its guess was still the agent's choice. Held-back guesses that are
+    mostly right say the target precision is stricter than the team needs."""
+    counts = {
+        (r["needs_human"], r["abstain_reason"]): (r["n"], r["right"])
+        for r in f.facts()
+        .filter(confidence__isnull=False, blind=False)
+        .values("needs_human", "abstain_reason")
+        .annotate(n=Count("id"), right=Count("id", filter=Q(accepted=True)))
+        .order_by()
+    }
+    total = sum(n for n, _ in counts.values())
+    return [
+        HeldBackRow(label, *counts.get(key, (0, 0)), share=counts.get(key, (0, 0))[0] / total if total else 0.0)
+        for key, label in HELD_BACK_ROWS.items()
+    ]
