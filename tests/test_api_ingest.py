@@ -161,6 +161,28 @@ def test_malformed_json_is_a_400_not_a_500(ingest_client: APIClient, raw: bytes)
     assert Ticket.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        # A lone surrogate is valid JSON but not Unicode: a choice field's error would echo
+        # it back and fail to encode (a 500) before the parser refused it everywhere.
+        (b'{"body": "x", "channel": "\\ud800"}', "channel"),
+        (b'{"body": "x", "customer_ref": "\\udfff"}', "customer_ref"),
+        (b'{"body": "fine", "subject": "a\\ud83d"}', "subject"),
+    ],
+)
+def test_a_lone_surrogate_is_a_400_naming_the_field(ingest_client: APIClient, raw: bytes, field: str) -> None:
+    response = ingest_client.post(URL, raw, content_type="application/json")
+    assert response.status_code == 400
+    assert "lone surrogate" in response.json()[field][0]
+    assert Ticket.objects.count() == 0
+
+
+def test_json_nested_past_the_recursion_limit_is_a_400(ingest_client: APIClient) -> None:
+    response = ingest_client.post(URL, b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+    assert response.status_code == 400 and response.json()["non_field_errors"]
+
+
 def test_it_refuses_anonymous_callers(db: Any) -> None:
     assert post(APIClient(), {"body": "x"}).status_code == 401
     assert post(client_for(None), {"body": "x"}, HTTP_AUTHORIZATION="Token nope").status_code == 401

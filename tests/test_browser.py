@@ -110,6 +110,55 @@ def test_an_agent_picks_another_category_by_digit_and_by_typing(
     assert decisions[first.pk].chosen.slug == "suspected-fraud"
 
 
+def test_enter_on_a_focused_control_is_the_controls_own_not_an_accept(
+    browser: Browser, asgi_server: str, agent: Any, live_model: Any
+) -> None:
+    from triage import services
+    from triage.models import Queue
+
+    Queue.objects.get_or_create(slug="cards", defaults={"name": "Cards"})  # migrations may have made it
+    ticket = services.ticket_ingest(subject="Card", body="I lost my card on the bus").ticket
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    expect(page.locator(f"#ticket-{ticket.pk}")).to_have_class(SELECTED)
+
+    # The select takes its own arrow keys (and then shows that queue).
+    page.focus("#watch-queue")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url(re.compile(r"[?&]queue=[\w-]+"))
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
+
+    # Enter on the focused "Log out" button logs out; it does not accept the selected ticket.
+    page.goto(asgi_server + "/")
+    expect(page.locator(f"#ticket-{ticket.pk}")).to_have_class(SELECTED)
+    page.focus("form[action$='logout/'] button")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/accounts/(login|logout)/"))
+    assert Decision.objects.count() == 0
+    assert Ticket.objects.get(pk=ticket.pk).status == "new"
+
+
+def test_the_page_stops_live_updates_when_its_session_ends(
+    browser: Browser, asgi_server: str, agent: Any, integration: Any, monkeypatch: Any
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    from triage import consumers
+
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0)  # the server runs in this process
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    Session.objects.all().delete()  # signed out elsewhere (or the session expired)
+    response = requests.post(
+        asgi_server + "/api/tickets/",
+        json={"subject": "After", "body": "not for a signed-out page"},
+        headers={"Authorization": f"Token {Token.objects.create(user=integration).key}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "down", timeout=5_000)
+    expect(page.locator("#live-status")).to_contain_text("signed out")
+    expect(page.locator(f"#ticket-{response.json()['id']}")).to_have_count(0)
+
+
 def test_an_outsider_gets_403_on_the_queue_page(browser: Browser, asgi_server: str, outsider: Any) -> None:
     page = browser.new_page()
     page.goto(asgi_server + "/")

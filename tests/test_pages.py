@@ -50,6 +50,13 @@ def test_the_queue_lists_untriaged_tickets_newest_first_with_escaped_text(
     assert '<strong id="queue-count">2</strong>' in html
 
 
+@pytest.mark.parametrize("path", ["/?queue=%00", "/queue/rows/?queue=a%00b"])
+def test_a_nul_in_the_watched_queue_shows_every_queue(path: str, agent: Any, categories: Any) -> None:
+    services.ticket_ingest(subject="watch", body="any queue")
+    response = logged_in(agent).get(path)
+    assert response.status_code == 200 and "any queue" in response.content.decode()
+
+
 def test_a_ticket_without_suggestion_says_so(agent: Any, categories: Any) -> None:
     services.ticket_ingest(subject="hello", body="no model is live yet")
     html = logged_in(agent).get("/").content.decode()

@@ -119,6 +119,9 @@ def test_decisions_are_append_only_in_the_database(agent: Any, ticket: Ticket, c
         ({"category": 5}, "category"),
         ({"category": "transfers", "seconds_taken": -1}, "seconds_taken"),
         ({"category": "transfers", "seconds_taken": "slow"}, "seconds_taken"),
+        # DRF's FloatField takes these strings; NaN also passes its min and max.
+        ({"category": "transfers", "seconds_taken": "nan"}, "seconds_taken"),
+        ({"category": "transfers", "seconds_taken": "-Infinity"}, "seconds_taken"),
     ],
 )
 def test_bad_triage_input_is_refused_and_nothing_recorded(
@@ -129,6 +132,13 @@ def test_bad_triage_input_is_refused_and_nothing_recorded(
     assert Decision.objects.count() == 0
     ticket.refresh_from_db()
     assert ticket.status == "new"
+
+
+def test_a_lone_surrogate_as_the_category_is_a_400(agent_client: APIClient, ticket: Ticket) -> None:
+    raw = b'{"category": "\\ud800"}'
+    response = agent_client.post(f"/api/tickets/{ticket.pk}/triage/", raw, content_type="application/json")
+    assert response.status_code == 400 and "lone surrogate" in response.json()["category"][0]
+    assert Decision.objects.count() == 0
 
 
 def test_a_retired_category_cannot_be_chosen(agent_client: APIClient, ticket: Ticket, categories: Any) -> None:

@@ -11,11 +11,13 @@ import redis
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing.websocket import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.test import Client
 
 from assist.asgi import application
 from tests.conftest import IN_CI
-from triage import services
+from triage import consumers, services
 from triage.consumers import CLOSE_FORBIDDEN, QueueConsumer
 from triage.models import Category
 
@@ -47,17 +49,51 @@ def connect_as(user: Any) -> WebsocketCommunicator:
     return communicator
 
 
+async def assert_refused(communicator: WebsocketCommunicator) -> None:
+    """Refused after the handshake, with 4403 in the close frame: a browser sees that code
+    (a handshake refusal reaches it as 1006, like a network drop, and the page would retry)."""
+    connected, _ = await communicator.connect()
+    assert connected
+    assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+
+
 async def test_it_refuses_an_unauthenticated_socket(redis_layer: Any) -> None:
-    communicator = WebsocketCommunicator(application, "/ws/queue/", headers=[(b"origin", b"http://127.0.0.1")])
-    connected, code = await communicator.connect()
-    assert not connected and code == CLOSE_FORBIDDEN
+    await assert_refused(WebsocketCommunicator(application, "/ws/queue/", headers=[(b"origin", b"http://127.0.0.1")]))
 
 
 async def test_it_refuses_a_user_without_the_agent_role(redis_layer: Any, outsider: Any) -> None:
-    connected, code = await connect_as(outsider).connect()
-    assert not connected and code == CLOSE_FORBIDDEN
-    connected, _ = await connect_as(AnonymousUser()).connect()
-    assert not connected
+    await assert_refused(connect_as(outsider))
+    await assert_refused(connect_as(AnonymousUser()))
+
+
+async def test_an_open_socket_stops_when_its_user_loses_the_agent_role(
+    redis_layer: Any, agent: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0)
+    socket = connect_as(agent)
+    assert (await socket.connect())[0]
+    first = await database_sync_to_async(services.ticket_ingest)(subject="one", body="still an agent")
+    assert (await socket.receive_json_from(timeout=5))["ticket_id"] == first.ticket.pk
+    await database_sync_to_async(agent.groups.clear)()
+    await database_sync_to_async(services.ticket_ingest)(subject="two", body="<b>not for you</b>")
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+    assert await socket.receive_nothing(timeout=0.5)
+
+
+async def test_an_open_socket_stops_when_its_user_logs_out(redis_layer: Any, agent: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0)
+    browser = Client()
+    await database_sync_to_async(browser.force_login)(agent)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
+    socket = WebsocketCommunicator(
+        application, "/ws/queue/", headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie.encode())]
+    )
+    assert (await socket.connect())[0]
+    first = await database_sync_to_async(services.ticket_ingest)(subject="one", body="signed in")
+    assert (await socket.receive_json_from(timeout=5))["ticket_id"] == first.ticket.pk
+    await database_sync_to_async(browser.logout)()
+    await database_sync_to_async(services.ticket_ingest)(subject="two", body="signed out")
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
 
 
 async def test_it_refuses_a_foreign_origin(redis_layer: Any) -> None:

@@ -2,26 +2,62 @@
 
 from __future__ import annotations
 
+import time
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
 
 from triage.broadcast import QUEUE_GROUP
 from triage.roles import user_can_triage
 
 # Sent in the close frame when the user may not watch the queue.
 CLOSE_FORBIDDEN = 4403
+# An open socket re-checks its user's session and role at most this often, when it
+# next has something to send: a user who logs out or loses the agent role stops
+# receiving tickets within this time, at one query or two per socket per minute.
+RECHECK_SECONDS = 60.0
+
+
+def still_allowed(scope: dict[str, Any]) -> bool:
+    """Whether the socket's user may still watch the queue: still logged in with the
+    same session (when the socket came with one), still active, still an agent."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return False
+    fresh = get_user_model().objects.filter(pk=user.pk).first()
+    if fresh is None:
+        return False
+    session = scope.get("session")
+    if session is not None:
+        # A new store reads the session from its backend: the scope's copy was loaded at
+        # connect time and still holds the user after a logout flushed it.
+        stored = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+        if str(stored.get(SESSION_KEY)) != str(fresh.pk):
+            return False
+        if not constant_time_compare(stored.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash()):
+            return False  # the password changed since: Django logs such sessions out too
+    return user_can_triage(fresh)
 
 
 class QueueConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not await database_sync_to_async(user_can_triage)(user):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        await self.channel_layer.group_add(QUEUE_GROUP, self.channel_name)
+        allowed = user is not None and await database_sync_to_async(user_can_triage)(user)
+        if allowed:
+            await self.channel_layer.group_add(QUEUE_GROUP, self.channel_name)
+        self.checked_at = time.monotonic()
+        self.refused = not allowed
+        # Accept, then refuse: a socket refused during the handshake reaches the browser as
+        # an HTTP 403 and close code 1006, indistinguishable from a dropped network, so the
+        # page would retry forever instead of asking the agent to sign in again.
         await self.accept()
+        if not allowed:
+            await self.close(code=CLOSE_FORBIDDEN)
 
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
@@ -31,4 +67,13 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"event": "pong"})
 
     async def queue_event(self, event: dict[str, Any]) -> None:
+        if self.refused:
+            return  # events already on their way when the socket was closed
+        if time.monotonic() - self.checked_at >= RECHECK_SECONDS:
+            if not await database_sync_to_async(still_allowed)(self.scope):
+                self.refused = True
+                await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+            self.checked_at = time.monotonic()
         await self.send_json({key: value for key, value in event.items() if key != "type"})

@@ -159,8 +159,17 @@
   });
 
   // --- keyboard and clicks ---------------------------------------------------
+  // Keys that belong to the focused element: everything typed into a form control
+  // (a select's arrows, the filter), and Enter or Space on a focused button or link
+  // ("Undo", "Log out", or a row's choice, which then triages with that choice).
+  function elementsOwnKey(target, key) {
+    if (!(target instanceof Element)) return false;
+    if (target.closest("input, select, textarea, [contenteditable]")) return true;
+    return (key === "Enter" || key === " ") && target.closest("button, a[href], summary") !== null;
+  }
+
   document.addEventListener("keydown", (ev) => {
-    if (ev.target instanceof HTMLInputElement || ev.metaKey || ev.ctrlKey || ev.altKey) return;
+    if (ev.metaKey || ev.ctrlKey || ev.altKey || elementsOwnKey(ev.target, ev.key)) return;
     if (ev.key === "j" || ev.key === "ArrowDown") {
       ev.preventDefault();
       move(1);
@@ -275,7 +284,7 @@
     socket.addEventListener("message", (ev) => onEvent(JSON.parse(ev.data)));
     socket.addEventListener("close", (ev) => {
       if (ev.code === 4403) {
-        setLive("down", "Not allowed to watch the queue");
+        setLive("down", "Live updates stopped: you are signed out or no longer an agent. Reload to sign in.");
         return;
       }
       const wait = Math.min(30, 2 ** retry++);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
@@ -60,6 +61,12 @@ class TriageIn(serializers.Serializer):
         slug_field="slug", queryset=Category.objects.all()
     )
     seconds_taken = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=7 * 24 * 3600)
+
+    def validate_seconds_taken(self, value: float | None) -> float | None:
+        # DRF's FloatField takes the string "nan", and NaN passes min_value and max_value.
+        if value is not None and not math.isfinite(value):
+            raise serializers.ValidationError("A finite number of seconds is required.")
+        return value
 
     def validate_category(self, value: Category) -> Category:
         if not value.is_active:
