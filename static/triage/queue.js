@@ -13,7 +13,8 @@
   const layout = document.getElementById("queue-layout");
   const watched = layout.dataset.watched || "";
   const autoList = document.getElementById("auto-tickets");
-  const firstSeen = new Map(); // ticket id -> ms when first selected, for seconds_taken
+  const firstSeen = new Map(); // ticket id -> performance.now() when first selected, for seconds_taken
+  const MAX_SECONDS_TAKEN = 7 * 24 * 3600; // the API refuses longer: send "unknown" instead
   let selected = null;
   let matchIndex = 0;
 
@@ -45,7 +46,7 @@
     selected = el || null;
     if (!selected) return;
     selected.classList.add("selected");
-    if (!firstSeen.has(selected.dataset.ticketId)) firstSeen.set(selected.dataset.ticketId, Date.now());
+    if (!firstSeen.has(selected.dataset.ticketId)) firstSeen.set(selected.dataset.ticketId, performance.now());
     selected.scrollIntoView({ block: "nearest" });
   }
 
@@ -73,6 +74,8 @@
     if (!el || !slug || el.classList.contains("leaving")) return;
     const id = el.dataset.ticketId;
     const started = firstSeen.get(id);
+    // performance.now() is monotonic: a clock change can't make the time negative.
+    const seconds = started === undefined ? null : (performance.now() - started) / 1000;
     el.classList.add("leaving");
     let response;
     try {
@@ -80,7 +83,7 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ category: slug, seconds_taken: started ? (Date.now() - started) / 1000 : null }),
+        body: JSON.stringify({ category: slug, seconds_taken: seconds !== null && seconds <= MAX_SECONDS_TAKEN ? seconds : null }),
       });
     } catch (err) {
       el.classList.remove("leaving");
