@@ -49,6 +49,17 @@ def log_in(browser: Browser, base_url: str, username: str, password: str) -> Pag
     return page
 
 
+def post_ticket(base_url: str, integration: Any, ticket: dict[str, str]) -> int:
+    """Post through the API over HTTP: this thread runs Playwright's event loop, so a
+    direct `ticket_ingest` here could not broadcast."""
+    token, _ = Token.objects.get_or_create(user=integration)
+    response = requests.post(
+        base_url + "/api/tickets/", json=ticket, headers={"Authorization": f"Token {token.key}"}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
 def test_a_posted_ticket_appears_live_and_a_keyboard_accept_removes_it(
     browser: Browser, asgi_server: str, agent: Any, second_agent: Any, integration: Any, live_model: Any
 ) -> None:
@@ -56,15 +67,11 @@ def test_a_posted_ticket_appears_live_and_a_keyboard_accept_removes_it(
     bob = log_in(browser, asgi_server, "bob", "pw-bob")
     expect(alice.locator("#queue-empty")).to_be_visible()
 
-    token = Token.objects.create(user=integration).key
-    response = requests.post(
-        asgi_server + "/api/tickets/",
-        json={"subject": "<script>alert(1)</script>", "body": "I lost my card on the bus, please block it"},
-        headers={"Authorization": f"Token {token}"},
-        timeout=10,
+    ticket_id = post_ticket(
+        asgi_server,
+        integration,
+        {"subject": "<script>alert(1)</script>", "body": "I lost my card on the bus, please block it"},
     )
-    assert response.status_code == 201, response.text
-    ticket_id = response.json()["id"]
 
     for page in (alice, bob):
         row = page.locator(f"#ticket-{ticket_id}")
@@ -147,16 +154,10 @@ def test_the_page_stops_live_updates_when_its_session_ends(
     monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0)  # the server runs in this process
     page = log_in(browser, asgi_server, "alice", "pw-alice")
     Session.objects.all().delete()  # signed out elsewhere (or the session expired)
-    response = requests.post(
-        asgi_server + "/api/tickets/",
-        json={"subject": "After", "body": "not for a signed-out page"},
-        headers={"Authorization": f"Token {Token.objects.create(user=integration).key}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
+    ticket_id = post_ticket(asgi_server, integration, {"subject": "After", "body": "not for a signed-out page"})
     expect(page.locator("#live-status")).to_have_attribute("data-state", "down", timeout=5_000)
     expect(page.locator("#live-status")).to_contain_text("signed out")
-    expect(page.locator(f"#ticket-{response.json()['id']}")).to_have_count(0)
+    expect(page.locator(f"#ticket-{ticket_id}")).to_have_count(0)
 
 
 def test_an_outsider_gets_403_on_the_queue_page(browser: Browser, asgi_server: str, outsider: Any) -> None:

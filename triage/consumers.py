@@ -1,8 +1,10 @@
-"""The agents' queue websocket (/ws/queue/): pushes new and triaged tickets."""
+"""The agents' queue websocket (/ws/queue/): pushes new and triaged tickets. Also the
+role-checked socket base that the models page's socket shares."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
@@ -18,14 +20,14 @@ from triage.roles import user_can_triage
 # Sent in the close frame when the user may not watch the queue.
 CLOSE_FORBIDDEN = 4403
 # An open socket re-checks its user's session and role at most this often, when it
-# next has something to send: a user who logs out or loses the agent role stops
-# receiving tickets within this time, at one query or two per socket per minute.
+# next has something to send: a user who logs out or loses the role stops receiving
+# updates within this time, at a few queries per socket per minute.
 RECHECK_SECONDS = 60.0
 
 
-def still_allowed(scope: dict[str, Any]) -> bool:
-    """Whether the socket's user may still watch the queue: still logged in with the
-    same session (when the socket came with one), still active, still an agent."""
+def still_allowed(scope: dict[str, Any], may_watch: Callable[[Any], bool]) -> bool:
+    """Whether the socket's user may still watch: still logged in with the same session
+    (when the socket came with one), still active, still holding the role."""
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return False
@@ -41,39 +43,60 @@ def still_allowed(scope: dict[str, Any]) -> bool:
             return False
         if not constant_time_compare(stored.get(HASH_SESSION_KEY, ""), fresh.get_session_auth_hash()):
             return False  # the password changed since: Django logs such sessions out too
-    return user_can_triage(fresh)
+    return may_watch(fresh)
 
 
-class QueueConsumer(AsyncJsonWebsocketConsumer):
+class RoleCheckedConsumer(AsyncJsonWebsocketConsumer):
+    """A socket that forwards one group's events to the users a role check lets in.
+
+    Subclasses set `group` and `may_watch` (a synchronous check of a user), and pass
+    their group's events to `forward`.
+    """
+
+    group: str = ""
+
+    @staticmethod
+    def may_watch(user: Any) -> bool:
+        raise NotImplementedError
+
     async def connect(self) -> None:
         user = self.scope.get("user")
-        allowed = user is not None and await database_sync_to_async(user_can_triage)(user)
+        allowed = user is not None and await database_sync_to_async(type(self).may_watch)(user)
         if allowed:
-            await self.channel_layer.group_add(QUEUE_GROUP, self.channel_name)
+            await self.channel_layer.group_add(self.group, self.channel_name)
         self.checked_at = time.monotonic()
         self.refused = not allowed
         # Accept, then refuse: a socket refused during the handshake reaches the browser as
         # an HTTP 403 and close code 1006, indistinguishable from a dropped network, so the
-        # page would retry forever instead of asking the agent to sign in again.
+        # page would retry forever instead of asking the user to sign in again.
         await self.accept()
         if not allowed:
             await self.close(code=CLOSE_FORBIDDEN)
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def forward(self, event: dict[str, Any]) -> None:
+        """Send a group event to the browser, after re-checking the user when it is time."""
+        if self.refused:
+            return  # events already on their way when the socket was closed
+        if time.monotonic() - self.checked_at >= RECHECK_SECONDS:
+            if not await database_sync_to_async(still_allowed)(self.scope, type(self).may_watch):
+                self.refused = True
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+            self.checked_at = time.monotonic()
+        await self.send_json({key: value for key, value in event.items() if key != "type"})
+
+
+class QueueConsumer(RoleCheckedConsumer):
+    group = QUEUE_GROUP
+    may_watch = staticmethod(user_can_triage)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"event": "pong"})
 
     async def queue_event(self, event: dict[str, Any]) -> None:
-        if self.refused:
-            return  # events already on their way when the socket was closed
-        if time.monotonic() - self.checked_at >= RECHECK_SECONDS:
-            if not await database_sync_to_async(still_allowed)(self.scope):
-                self.refused = True
-                await self.channel_layer.group_discard(QUEUE_GROUP, self.channel_name)
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
-            self.checked_at = time.monotonic()
-        await self.send_json({key: value for key, value in event.items() if key != "type"})
+        await self.forward(event)
