@@ -18,8 +18,7 @@ from triage.taxonomy.selectors import recently_auto_triaged
 def _watched(request: HttpRequest) -> Queue | None:
     """?queue=<slug>: the queue this agent watches; absent or unknown: all of them."""
     slug = request.GET.get("queue", "")
-    # PostgreSQL refuses NUL in a query: no slug holds one, so it is simply unknown.
-    return Queue.objects.filter(slug=slug).first() if slug and "\x00" not in slug else None
+    return Queue.objects.filter(slug=slug).first() if slug else None
 
 
 def _queue_context(request: HttpRequest) -> dict[str, object]:
