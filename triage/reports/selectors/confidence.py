@@ -168,7 +168,8 @@ def report_held_back(f: ReportFilter) -> list[HeldBackRow]:
         .order_by()
     }
     total = sum(n for n, _ in counts.values())
-    return [
-        HeldBackRow(label, *counts.get(key, (0, 0)), share=counts.get(key, (0, 0))[0] / total if total else 0.0)
-        for key, label in HELD_BACK_ROWS.items()
-    ]
+    rows = []
+    for key, label in HELD_BACK_ROWS.items():
+        n, right = counts.get(key, (0, 0))
+        rows.append(HeldBackRow(label, n, right, share=n / total if total else 0.0))
+    return rows
