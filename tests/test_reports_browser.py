@@ -1,8 +1,10 @@
-"""The report pages in headless Chromium: charts drawn by Chart.js, and a click on
-a confusion cell lists that cell's tickets (as text)."""
+"""The supervisor's pages in headless Chromium: charts drawn by Chart.js, a click on
+a confusion cell lists that cell's tickets (as text), and the models page says when
+its live updates stop."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -94,3 +96,33 @@ def test_a_click_on_a_confusion_cell_lists_its_tickets(supervisor_page: Page, as
     page.locator("#cell-ticket-list a").first.click()
     expect(page.locator("h1")).to_have_text(f"Ticket #{ticket.pk}")
     expect(page.locator(".subject")).to_have_text("<b>ticket 3</b>")
+
+
+def test_the_models_page_says_when_its_live_updates_stop(
+    supervisor_page: Page, asgi_server: str, monkeypatch: Any
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    from triage import consumers
+    from triage.learning import broadcast
+
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0)  # the server runs in this process
+    page = supervisor_page
+    with page.expect_websocket(lambda socket: socket.url.endswith("/ws/models/")) as info:
+        page.goto(f"{asgi_server}/models/")
+    socket = info.value
+    Session.objects.all().delete()  # signed out elsewhere (or the session expired)
+    stopped = page.locator("#live-stopped")
+    # The next event makes the socket re-check its user. Broadcast from a thread of
+    # its own (this one runs Playwright's event loop), and again until the socket has
+    # surely joined its group.
+    for _ in range(50):
+        sender = threading.Thread(target=broadcast.models_changed)
+        sender.start()
+        sender.join()
+        if stopped.is_visible():
+            break
+        page.wait_for_timeout(100)
+    expect(stopped).to_contain_text("Live updates stopped: you are signed out or no longer allowed to manage models")
+    assert socket.is_closed()
+    expect(page).to_have_url(f"{asgi_server}/models/")  # models_changed never reached the page

@@ -56,8 +56,13 @@ CAN_MANAGE_TAXONOMY = "triage.manage_taxonomy"
 CAN_MANAGE_USERS = "triage.manage_users"
 
 
+def user_may(user: AbstractUser | AnonymousUser | None, perm: str) -> bool:
+    """Whether a signed-in, active user holds `perm` (through a role)."""
+    return bool(user is not None and user.is_authenticated and user.is_active and user.has_perm(perm))
+
+
 def user_can_triage(user: AbstractUser | AnonymousUser) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.has_perm(CAN_TRIAGE))
+    return user_may(user, CAN_TRIAGE)
 
 
 def sync_groups(group_model: Any, permission_model: Any, *, strict: bool = True) -> None:

@@ -55,7 +55,12 @@
       if (data.event === "models_changed") window.location.reload();
     };
     socket.onclose = (event) => {
-      if (event.code === 4403) return; // not allowed: don't hammer the server
+      if (event.code === 4403) { // refused: say so, and don't hammer the server
+        const stopped = document.getElementById("live-stopped");
+        stopped.textContent = "Live updates stopped: you are signed out or no longer allowed to manage models. Reload to sign in.";
+        stopped.hidden = false;
+        return;
+      }
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 30000);
     };

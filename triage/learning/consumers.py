@@ -6,11 +6,11 @@ from typing import Any
 
 from triage.consumers import RoleCheckedConsumer
 from triage.learning.broadcast import MODELS_GROUP
-from triage.roles import CAN_MANAGE_MODELS
+from triage.roles import CAN_MANAGE_MODELS, user_may
 
 
 def _may_watch(user: Any) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active and user.has_perm(CAN_MANAGE_MODELS))
+    return user_may(user, CAN_MANAGE_MODELS)
 
 
 class ModelsConsumer(RoleCheckedConsumer):
