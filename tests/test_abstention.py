@@ -171,7 +171,9 @@ def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_pa
             [["", text, "OTHER"] for text in ["qwzx plmkj vbnty", "zzkr fwopq lmnxx", "Meine Karte ist weg, hilfe"]]
         )
         writer.writerow(["", "", "transfers"])  # unusable: no text
-    out = StringIO()
+    out, err = StringIO(), StringIO()
+    serving.active_model()
+    cache_before = serving.cache_stats()
     call_command(
         "evaluate",
         str(path),
@@ -181,8 +183,11 @@ def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_pa
         unknown_label="OTHER",
         json=True,
         stdout=out,
+        stderr=err,
     )
     figures = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert "skipped line 65: empty text" in err.getvalue()  # reported, not silently dropped
+    assert serving.cache_stats() == cache_before  # it measures the model, not the cache
     assert figures["rows"] == 63 and figures["model_version"] == trained.version
     assert set(figures) >= {
         "accuracy",
@@ -200,3 +205,43 @@ def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_pa
         (1 - figures["abstention_rate"]) * figures["answered_accuracy"], abs=1e-3
     )
     assert figures["answered_accuracy"] >= 0.9 and 0 < figures["p50_ms"] <= figures["p99_ms"]
+
+
+def _write(path: Any, rows: list[list[str]]) -> Any:
+    import csv
+
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([["text", "label"], *rows])
+    return path
+
+
+def test_evaluate_reads_labels_as_slugs_or_names_and_refuses_unknown_ones(trained: Any, tmp_path: Any) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    tickets = demo.generate(40, seed=5)
+    names = {c.slug: c.name for c in Category.objects.all()}
+    figures = []
+    for label_of in (lambda slug: slug, lambda slug: names[slug].upper()):
+        path = _write(tmp_path / "labels.csv", [[t.body, label_of(t.category)] for t in tickets])
+        out = StringIO()
+        call_command("evaluate", str(path), text_column="text", label_column="label", json=True, stdout=out)
+        figures.append(json.loads(out.getvalue().strip().splitlines()[-1]))
+    assert figures[0]["accuracy"] == figures[1]["accuracy"] > 0.5
+    rows = [[tickets[0].body, "no-such-label"], [tickets[1].body, tickets[1].category]]
+    path = _write(tmp_path / "unknown.csv", rows)
+    with pytest.raises(CommandError, match=r"labels not in the taxonomy: 'no-such-label'.*--unknown-label"):
+        call_command("evaluate", str(path), text_column="text", label_column="label", stdout=StringIO())
+
+
+def test_evaluate_refuses_a_file_that_is_not_utf8(trained: Any, tmp_path: Any) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\nmy card was d\xe9clin\xe9d,card-declined\n".encode("latin-1"))
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("evaluate", str(path), text_column="text", label_column="label")

@@ -105,6 +105,16 @@ def test_import_refuses_a_missing_column_or_file(db: Any, tmp_path: Path) -> Non
         call_command("import_tickets", str(tmp_path / "missing.csv"), text_column="text")
 
 
+def test_import_refuses_a_file_that_is_not_utf8_and_stores_nothing(db: Any, tmp_path: Path) -> None:
+    csv_file = tmp_path / "latin1.csv"
+    rows = "".join(f"card {i} arrived,card-delivery\n" for i in range(3000))
+    latin1 = "my card was d\xe9clin\xe9d,card-declined\n".encode("latin-1")
+    csv_file.write_bytes(b"text,label\n" + rows.encode() + latin1)
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("import_tickets", str(csv_file), text_column="text", label_column="label")
+    assert not Ticket.objects.exists()
+
+
 def test_feed_posts_tickets_through_the_api(asgi_server: str, integration: Any, live_model: Any) -> None:
     from rest_framework.authtoken.models import Token
 

@@ -267,13 +267,27 @@ def test_mcnemar_uses_the_exact_binomial_on_few_disagreements() -> None:
 
 def test_repeated_messages_come_from_the_cache_and_a_new_version_empties_it(history: Any) -> None:
     train_model()
-    for _ in range(3):
-        services.ticket_ingest(subject="Card", body="My  card has NOT arrived yet")
-    services.ticket_ingest(subject="card", body="my card has not arrived yet")
-    assert serving.cache_stats()["hits"] == 3 and serving.cache_stats()["misses"] == 1
+    for body in ["My card has NOT arrived yet", "My  card has NOT\narrived yet ", "My card has NOT arrived yet"]:
+        services.ticket_ingest(subject="Card", body=body)
+    assert serving.cache_stats()["hits"] == 2 and serving.cache_stats()["misses"] == 1
     train_model()
-    services.ticket_ingest(subject="card", body="my card has not arrived yet")
+    services.ticket_ingest(subject="Card", body="My card has NOT arrived yet")
     assert serving.cache_stats() == {"entries": 1, "hits": 0, "misses": 1, "hit_rate": 0.0}
+
+
+def test_the_cache_keeps_apart_tickets_the_model_tells_apart(history: Any) -> None:
+    # Another split between subject and body is another ticket (the subject weighs
+    # double), and so is another case (reasons quote the ticket's own words).
+    train_model()
+    services.ticket_ingest(subject="Refund please", body="my card has not arrived")
+    merged = services.ticket_ingest(subject="", body="Refund please my card has not arrived").prediction
+    shouted = services.ticket_ingest(subject="REFUND PLEASE", body="MY CARD HAS NOT ARRIVED").prediction
+    assert serving.cache_stats()["hits"] == 0 and serving.cache_stats()["misses"] == 3
+    model = serving.active_model()
+    assert model is not None and merged is not None and shouted is not None
+    alone = model.suggester.suggest("", "Refund please my card has not arrived")
+    assert merged.confidence == pytest.approx(alone.confidence)
+    assert shouted.reasons and all(r["term"] in "REFUND PLEASE MY CARD HAS NOT ARRIVED" for r in shouted.reasons)
 
 
 def test_tuning_scores_every_combination_and_the_next_training_uses_the_best(

@@ -25,9 +25,21 @@ class CsvRow:
     problem: str  # why the row is unusable; "" when it is fine
 
 
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> CsvFileError:
+    # No line number: the file is decoded in blocks, ahead of the row being read.
+    return CsvFileError(f"{path}: not UTF-8 text (a byte {exc.object[exc.start]:#04x}); save the file as UTF-8")
+
+
 def count_rows(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
+    """Data rows in the file; reading it all first also checks that it is UTF-8."""
+    lines = 0
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            for _ in csv.reader(fh):
+                lines += 1
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from exc
+    return max(lines - 1, 0)
 
 
 def read_rows(
@@ -42,23 +54,26 @@ def read_rows(
     if not path.is_file():
         raise CsvFileError(f"{path}: no such file")
     csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        wanted = (text_column, subject_column, label_column, *other_columns)
-        missing = [c for c in wanted if c and c not in header]
-        if missing:
-            raise CsvFileError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(header)})")
-        for line, row in enumerate(reader, start=2):
-            problem = _problem(row, text_column, subject_column, label_column)
-            yield CsvRow(
-                line=line,
-                text=(row.get(text_column) or "").strip(),
-                subject=(row.get(subject_column) or "").strip() if subject_column else "",
-                label=(row.get(label_column) or "").strip() if label_column else "",
-                values={k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)},
-                problem=problem,
-            )
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            wanted = (text_column, subject_column, label_column, *other_columns)
+            missing = [c for c in wanted if c and c not in header]
+            if missing:
+                raise CsvFileError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(header)})")
+            for line, row in enumerate(reader, start=2):
+                problem = _problem(row, text_column, subject_column, label_column)
+                yield CsvRow(
+                    line=line,
+                    text=(row.get(text_column) or "").strip(),
+                    subject=(row.get(subject_column) or "").strip() if subject_column else "",
+                    label=(row.get(label_column) or "").strip() if label_column else "",
+                    values={k: v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)},
+                    problem=problem,
+                )
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from exc
 
 
 def _problem(row: dict[str | None, object], text_col: str, subject_col: str | None, label_col: str | None) -> str:

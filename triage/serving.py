@@ -33,7 +33,7 @@ _SPACES = re.compile(r"\s+")
 class SuggestionCache:
     """Repeated messages ("card not arrived", the same bot text) served from memory.
 
-    Keyed by the normalised text, held per loaded model version: a new version
+    Keyed by the subject and body with whitespace collapsed, held per loaded model version: a new version
     gets a new, empty cache. Thread-safe; least recently used entries go first.
     """
 
@@ -46,7 +46,13 @@ class SuggestionCache:
 
     @staticmethod
     def key(subject: str, body: str) -> str:
-        return _SPACES.sub(" ", f"{subject}\n{body}").strip().lower()
+        """The same subject and body up to runs of whitespace, which the model ignores.
+
+        Not the joined text, nor lowercased: the model weighs the subject on its
+        own, and reasons quote the ticket's own words as written. (A NUL can't
+        come in: every entry point refuses it.)
+        """
+        return f"{_SPACES.sub(' ', subject).strip()}\x00{_SPACES.sub(' ', body).strip()}"
 
     def get(self, key: str) -> Suggestion | None:
         with self.lock:
@@ -120,13 +126,17 @@ class LoadedModel:
         model's own detection (memoised) is free: one detection per ticket."""
         return detect_language(self.suggester.text(subject, body))
 
-    def suggest(self, subject: str, body: str) -> tuple[Suggestion, Category] | None:
-        """The suggestion, moved to the best active category; None if none is active."""
+    def suggest(self, subject: str, body: str, *, cached: bool = True) -> tuple[Suggestion, Category] | None:
+        """The suggestion, moved to the best active category; None if none is active.
+
+        ``cached=False`` asks the model itself (evaluate measures the model, not the cache).
+        """
         key = self.cache.key(subject, body)
-        suggestion = self.cache.get(key)
+        suggestion = self.cache.get(key) if cached else None
         if suggestion is None:
             suggestion = self.suggester.suggest(subject, body)
-            self.cache.put(key, suggestion)
+            if cached:
+                self.cache.put(key, suggestion)
         ranked = [(suggestion.label, suggestion.confidence), *suggestion.alternatives]
         for label, confidence in ranked:
             category = self.categories.get(label)

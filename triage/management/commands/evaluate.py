@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from triage import serving
 from triage.csvfile import CsvFileError, read_rows
+from triage.models import Category
 
 ABSTAINED = "(needs a human)"
 
@@ -35,26 +36,27 @@ class Command(BaseCommand):
         if model is None:
             raise CommandError("no live model: train one first (python manage.py train)")
         try:
-            rows = [
-                r
-                for r in read_rows(
+            all_rows = list(
+                read_rows(
                     options["file"],
                     text_column=options["text_column"],
                     subject_column=options["subject_column"],
                     label_column=options["label_column"],
                 )
-                if not r.problem
-            ]
+            )
         except CsvFileError as exc:
             raise CommandError(str(exc)) from exc
+        rows = [r for r in all_rows if not r.problem]
+        skipped = [f"line {r.line}: {r.problem}" for r in all_rows if r.problem]
         if not rows:
-            raise CommandError("no usable rows in the file")
+            raise CommandError(f"no usable rows in the file ({len(skipped)} skipped)")
         unknown = options["unknown_label"]
+        slugs = self._label_slugs({r.label for r in rows} - {unknown})
         truth, predicted, latencies = [], [], []
         unknown_total = unknown_caught = 0
         for row in tqdm(rows, desc="evaluating", unit="ticket", disable=None):
             started = time.perf_counter()
-            result = model.suggest(row.subject, row.text)
+            result = model.suggest(row.subject, row.text, cached=False)
             needs_human = result is None or model.needs_human(result[0])
             latencies.append(time.perf_counter() - started)
             guess = ABSTAINED if needs_human or result is None else result[1].slug
@@ -62,13 +64,44 @@ class Command(BaseCommand):
                 unknown_total += 1
                 unknown_caught += guess == ABSTAINED
                 continue
-            truth.append(slugify(row.label))
+            truth.append(slugs[row.label])
             predicted.append(guess)
+        for message in skipped[:20]:
+            self.stderr.write("  skipped " + message)
+        if len(skipped) > 20:
+            self.stderr.write(f"  ... and {len(skipped) - 20} more")
         figures = self._figures(truth, predicted, latencies)
         if unknown is not None:
             figures["unknown_recall"] = round(unknown_caught / unknown_total, 4) if unknown_total else None
         figures["model_version"] = model.version
         self._report(figures, options["json"])
+
+    @staticmethod
+    def _label_slugs(labels: set[str]) -> dict[str, str]:
+        """Each label's category slug: a label may be a slug or a name, of a category
+        that has since been merged into another (then the survivor's)."""
+        by_key: dict[str, str] = {}
+        categories = {c.pk: c for c in Category.objects.all()}
+        for category in categories.values():
+            final, seen = category, set()
+            while final.merged_into_id is not None and final.pk not in seen:
+                seen.add(final.pk)
+                final = categories[final.merged_into_id]
+            for key in (category.slug, category.name.casefold(), slugify(category.name)):
+                by_key.setdefault(key, final.slug)
+        found = {
+            label: by_key.get(label) or by_key.get(label.casefold()) or by_key.get(slugify(label)) for label in labels
+        }
+        missing = sorted(label for label, slug in found.items() if slug is None)
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10]) + (
+                f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            )
+            raise CommandError(
+                f"labels not in the taxonomy: {shown}. Name a category by its slug or name, "
+                "or mark tickets outside the taxonomy with --unknown-label."
+            )
+        return {label: slug for label, slug in found.items() if slug is not None}
 
     @staticmethod
     def _figures(truth: list[str], predicted: list[str], latencies: list[float]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class Command(BaseCommand):
                 other_columns=(time_col,),
             )
             first = next(rows, None)  # a generator: the file and header are checked on its first step
+            total = count_rows(path)  # reads the whole file: a non-UTF-8 file stops here, before any row is stored
         except CsvFileError as exc:
             raise CommandError(str(exc)) from exc
         categories: dict[str, Category] = {}
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         # often sorted by label), so every row gets the same time and training
         # splits such ties at random rather than by file position.
         imported_at = timezone.now()
-        with tqdm(total=count_rows(path), desc=f"importing {path.name}", unit="row", disable=None) as bar:
+        with tqdm(total=total, desc=f"importing {path.name}", unit="row", disable=None) as bar:
             for row in itertools.chain([first] if first else [], rows):
                 bar.update(1)
                 problem, received_at = row.problem, imported_at
