@@ -154,6 +154,15 @@ def test_highlighting_marks_whole_words_and_escapes_everything_else() -> None:
     assert highlight("lost card", _Prediction(["lost"], needs_human=True)) == "lost card"
 
 
+def test_a_combining_accent_stays_with_its_letter_when_stored_and_highlighted(db: Any) -> None:
+    decomposed = "my card was decline\u0301d"  # "e" + a combining acute accent
+    assert highlight(decomposed, _Prediction(["decline\u0301d"])) == "my card was <mark>declin\xe9d</mark>"
+    assert highlight(decomposed, _Prediction(["decline"])) == "my card was declin\xe9d"  # not a whole word
+    ticket = services.ticket_ingest(subject="Caf\u0065\u0301", body=decomposed).ticket
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.body) == ("Caf\xe9", "my card was declin\xe9d")
+
+
 def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_path: Any) -> None:
     import csv
     import json

@@ -275,6 +275,15 @@ def test_repeated_messages_come_from_the_cache_and_a_new_version_empties_it(hist
     assert serving.cache_stats() == {"entries": 1, "hits": 0, "misses": 1, "hit_rate": 0.0}
 
 
+def test_the_models_page_shows_the_cache_hit_rate(live_model: Any, supervisor: Any) -> None:
+    client = Client()
+    client.force_login(supervisor)
+    services.ticket_ingest(subject="Card", body="My card has not arrived")
+    assert "hit rate 0% (0 hits, 1 misses)" in client.get("/models/").content.decode()
+    services.ticket_ingest(subject="Card", body="My card has not arrived")
+    assert "hit rate 50% (1 hits, 1 misses)" in client.get("/models/").content.decode()
+
+
 def test_the_cache_keeps_apart_tickets_the_model_tells_apart(history: Any) -> None:
     # Another split between subject and body is another ticket (the subject weighs
     # double), and so is another case (reasons quote the ticket's own words).

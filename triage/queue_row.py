@@ -9,9 +9,10 @@ equivalent Django template, measured on 300 demo rows). Ticket text is only ever
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from datetime import timedelta
 
+import regex
 from django.utils import dateformat, timezone
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -59,10 +60,14 @@ def highlight(text: str, prediction: Prediction | None) -> SafeString:
     """The text, escaped, with the words that weighed for the suggestion in <mark>
     (none when the model abstained: its reasons would mislead)."""
     reasons = [] if prediction is None or prediction.needs_human else prediction.reasons
-    terms = sorted({r["term"] for r in reasons if r.get("term")}, key=len, reverse=True)
+    terms = sorted({unicodedata.normalize("NFC", r["term"]) for r in reasons if r.get("term")}, key=len, reverse=True)
     if not terms:
         return conditional_escape(text)
-    pattern = re.compile("|".join(rf"(?<!\w){re.escape(t)}(?!\w)" for t in terms), re.IGNORECASE)
+    text = unicodedata.normalize("NFC", text)  # as the model read it (tickets stored before NFC at ingest)
+    # Whole words only; a combining mark (\p{M}) belongs to the word it follows.
+    pattern = regex.compile(
+        "|".join(rf"(?<![\w\p{{M}}]){regex.escape(t)}(?![\w\p{{M}}])" for t in terms), regex.IGNORECASE
+    )
     parts, last = [], 0
     for match in pattern.finditer(text):
         parts.append(escape(text[last : match.start()]))

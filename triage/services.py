@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import unicodedata
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,7 +90,11 @@ def ticket_ingest(
 
     Idempotent on (source, external_id): a repeat, even a concurrent one, gets
     the ticket stored first and `created=False`.
+
+    Text is stored in Unicode's composed form (NFC): "é" typed as "e" plus a
+    combining accent is the same "é" to the model, its reasons and the page.
     """
+    subject, body = unicodedata.normalize("NFC", subject), unicodedata.normalize("NFC", body)
     model = serving.active_model()
     ticket = Ticket(
         source=source,
@@ -289,8 +294,8 @@ def tickets_import(*, rows: list[HistoryRow], source: str) -> int:
             Ticket(
                 source=source,
                 external_id=row.external_id,
-                subject=row.subject,
-                body=row.body,
+                subject=unicodedata.normalize("NFC", row.subject),
+                body=unicodedata.normalize("NFC", row.body),
                 channel=row.channel,
                 customer_ref=row.customer_ref,
                 received_at=row.received_at,
@@ -298,7 +303,7 @@ def tickets_import(*, rows: list[HistoryRow], source: str) -> int:
                 category=row.category,
                 label_source=Ticket.LabelSource.IMPORT if row.category else Ticket.LabelSource.NONE,
                 triaged_at=row.received_at if row.category else None,
-                language=detect_language(f"{row.subject}\n{row.body}"),
+                language=detect_language(unicodedata.normalize("NFC", f"{row.subject}\n{row.body}")),
             )
             for row in rows
         ],
