@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from triage import demo, services, serving
@@ -86,6 +89,34 @@ def test_serving_keeps_the_previous_model_when_the_new_one_is_refused(
     assert any(f"refusing model v{second.version}" in r.getMessage() for r in caplog.records)
     result = services.ticket_ingest(subject="Card stolen", body="my card was stolen")
     assert result.prediction is not None and result.prediction.model_version_id == first.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_during_the_first_model_load_waits_for_it_instead_of_going_without(
+    live_model: ModelVersion, monkeypatch: Any, settings: Any
+) -> None:
+    settings.MODEL_REFRESH_SECONDS = 5.0  # as in production (the tests' default re-checks on every call)
+    serving.reset()  # a process's first seconds: nothing loaded yet
+    real_load = serving.model_version_load
+
+    def slow_load(row: ModelVersion) -> Any:
+        time.sleep(0.5)
+        return real_load(row)
+
+    monkeypatch.setattr(serving, "model_version_load", slow_load)
+    answers: list[Any] = []
+
+    def ticket_arrives() -> None:
+        answers.append(serving.active_model())
+        connection.close()
+
+    first, second = threading.Thread(target=ticket_arrives), threading.Thread(target=ticket_arrives)
+    first.start()
+    time.sleep(0.1)  # the first request is loading the model
+    second.start()
+    first.join()
+    second.join()
+    assert [a.version if a else None for a in answers] == [live_model.version, live_model.version]
 
 
 def test_a_retired_category_is_never_suggested(history: Any, categories: dict[str, Category]) -> None:

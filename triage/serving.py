@@ -162,9 +162,14 @@ _holder = _Holder()
 
 
 def active_model() -> LoadedModel | None:
-    """The live model, refreshed from the database at most every few seconds."""
+    """The live model, refreshed from the database at most every few seconds.
+
+    While one thread loads a new version the others keep the current one; with
+    none loaded yet (a process's first seconds) they wait for it, so the first
+    tickets don't go without a suggestion.
+    """
     now = time.monotonic()
-    if now - _holder.checked_at < settings.MODEL_REFRESH_SECONDS:
+    if now - _holder.checked_at < settings.MODEL_REFRESH_SECONDS and _holder.current is not None:
         return _holder.current
     with _holder.lock:
         if now - _holder.checked_at < settings.MODEL_REFRESH_SECONDS:
