@@ -246,6 +246,16 @@ def test_evaluate_reads_labels_as_slugs_or_names_and_refuses_unknown_ones(traine
         call_command("evaluate", str(path), text_column="text", label_column="label", stdout=StringIO())
 
 
+def test_labels_are_read_as_slugs_or_names_and_a_merged_category_as_its_survivor(db: Any) -> None:
+    from triage.taxonomy.selectors import category_slugs_by_label
+
+    survivor = Category.objects.create(name="Cash and ATMs", slug="cash-and-atm")
+    middle = Category.objects.create(name="ATM", slug="atm", is_active=False, merged_into=survivor)
+    Category.objects.create(name="Cash machine", slug="cash-machine", is_active=False, merged_into=middle)
+    labels = ["cash-and-atm", "CASH AND ATMS", "Cash-Machine", "Cash machine", "atm", "nothing"]
+    assert category_slugs_by_label(labels) == {**dict.fromkeys(labels[:-1], "cash-and-atm"), "nothing": None}
+
+
 def test_evaluate_refuses_a_file_that_is_not_utf8(trained: Any, tmp_path: Any) -> None:
     from django.core.management import call_command
     from django.core.management.base import CommandError

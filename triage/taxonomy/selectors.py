@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.text import slugify
 
 from triage.models import Category, Decision, Prediction, Queue, Split, TaxonomyChange, Ticket
 
@@ -16,6 +18,21 @@ def category_rows() -> list[Category]:
     """Every category, active first, subcategories under their parent."""
     categories = list(Category.objects.select_related("parent", "queue", "merged_into"))
     return sorted(categories, key=lambda c: (not c.is_active, c.label.lower()))
+
+
+def category_slugs_by_label(labels: Iterable[str]) -> dict[str, str | None]:
+    """Each label's category slug, reading a label as a slug or a name (any case); a
+    category merged into another answers with the survivor's slug. None: no such category."""
+    categories = {c.pk: c for c in Category.objects.all()}
+    by_key: dict[str, str] = {}
+    for category in categories.values():
+        final, seen = category, set()
+        while final.merged_into_id is not None and final.pk not in seen:  # merges can chain
+            seen.add(final.pk)
+            final = categories[final.merged_into_id]
+        for key in (category.slug, category.name.casefold(), slugify(category.name)):
+            by_key.setdefault(key, final.slug)
+    return {label: by_key.get(label) or by_key.get(label.casefold()) or by_key.get(slugify(label)) for label in labels}
 
 
 def confirmed_counts() -> dict[int, int]:

@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.text import slugify
 from sklearn.metrics import f1_score
 from tqdm import tqdm
 
 from triage import serving
 from triage.csvfile import CsvFileError, read_rows
-from triage.models import Category
+from triage.taxonomy.selectors import category_slugs_by_label
 
 ABSTAINED = "(needs a human)"
 
@@ -78,20 +77,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _label_slugs(labels: set[str]) -> dict[str, str]:
-        """Each label's category slug: a label may be a slug or a name, of a category
-        that has since been merged into another (then the survivor's)."""
-        by_key: dict[str, str] = {}
-        categories = {c.pk: c for c in Category.objects.all()}
-        for category in categories.values():
-            final, seen = category, set()
-            while final.merged_into_id is not None and final.pk not in seen:
-                seen.add(final.pk)
-                final = categories[final.merged_into_id]
-            for key in (category.slug, category.name.casefold(), slugify(category.name)):
-                by_key.setdefault(key, final.slug)
-        found = {
-            label: by_key.get(label) or by_key.get(label.casefold()) or by_key.get(slugify(label)) for label in labels
-        }
+        """Each label's category slug (a slug or a name; a merged category's survivor);
+        a label outside the taxonomy is refused."""
+        found = category_slugs_by_label(labels)
         missing = sorted(label for label, slug in found.items() if slug is None)
         if missing:
             shown = ", ".join(repr(m) for m in missing[:10]) + (
