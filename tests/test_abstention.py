@@ -161,6 +161,10 @@ def test_a_combining_accent_stays_with_its_letter_when_stored_and_highlighted(db
     ticket = services.ticket_ingest(subject="Caf\u0065\u0301", body=decomposed).ticket
     ticket.refresh_from_db()
     assert (ticket.subject, ticket.body) == ("Caf\xe9", "my card was declin\xe9d")
+    history = services.HistoryRow("h1", "Caf\u0065\u0301", decomposed, None, timezone.now())
+    services.tickets_import(rows=[history], source="import:test")
+    imported = Ticket.objects.get(source="import:test")
+    assert (imported.subject, imported.body) == ("Caf\xe9", "my card was declin\xe9d")
 
 
 def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_path: Any) -> None:

@@ -289,13 +289,15 @@ def tickets_import(*, rows: list[HistoryRow], source: str) -> int:
     Returns how many rows were new.
     """
     before = Ticket.objects.filter(source=source).count()
-    Ticket.objects.bulk_create(
-        [
+    tickets = []
+    for row in rows:
+        subject, body = unicodedata.normalize("NFC", row.subject), unicodedata.normalize("NFC", row.body)
+        tickets.append(
             Ticket(
                 source=source,
                 external_id=row.external_id,
-                subject=unicodedata.normalize("NFC", row.subject),
-                body=unicodedata.normalize("NFC", row.body),
+                subject=subject,
+                body=body,
                 channel=row.channel,
                 customer_ref=row.customer_ref,
                 received_at=row.received_at,
@@ -303,10 +305,8 @@ def tickets_import(*, rows: list[HistoryRow], source: str) -> int:
                 category=row.category,
                 label_source=Ticket.LabelSource.IMPORT if row.category else Ticket.LabelSource.NONE,
                 triaged_at=row.received_at if row.category else None,
-                language=detect_language(unicodedata.normalize("NFC", f"{row.subject}\n{row.body}")),
+                language=detect_language(f"{subject}\n{body}"),
             )
-            for row in rows
-        ],
-        ignore_conflicts=True,
-    )
+        )
+    Ticket.objects.bulk_create(tickets, ignore_conflicts=True)
     return Ticket.objects.filter(source=source).count() - before

@@ -33,8 +33,9 @@ _SPACES = re.compile(r"\s+")
 class SuggestionCache:
     """Repeated messages ("card not arrived", the same bot text) served from memory.
 
-    Keyed by the subject and body with whitespace collapsed, held per loaded model version: a new version
-    gets a new, empty cache. Thread-safe; least recently used entries go first.
+    Keyed by the subject and body with whitespace collapsed, held per loaded model
+    version: a new version gets a new, empty cache. Thread-safe; least recently used
+    entries go first.
     """
 
     def __init__(self, size: int) -> None:
