@@ -48,6 +48,16 @@ def test_the_threshold_needs_evidence_that_the_target_precision_holds() -> None:
     assert bounded["answered_share"] == pytest.approx(0.75) and bounded["answered_accuracy"] == 1.0
 
 
+def test_tickets_tied_at_the_threshold_are_answered_only_if_all_of_them_keep_the_target() -> None:
+    # 100 sure and right, then ten repeats of one text at 0.5, only one of them right:
+    # the first of those ten passes the bound, but a 0.5 threshold answers all ten.
+    suggestions = [s("a", 0.99)] * 100 + [s("a", 0.5)] * 10
+    truth = ["a"] * 101 + ["b"] * 9
+    result = abstention_thresholds(suggestions, truth, 0.95)
+    assert result["min_confidence"] == 0.99
+    assert result["answered_share"] == pytest.approx(100 / 110, abs=1e-4) and result["answered_accuracy"] == 1.0
+
+
 def test_when_no_share_is_precise_enough_the_model_answers_nothing() -> None:
     result = abstention_thresholds([s("a", 0.9), s("a", 0.8)], ["b", "b"], 0.95)
     assert result["min_confidence"] > 1.0 and result["answered_share"] == 0.0

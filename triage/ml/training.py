@@ -174,7 +174,11 @@ def abstention_thresholds(
     correct = np.array([s.label == y for s, y in zip(suggestions, labels, strict=True)], dtype=float)
     order = np.argsort(-confidence, kind="stable")
     precision = precision_lower_bound(np.cumsum(correct[order]), np.arange(1, len(order) + 1), z)
-    good = np.nonzero(precision >= target_precision)[0]
+    # A threshold answers every ticket at its confidence, so a prefix can only end
+    # where the confidence changes: ties (repeated texts) are answered all or none.
+    ranked = confidence[order]
+    ends = np.r_[ranked[:-1] != ranked[1:], True]
+    good = np.nonzero((precision >= target_precision) & ends)[0]
     # No prefix precise enough: answer nothing rather than miss the target.
     min_confidence = float(confidence[order][good[-1]]) if len(good) else 1.01
     known = np.array([s.known_share for s in suggestions])
