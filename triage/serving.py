@@ -132,12 +132,15 @@ class LoadedModel:
 
         ``cached=False`` asks the model itself (evaluate measures the model, not the cache).
         """
-        key = self.cache.key(subject, body)
-        suggestion = self.cache.get(key) if cached else None
-        if suggestion is None:
+        if cached:
+            key = self.cache.key(subject, body)
+            hit = self.cache.get(key)
+            if hit is None:
+                hit = self.suggester.suggest(subject, body)
+                self.cache.put(key, hit)
+            suggestion = hit
+        else:
             suggestion = self.suggester.suggest(subject, body)
-            if cached:
-                self.cache.put(key, suggestion)
         ranked = [(suggestion.label, suggestion.confidence), *suggestion.alternatives]
         for label, confidence in ranked:
             category = self.categories.get(label)
