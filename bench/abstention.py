@@ -1,6 +1,7 @@
 """How well the model knows when it doesn't know, on Banking77 with unseen categories.
 
     python bench/abstention.py [--data ../shared/data/banking77/train.csv] [--unseen 10] [--seeds 3]
+    python bench/abstention.py --encoder minilm-int8   # the optional encoder stack
 
 For each seed: hide `--unseen` random categories entirely (out-of-taxonomy tickets);
 split the rest 60/20/20 (stratified) into train, validation and test; fit the default
@@ -22,6 +23,7 @@ import random
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
@@ -32,6 +34,7 @@ django.setup()
 
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from triage.ml.encoder import ENCODERS  # noqa: E402
 from triage.ml.pipeline import build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester  # noqa: E402
 from triage.ml.training import PRECISION_BOUND_Z, abstention_thresholds  # noqa: E402
@@ -39,7 +42,9 @@ from triage.ml.training import PRECISION_BOUND_Z, abstention_thresholds  # noqa:
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77" / "train.csv"
 
 
-def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, target: float, z: float) -> dict[str, float]:
+def run(
+    texts: list[str], labels: list[str], unseen_count: int, seed: int, target: float, z: float, params: dict[str, Any]
+) -> dict[str, float]:
     rng = random.Random(seed)
     unseen = set(rng.sample(sorted(set(labels)), unseen_count))
     known = [(t, y) for t, y in zip(texts, labels, strict=True) if y not in unseen]
@@ -49,7 +54,7 @@ def run(texts: list[str], labels: list[str], unseen_count: int, seed: int, targe
         list(k_texts), list(k_labels), test_size=0.4, stratify=k_labels, random_state=seed
     )
     x_val, x_test, y_val, y_test = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed)
-    suggester = Suggester(build_pipeline().fit([("", t) for t in x_train], y_train))
+    suggester = Suggester(build_pipeline(params).fit([("", t) for t in x_train], y_train))
     limits = abstention_thresholds(suggester.suggest_many([("", t) for t in x_val]), y_val, target, z)
 
     def answered(s: object) -> bool:
@@ -88,13 +93,15 @@ def main() -> None:
     parser.add_argument(
         "--z", type=float, default=PRECISION_BOUND_Z, help="Wilson bound of the precision (0: the observed precision)"
     )
+    parser.add_argument("--encoder", choices=sorted(ENCODERS), help="add the sentence-encoder block (weight 2)")
     args = parser.parse_args()
+    params: dict[str, Any] = {"encoder": args.encoder, "encoder_weight": 2.0} if args.encoder else {}
     with args.data.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     texts, labels = [r["text"] for r in rows], [r["category"] for r in rows]
     results = []
     for seed in range(args.seeds):
-        r = run(texts, labels, args.unseen, seed, args.target, args.z)
+        r = run(texts, labels, args.unseen, seed, args.target, args.z, params)
         results.append(r)
         print(
             f"seed {seed}: accuracy on all known {r['accuracy_all_known']:.3f}, "
@@ -105,7 +112,7 @@ def main() -> None:
         )
     print(
         f"mean over {args.seeds} seeds, {args.unseen} of 77 categories unseen, "
-        f"target precision {args.target}, z {args.z}:"
+        f"target precision {args.target}, z {args.z}, encoder {args.encoder}:"
     )
     for key in [
         "accuracy_all_known",

@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from triage.ml.artifacts import dumps  # noqa: E402
+from triage.ml.encoder import ENCODERS  # noqa: E402
 from triage.ml.language import detect_language  # noqa: E402
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester  # noqa: E402
@@ -177,7 +178,7 @@ def latency(sugg: Suggester, X: list, n: int, explain: bool) -> tuple[float, flo
     # embeddings); a live ticket is new text, so warm up and time without them.
     # Warm up on other tickets, as a server that has been taking traffic: the
     # Suggester's per-word memo of char n-grams then knows the common words, and
-    # the encoder has run its forward pass (torch's first calls are slower).
+    # the encoder has run its forward pass (a runtime's first calls are slower).
     _forget_text_memos(sugg)
     for s, b in X[-2000:]:
         sugg.suggest(s, b, explain=explain)
@@ -294,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 folds, 300 latency calls")
     parser.add_argument("--variants", action="store_true", help="run the ablation table")
     parser.add_argument("--only", nargs="*", help="variant name substrings to run")
-    parser.add_argument("--encoder", choices=["minilm", "minilm-int8"], help="add the sentence-encoder block")
+    parser.add_argument("--encoder", choices=sorted(ENCODERS), help="add the sentence-encoder block")
     parser.add_argument("--no-cv", action="store_true", help="only training time, size and latency")
     args = parser.parse_args(argv)
     if not args.data.exists():

