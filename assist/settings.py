@@ -308,7 +308,7 @@ TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
 # Below the confidence that gives this precision on held-out tickets, a suggestion
 # is shown as "needs a human" instead of being offered for one-key acceptance.
 TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
-# Optional dense sentence-encoder features ("minilm"; needs requirements-encoder.txt).
+# Optional dense sentence-encoder features ("minilm-int8" or "minilm"; needs make install-encoder).
 MODEL_ENCODER = env_str("ASSIST_MODEL_ENCODER", "")
 MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
 # Word-pair features (stems 2..N tokens apart; 0 = off): +0.27 pt on Banking77 with 6,

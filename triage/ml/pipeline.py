@@ -52,7 +52,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_weight": 1.0,
     "sublinear_tf": True,
     # Optional dense block: sentence embeddings (triage/ml/encoder.py, needs
-    # requirements-encoder.txt). None keeps the core scikit-learn + NLTK stack.
+    # make install-encoder). None keeps the core scikit-learn + NLTK stack.
     "encoder": None,  # None | "minilm" | "minilm-int8" (triage.ml.encoder.ENCODERS)
     "encoder_weight": 1.0,
     # Classifier
