@@ -184,3 +184,46 @@ def test_the_minute_housekeeping_gives_a_newly_live_model_its_drift_reference(hi
     assert reference.vocabulary and "card" in reference.vocabulary
     tasks.housekeeping()  # it has one now: nothing is rebuilt
     assert ModelReference.objects.get(model_version=live_model).pk == reference.pk
+
+
+def test_a_quality_check_on_a_since_retired_category_can_still_be_kept(
+    admin_user: Any, agent: Any, supervisor: Any, categories: dict[str, Any], live_model: Any, settings: Any
+) -> None:
+    # Found by review: "Correct" posts the accepted slug, which the view refused once
+    # an admin had retired the category, so the check could only be cleared by
+    # relabelling the ticket.
+    from triage.taxonomy import services as tax
+
+    settings.REPORTS_QC_SHARE = 1.0  # every accepted suggestion is drawn
+    declined = categories["card-declined"]
+    ticket = services.ticket_ingest(subject="Declined", body="my card was declined at the shop").ticket
+    services.ticket_triage(ticket=ticket, agent=agent, category=declined)  # accepts the suggestion
+    check = QualityCheck.objects.get(ticket=ticket)
+    tax.category_retire(actor=admin_user, category_id=declined.pk, version=declined.version)
+
+    client = Client()
+    client.force_login(supervisor)
+    response = client.post(f"/reports/review/{check.pk}/", {"category": declined.slug})
+    check.refresh_from_db()
+    assert response.status_code == 302 and check.correct is True
+    ticket.refresh_from_db()
+    assert ticket.category == declined  # kept, not relabelled
+
+
+def test_a_quality_check_verdict_must_be_an_active_category_or_the_agents_own(
+    admin_user: Any, agent: Any, supervisor: Any, categories: dict[str, Any], live_model: Any, settings: Any
+) -> None:
+    from triage.taxonomy import services as tax
+
+    settings.REPORTS_QC_SHARE = 1.0
+    fees = categories["fees-and-charges"]
+    ticket = services.ticket_ingest(subject="Declined", body="my card was declined at the shop").ticket
+    services.ticket_triage(ticket=ticket, agent=agent, category=categories["card-declined"])
+    check = QualityCheck.objects.get(ticket=ticket)
+    tax.category_retire(actor=admin_user, category_id=fees.pk, version=fees.version)
+    client = Client()
+    client.force_login(supervisor)
+    for slug in (fees.slug, "no-such-category"):
+        assert client.post(f"/reports/review/{check.pk}/", {"category": slug}).status_code == 400
+    check.refresh_from_db()
+    assert check.reviewed_at is None

@@ -170,6 +170,16 @@ def test_the_overview_answers_whether_to_retrain(seeded: Any, supervisor: Any, s
     assert "Retraining is advised" in html and "below the floor of 65%" in html  # last 7 days: 3 of 5
 
 
+def test_the_overview_of_a_short_range_counts_only_decisions_inside_it(seeded: Any, supervisor: Any) -> None:
+    # Found by review: "last 7 days" reached back before the chosen range, so a day
+    # without decisions reported the 2 November ones (and could advise a retrain).
+    body = logged_in(supervisor).get("/reports/overview/summary.csv?from=2026-11-03&to=2026-11-03").content.decode()
+    rows = dict(list(csv.reader(io.StringIO(body)))[1:])
+    assert rows["Suggestions shown"] == "0", rows
+    html = logged_in(supervisor).get("/reports/?from=2026-11-03&to=2026-11-03").content.decode()
+    assert "Last 1 day (2026-11-03 to 2026-11-03)" in html
+
+
 def test_pages_degrade_with_a_message_when_chart_js_is_missing(seeded: Any, supervisor: Any, monkeypatch: Any) -> None:
     from triage.reports import views
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -142,8 +143,14 @@ def review_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required(CAN_REVIEW, raise_exception=True)
 def review_submit(request: HttpRequest, check_id: int) -> HttpResponse:
-    check = get_object_or_404(QualityCheck, pk=check_id)
-    category = Category.objects.filter(slug=request.POST.get("category", ""), is_active=True).first()
+    check = get_object_or_404(QualityCheck.objects.select_related("decision"), pk=check_id)
+    # An active category, or the one the agent chose: keeping it must work even after
+    # an admin retired it.
+    category = (
+        Category.objects.filter(slug=request.POST.get("category", ""))
+        .filter(Q(is_active=True) | Q(pk=check.decision.chosen_id))
+        .first()
+    )
     if category is None:
         return JsonResponse({"field": "category", "error": "choose an active category"}, status=400)
     try:

@@ -180,10 +180,19 @@ def build_drift(f: ReportFilter) -> Report:
 
 
 def build_overview(f: ReportFilter) -> Report:
-    """The one-minute answer: how accurate last week, for which categories, retrain?"""
+    """The one-minute answer: how accurate last week, for which categories, retrain?
+
+    "Last week" is the range's last seven days, or the whole range when it is shorter:
+    never days before the range the supervisor chose.
+    """
     last_week = ReportFilter(
-        start=f.end - timedelta(days=6), end=f.end, category=f.category, version=f.version, language=f.language
+        start=max(f.start, f.end - timedelta(days=6)),
+        end=f.end,
+        category=f.category,
+        version=f.version,
+        language=f.language,
     )
+    days = (last_week.end - last_week.start).days + 1
     report = Report("overview", "Reports", "How accurate were suggestions last week, where, and should we retrain?")
     totals = acceptance.acceptance_totals(last_week)
     cells = quality.report_confusion(last_week)
@@ -197,7 +206,7 @@ def build_overview(f: ReportFilter) -> Report:
     report.tables.append(
         Table(
             "summary",
-            f"Last 7 days ({last_week.start} to {last_week.end})",
+            f"Last {days} day{'s' if days != 1 else ''} ({last_week.start} to {last_week.end})",
             ["Measure", "Value"],
             [
                 ["Suggestions shown", totals["shown"]],
