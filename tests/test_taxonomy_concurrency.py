@@ -99,3 +99,149 @@ async def test_a_taxonomy_change_reaches_the_queue_sockets_after_commit(
         c for c in message["categories"] if c["slug"] == "transfers"
     ).items()
     await socket.disconnect()
+
+
+def _pause_after(module: Any, name: str, monkeypatch: Any) -> tuple[threading.Event, threading.Event]:
+    """Make module.name signal `reached` after running, then wait for `go`."""
+    reached, go = threading.Event(), threading.Event()
+    original = getattr(module, name)
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        reached.set()
+        go.wait(10)
+        return result
+
+    monkeypatch.setattr(module, name, paused)
+    return reached, go
+
+
+def _in_thread(call: Any, results: list[Any]) -> threading.Thread:
+    def run() -> None:
+        try:
+            results.append(call())
+        except Exception as exc:  # a refusal is a result
+            results.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _let_the_second_block_then_go(first: threading.Thread, second: threading.Thread, go: threading.Event) -> None:
+    second.join(0.5)  # the second one waits on the first one's lock...
+    go.set()  # ...until the first one commits
+    first.join(15)
+    second.join(15)
+
+
+def test_a_subcategory_created_while_its_parent_is_merged_away_never_outlives_it(
+    admin_user: Any, categories: dict[str, Category], monkeypatch: Any
+) -> None:
+    # Found by review: the parent was checked without a lock, so the create could
+    # commit an active child under a parent merged away meanwhile.
+    cards, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
+    checked, go = _pause_after(tax, "_check_parent", monkeypatch)
+    created: list[Any] = []
+    merged: list[Any] = []
+    admin1 = _in_thread(lambda: tax.category_create(actor=admin_user, name="Stolen abroad", parent=cards), created)
+    assert checked.wait(10)
+    admin2 = _in_thread(
+        lambda: merge.category_merge(
+            actor=admin_user, source_id=cards.pk, target_id=fraud.pk, source_version=cards.version
+        ),
+        merged,
+    )
+    _let_the_second_block_then_go(admin1, admin2, go)
+
+    assert isinstance(created[0], Category)  # it checked first, so it wins...
+    assert isinstance(merged[0], TaxonomyError)  # ...and the merge is refused: the parent has a subcategory
+    cards.refresh_from_db()
+    assert cards.is_active and Category.objects.filter(parent=cards, is_active=True).count() == 1
+
+
+def test_a_relabel_list_confirmed_while_its_target_is_merged_away_follows_the_merge(
+    admin_user: Any, supervisor: Any, categories: dict[str, Category], monkeypatch: Any
+) -> None:
+    # Found by review: the split's targets were checked without a lock, so tickets
+    # were relabelled into a category merged away meanwhile (and lost to training).
+    from django.utils import timezone
+
+    from triage.models import Ticket
+    from triage.taxonomy import split
+
+    cards, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
+    tickets = [
+        Ticket.objects.create(
+            subject=f"lost {i}",
+            body="I lost my card abroad",
+            received_at=timezone.now(),
+            status=Ticket.Status.TRIAGED,
+            category=cards,
+            label_source=Ticket.LabelSource.AGENT,
+        )
+        for i in range(3)
+    ]
+    made = split.category_split(
+        actor=admin_user, source_id=cards.pk, version=cards.version, new_names=["Lost abroad", "Lost at home"]
+    )
+    abroad = made.targets.get(name="Lost abroad")
+    choices = {item.pk: abroad.pk for item in made.items.all()}
+    checked, go = _pause_after(split, "record", monkeypatch)
+    confirmed: list[Any] = []
+    merged: list[Any] = []
+    supervisor_thread = _in_thread(
+        lambda: split.split_confirm(actor=supervisor, split_id=made.pk, choices=choices), confirmed
+    )
+    assert checked.wait(10)
+    admin = _in_thread(
+        lambda: merge.category_merge(
+            actor=admin_user, source_id=abroad.pk, target_id=fraud.pk, source_version=abroad.version
+        ),
+        merged,
+    )
+    _let_the_second_block_then_go(supervisor_thread, admin, go)
+
+    assert confirmed == [3] and isinstance(merged[0], TaxonomyChange)
+    abroad.refresh_from_db()
+    assert abroad.merged_into == fraud and not abroad.is_active
+    assert Ticket.objects.filter(pk__in=[t.pk for t in tickets], category=fraud).count() == 3
+
+
+def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch: Any) -> None:
+    # Found by review: each request passed the view's permission check before the
+    # other committed, so both demotions went through and nobody was an admin.
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from tests.conftest import make_user
+    from triage.taxonomy import users
+
+    ada, bea = make_user("ada", "admin"), make_user("bea", "admin")
+    reached, go = threading.Event(), threading.Event()
+    original = users.user_role_set
+
+    def slow_for_bea(*, actor: Any, user_id: int, role: str) -> Any:
+        if actor.pk == bea.pk:
+            reached.set()  # bea's request passed the view's permission check...
+            go.wait(10)  # ...and reaches the service after ada's has committed
+        return original(actor=actor, user_id=user_id, role=role)
+
+    monkeypatch.setattr(users, "user_role_set", slow_for_bea)
+
+    def post_as(user: Any, target: Any) -> int:
+        client = Client()
+        client.force_login(user)
+        return client.post("/taxonomy/users/", {"user": target.pk, "role": "agent"}).status_code
+
+    codes: list[Any] = []
+    bea_request = _in_thread(lambda: post_as(bea, ada), codes)
+    assert reached.wait(10)
+    assert post_as(ada, bea) == 302
+    go.set()
+    bea_request.join(15)
+
+    assert codes == [400]
+    assert list(User.objects.filter(groups__name="admin").values_list("username", flat=True)) == ["ada"]

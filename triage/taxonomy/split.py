@@ -138,7 +138,9 @@ def split_confirm(*, actor: Any, split_id: int, choices: dict[int, int]) -> int:
         raise TaxonomyError("__all__", "That split does not exist.")
     if not choices:
         raise TaxonomyError("__all__", "Select at least one ticket to confirm.")
-    targets = {t.pk: t for t in split.targets.filter(is_active=True)}
+    # Locked, so a target being merged away or retired meanwhile is either seen as
+    # retired here or waits until these tickets are relabelled (and then moves them).
+    targets = {t.pk: t for t in split.targets.select_for_update().filter(is_active=True).order_by("pk")}
     bad = {c for c in choices.values() if c not in targets}
     if bad:
         raise TaxonomyError("__all__", "Choose one of the split's active categories for every selected ticket.")
