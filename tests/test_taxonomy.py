@@ -437,3 +437,67 @@ def test_an_admin_changes_a_users_role_but_not_their_own(admin_user: Any, agent:
     assert refused.status_code == 400 and "own role" in refused.content.decode()
     assert client.post("/taxonomy/users/", {"user": agent.pk, "role": "root"}).status_code == 400
     assert TaxonomyChange.objects.filter(action="role").count() == 1
+
+
+def test_after_a_merge_waiting_tickets_offer_the_target_instead_of_the_merged_away_category(
+    admin_user: Any, agent: Any, categories: dict[str, Category], live_model: Any
+) -> None:
+    # Found by review: the merge moved suggestions but not alternatives, so the queue
+    # and the API kept offering the merged-away category, and picking it was refused.
+    from tests.conftest import client_for
+
+    ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
+    decided = services.ticket_ingest(subject="Card stolen", body="my card was stolen from my bag").ticket
+    api = client_for(agent)
+    before = api.get(f"/api/tickets/{ticket.pk}/").json()["suggestion"]
+    source = before["alternatives"][0]["category"]
+    target = next(slug for slug in categories if slug not in {before["category"], source})
+    services.ticket_triage(ticket=decided, agent=agent, category=categories[before["category"]])
+    decided_alternatives = Prediction.objects.get(ticket=decided).alternatives
+    merge.category_merge(
+        actor=admin_user,
+        source_id=categories[source].pk,
+        target_id=categories[target].pk,
+        source_version=categories[source].version,
+    )
+
+    after = api.get(f"/api/tickets/{ticket.pk}/").json()["suggestion"]["alternatives"]
+    offered = [a["category"] for a in after]
+    assert source not in offered and target in offered
+    page = logged_in(agent).get("/").content.decode()
+    assert f'data-category="{source}"' not in page and f'data-category="{target}"' in page
+    picked = api.post(f"/api/tickets/{ticket.pk}/triage/", {"category": target}, format="json")
+    assert picked.status_code == 200, picked.json()
+    # A decided ticket's record is history: left as it was.
+    assert Prediction.objects.get(ticket=decided).alternatives == decided_alternatives
+
+
+def test_a_retired_category_is_no_longer_offered_as_an_alternative(
+    admin_user: Any, agent: Any, categories: dict[str, Category], live_model: Any
+) -> None:
+    from tests.conftest import client_for
+
+    ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
+    api = client_for(agent)
+    before = api.get(f"/api/tickets/{ticket.pk}/").json()["suggestion"]["alternatives"]
+    retired = categories[before[0]["category"]]
+    tax.category_retire(actor=admin_user, category_id=retired.pk, version=retired.version)
+    after = api.get(f"/api/tickets/{ticket.pk}/").json()["suggestion"]["alternatives"]
+    assert [a["category"] for a in after] == [a["category"] for a in before[1:]]
+
+
+def test_merging_an_alternative_into_another_alternative_adds_their_confidences(
+    admin_user: Any, categories: dict[str, Category], live_model: Any
+) -> None:
+    from triage.taxonomy.alternatives import replace_in_waiting_alternatives
+
+    ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
+    prediction = Prediction.objects.get(ticket=ticket)
+    first, second = prediction.alternatives[0], prediction.alternatives[1]
+    replace_in_waiting_alternatives(categories[second["category"]], categories[first["category"]])
+    prediction.refresh_from_db()
+    assert prediction.alternatives[0] == {
+        "category": first["category"],
+        "confidence": round(first["confidence"] + second["confidence"], 4),
+    }
+    assert second["category"] not in [a["category"] for a in prediction.alternatives]

@@ -30,6 +30,7 @@ from triage.models import (
     TrainingRun,
 )
 from triage.taxonomy import broadcast
+from triage.taxonomy.alternatives import replace_in_waiting_alternatives
 from triage.taxonomy.services import (
     TaxonomyError,
     _bump,
@@ -179,6 +180,7 @@ def category_merge(
         target=target,
     )
     counts["predictions"] = Prediction.objects.filter(suggested=source).update(suggested=target)
+    counts["alternatives"] = replace_in_waiting_alternatives(source, target)
     counts["rules"] = RoutingRule.objects.filter(category=source).update(category=target)
     reroute_untriaged([target.pk])
     _bump(source, source_version, is_active=False, merged_into=target)

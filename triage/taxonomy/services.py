@@ -26,6 +26,7 @@ from triage.models import (
     Ticket,
 )
 from triage.taxonomy import broadcast
+from triage.taxonomy.alternatives import replace_in_waiting_alternatives
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +270,7 @@ def category_retire(*, actor: Any, category_id: int, version: int) -> Category:
     if category.children.filter(is_active=True).exists():
         raise TaxonomyError("__all__", f"“{category.name}” has active subcategories: retire or move them first.")
     _bump(category, version, is_active=False)
+    replace_in_waiting_alternatives(category, None)
     rules = RoutingRule.objects.filter(category=category, is_active=True)
     rule_names = list(rules.values_list("name", flat=True))
     rules.update(is_active=False)
