@@ -501,3 +501,46 @@ def test_merging_an_alternative_into_another_alternative_adds_their_confidences(
         "confidence": round(first["confidence"] + second["confidence"], 4),
     }
     assert second["category"] not in [a["category"] for a in prediction.alternatives]
+
+
+def test_a_slug_that_a_model_or_tickets_use_cannot_change(
+    admin_user: Any, categories: dict[str, Category], live_model: Any
+) -> None:
+    # Found by review: the model's classes are slugs, so editing "card-declined" to
+    # "card-refused" made the live model stop suggesting the category at all.
+    declined = categories["card-declined"]
+    form = {"name": declined.name, "slug": "card-refused", "description": "", "color": "#5d6677", "version": 1}
+    response = logged_in(admin_user).post(f"/taxonomy/c/{declined.pk}/", form)
+    assert response.status_code == 400 and "tickets, models and API clients refer to it" in response.content.decode()
+    declined.refresh_from_db()
+    assert declined.slug == "card-declined" and declined.version == 1
+    suggested = services.ticket_ingest(subject="Declined", body="my card was declined at the shop").prediction
+    assert suggested is not None and suggested.suggested == declined
+    # The name can change; so can the slug of a category nothing uses yet.
+    renamed = tax.category_update(
+        actor=admin_user,
+        category_id=declined.pk,
+        version=1,
+        name="Card refused",
+        slug=declined.slug,
+        description="",
+        color="#5d6677",
+        parent=None,
+        queue=None,
+        urgent=False,
+    )
+    assert renamed.name == "Card refused"
+    fresh = tax.category_create(actor=admin_user, name="Crypto wallets")
+    moved = tax.category_update(
+        actor=admin_user,
+        category_id=fresh.pk,
+        version=fresh.version,
+        name="Crypto wallets",
+        slug="crypto",
+        description="",
+        color="#5d6677",
+        parent=None,
+        queue=None,
+        urgent=False,
+    )
+    assert moved.slug == "crypto"

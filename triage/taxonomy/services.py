@@ -20,6 +20,9 @@ from django.utils.text import slugify
 
 from triage.models import (
     Category,
+    Decision,
+    ModelVersion,
+    Prediction,
     Queue,
     RoutingRule,
     TaxonomyChange,
@@ -141,6 +144,17 @@ def _check_color(color: str) -> str:
     return color.lower()
 
 
+def _slug_in_use(category: Category) -> bool:
+    """Whether anything refers to the slug: a trained model's classes are slugs, and
+    tickets, predictions and decisions would feed the next model."""
+    return (
+        any(category.slug in (m.classes or []) for m in ModelVersion.objects.only("classes").iterator())
+        or Ticket.objects.filter(category=category).exists()
+        or Prediction.objects.filter(suggested=category).exists()
+        or Decision.objects.filter(Q(chosen=category) | Q(suggested=category)).exists()
+    )
+
+
 def _check_parent(parent: Category | None, category: Category | None) -> None:
     if parent is None:
         return
@@ -217,6 +231,11 @@ def category_update(
     category = _locked(category_id)
     _check_version(category, version)
     name, slug = _clean_identity(name, slug, exclude=category.pk)
+    if slug != category.slug and _slug_in_use(category):
+        raise TaxonomyError(
+            "slug",
+            f"“{category.slug}” can't change: tickets, models and API clients refer to it. Rename the name instead.",
+        )
     _check_parent(parent, category)
     before = snapshot(category)
     try:
