@@ -544,3 +544,43 @@ def test_a_slug_that_a_model_or_tickets_use_cannot_change(
         urgent=False,
     )
     assert moved.slug == "crypto"
+
+
+def _accepted_then_corrected_by_a_quality_check(
+    ticket: Ticket, agent: Any, supervisor: Any, accepted: Category, corrected: Category
+) -> None:
+    from triage.models import QualityCheck
+    from triage.reports.services import quality_check_review
+
+    services.ticket_triage(ticket=ticket, agent=agent, category=accepted)
+    quality_check_review(check=QualityCheck.objects.get(ticket=ticket), reviewer=supervisor, category=corrected)
+
+
+def test_the_threshold_preview_counts_a_ticket_once_after_a_quality_check_correction(
+    admin_user: Any, agent: Any, supervisor: Any, categories: dict[str, Category], live_model: Any, settings: Any
+) -> None:
+    # Found by review: the correction is a second applied decision, and both counted.
+    settings.REPORTS_QC_SHARE = 1.0
+    lost = categories["lost-or-stolen-card"]
+    ticket = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").ticket
+    assert ticket.live_prediction is not None and ticket.live_prediction.suggested == lost
+    _accepted_then_corrected_by_a_quality_check(ticket, agent, supervisor, lost, categories["suspected-fraud"])
+
+    data = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=0").json()
+    assert (data["decisions"], data["covered"], data["correct"]) == (1, 1, 0), data
+
+
+def test_a_rules_precision_counts_a_ticket_once_after_a_quality_check_correction(
+    admin_user: Any, agent: Any, supervisor: Any, categories: dict[str, Category], settings: Any
+) -> None:
+    settings.REPORTS_QC_SHARE = 1.0
+    lost = categories["lost-or-stolen-card"]
+    rule = rules.rule_create(
+        actor=admin_user, name="stolen", field="body", kind="contains", pattern="stolen", category=lost
+    )
+    ticket = services.ticket_ingest(subject="Card", body="my wallet was stolen").ticket
+    _accepted_then_corrected_by_a_quality_check(ticket, agent, supervisor, lost, categories["suspected-fraud"])
+
+    stats = rules.rule_stats([rule])[rule.pk]
+    assert (stats.fired, stats.decided, stats.agreed) == (1, 1, 0), vars(stats)
+    assert (stats.backtest_matched, stats.backtest_agreed) == (1, 0), vars(stats)

@@ -300,14 +300,16 @@ def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
     """Each rule's precision against agents' decisions: on the tickets it routed
     (live), and replayed on the most recent decided tickets (backtest)."""
     stats = {rule.pk: RuleStats() for rule in rules}
+    # Counted per ticket, judged by its confirmed label: a supervisor's quality-check
+    # correction adds a second decision to a ticket, and it is the final word.
     applied = Q(ticket__decisions__applied=True)
     live = (
         Prediction.objects.filter(rule__in=rules, is_live=True)
         .values("rule")
         .annotate(
             fired=Count("id", distinct=True),
-            decided=Count("ticket__decisions", filter=applied),
-            agreed=Count("ticket__decisions", filter=applied & Q(ticket__decisions__chosen=F("suggested"))),
+            decided=Count("ticket", distinct=True, filter=applied),
+            agreed=Count("ticket", distinct=True, filter=applied & Q(ticket__category=F("suggested"))),
         )
     )
     for row in live:
@@ -322,10 +324,14 @@ def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
         compiled.append(CompiledRule(rule.pk, rule.name, rule.field, regex, rule.category, rule.urgent))
     recent = (
         Decision.objects.filter(applied=True)
-        .order_by("-created_at")
-        .values_list("ticket__subject", "ticket__body", "chosen_id")[: settings.RULE_BACKTEST_DECISIONS]
+        .order_by("-created_at", "-pk")
+        .values_list("ticket_id", "ticket__subject", "ticket__body", "chosen_id")[: settings.RULE_BACKTEST_DECISIONS]
     )
-    for subject, body, chosen in recent:
+    replayed: set[int] = set()
+    for ticket_id, subject, body, chosen in recent:
+        if ticket_id in replayed:  # an earlier decision, since corrected
+            continue
+        replayed.add(ticket_id)
         for check in compiled:
             if check.matches(subject, body):
                 s = stats[check.id]

@@ -106,15 +106,22 @@ def threshold_preview(
     of those the agent confirmed (precision)."""
     since = timezone.now() - timedelta(days=days or settings.THRESHOLD_PREVIEW_DAYS)
     live = Prediction.objects.filter(ticket=OuterRef("ticket"), is_live=True, model_version__isnull=False)
-    rows = list(
+    decisions = (
         Decision.objects.filter(applied=True, created_at__gte=since)
         .annotate(
             p_suggested=Subquery(live.values("suggested")[:1]),
             p_confidence=Subquery(live.values("confidence")[:1]),
         )
         .filter(p_suggested=category.pk)
-        .values_list("p_confidence", "chosen_id")
+        .order_by("ticket_id", "-created_at", "-pk")
+        .values_list("ticket_id", "p_confidence", "chosen_id")
     )
+    # One row per ticket, its latest applied decision: a supervisor's quality-check
+    # correction is a second decision on the same ticket, and it is the final label.
+    latest: dict[int, tuple[float | None, int]] = {}
+    for ticket_id, confidence, chosen in decisions:
+        latest.setdefault(ticket_id, (confidence, chosen))
+    rows = list(latest.values())
     outcomes = []
     for t in thresholds:
         covered = [(conf, chosen) for conf, chosen in rows if conf is not None and conf >= t]
