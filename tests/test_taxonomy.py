@@ -516,34 +516,18 @@ def test_a_slug_that_a_model_or_tickets_use_cannot_change(
     assert declined.slug == "card-declined" and declined.version == 1
     suggested = services.ticket_ingest(subject="Declined", body="my card was declined at the shop").prediction
     assert suggested is not None and suggested.suggested == declined
+
     # The name can change; so can the slug of a category nothing uses yet.
-    renamed = tax.category_update(
-        actor=admin_user,
-        category_id=declined.pk,
-        version=1,
-        name="Card refused",
-        slug=declined.slug,
-        description="",
-        color="#5d6677",
-        parent=None,
-        queue=None,
-        urgent=False,
-    )
-    assert renamed.name == "Card refused"
+    def edit(category: Category, name: str, slug: str) -> Category:
+        plain = {"description": "", "color": "#5d6677", "parent": None, "queue": None, "urgent": False}
+        return tax.category_update(
+            actor=admin_user, category_id=category.pk, version=category.version, name=name, slug=slug, **plain
+        )
+
+    declined.refresh_from_db()
+    assert edit(declined, "Card refused", declined.slug).name == "Card refused"
     fresh = tax.category_create(actor=admin_user, name="Crypto wallets")
-    moved = tax.category_update(
-        actor=admin_user,
-        category_id=fresh.pk,
-        version=fresh.version,
-        name="Crypto wallets",
-        slug="crypto",
-        description="",
-        color="#5d6677",
-        parent=None,
-        queue=None,
-        urgent=False,
-    )
-    assert moved.slug == "crypto"
+    assert edit(fresh, "Crypto wallets", "crypto").slug == "crypto"
 
 
 def _accepted_then_corrected_by_a_quality_check(
