@@ -161,7 +161,10 @@ def _check_parent(parent: Category | None, category: Category | None) -> None:
     # Lock the parent and read it anew, so that a concurrent merge or retire of it
     # either waits for this transaction (and then sees the new subcategory) or has
     # already committed (and this check sees it retired).
-    parent = Category.objects.select_for_update().get(pk=parent.pk)
+    locked = Category.objects.select_for_update().filter(pk=parent.pk).first()
+    if locked is None:
+        raise TaxonomyError("parent", "That parent category does not exist (any more).")
+    parent = locked
     if category is not None and parent.pk == category.pk:
         raise TaxonomyError("parent", "A category cannot be its own parent.")
     if parent.parent_id is not None:
