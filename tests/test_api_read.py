@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from rest_framework.test import APIClient
 
 from tests.conftest import client_for
@@ -35,6 +36,20 @@ def test_listing_filters_by_status_and_category_and_paginates(
 def test_bad_filters_are_a_400_naming_the_parameter(agent_client: APIClient, categories: Any) -> None:
     assert "status" in agent_client.get("/api/tickets/", {"status": "lost"}).json()
     assert "category" in agent_client.get("/api/tickets/", {"category": "nope"}).json()
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5", "²"])
+def test_a_page_that_is_not_a_positive_number_is_a_400_naming_it(agent_client: APIClient, page: str) -> None:
+    response = agent_client.get("/api/tickets/", {"page": page})
+    assert response.status_code == 400 and "page" in response.json()
+
+
+def test_a_page_past_the_last_is_not_found_and_the_first_and_last_pages_are_served(
+    agent_client: APIClient, categories: Any
+) -> None:
+    assert agent_client.get("/api/tickets/", {"page": "99"}).status_code == 404
+    assert agent_client.get("/api/tickets/", {"page": "1"}).status_code == 200
+    assert agent_client.get("/api/tickets/", {"page": "last"}).status_code == 200
 
 
 def test_a_ticket_reads_back_with_its_suggestion(agent_client: APIClient, live_model: Any) -> None:

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -31,6 +32,18 @@ class TicketPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        """A `page` that is not a positive number is bad input (400 naming it); a page
+        past the last one stays DRF's 404."""
+        page = request.query_params.get(self.page_query_param)
+        if (
+            page is not None
+            and page not in self.last_page_strings
+            and not (page.isascii() and page.isdigit() and int(page) > 0)
+        ):
+            raise ValidationError({self.page_query_param: ["A page number is a positive whole number."]})
+        return super().paginate_queryset(queryset, request, view)
 
 
 class TicketListCreateApi(APIView):
