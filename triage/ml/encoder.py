@@ -80,14 +80,6 @@ def encoder_weights_sha256(name: str = "minilm") -> str:
     return get_encoder(name).weights_sha256
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _initializers_sha256(model: Any) -> str:
     """SHA-256 over a graph's initializers (name, dtype, shape, values), by name."""
     from onnx import numpy_helper
@@ -111,7 +103,7 @@ class MiniLM:
     """
 
     def __init__(self, model_dir: Path) -> None:
-        from safetensors.numpy import load_file
+        from safetensors.numpy import load
         from tokenizers import Tokenizer
 
         from triage.ml.encoder_graph import minilm_graph
@@ -119,16 +111,16 @@ class MiniLM:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        weights = load_file(str(model_dir / "model.safetensors"))
+        data = (model_dir / "model.safetensors").read_bytes()  # read once: hashed, then parsed
+        weights = load(data)
         self.dim = int(weights["embeddings.word_embeddings.weight"].shape[1])
-        graph = self._graph(minilm_graph(weights), model_dir)
+        graph, self.weights_sha256 = self._prepare(minilm_graph(weights), hashlib.sha256(data).hexdigest())
         self._session = self._start(graph)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def _graph(self, model: Any, model_dir: Path) -> bytes:
-        """The serialised graph to run; sets ``weights_sha256``."""
-        self.weights_sha256 = _file_sha256(model_dir / "model.safetensors")
-        return bytes(model.SerializeToString())
+    def _prepare(self, model: Any, file_sha256: str) -> tuple[bytes, str]:
+        """The serialised graph to run, and the SHA-256 of the weights it runs."""
+        return bytes(model.SerializeToString()), file_sha256
 
     @staticmethod
     def _start(graph: bytes) -> Any:
@@ -172,14 +164,13 @@ class QuantizedMiniLM(MiniLM):
     text (each runs alone), and training and serving see the same numbers.
     """
 
-    def _graph(self, model: Any, model_dir: Path) -> bytes:
+    def _prepare(self, model: Any, file_sha256: str) -> tuple[bytes, str]:
         import onnx
 
         from triage.ml.encoder_graph import quantize_int8
 
         quantized = quantize_int8(model)
-        self.weights_sha256 = _initializers_sha256(onnx.load_from_string(quantized))
-        return quantized
+        return quantized, _initializers_sha256(onnx.load_from_string(quantized))
 
 
 @lru_cache(maxsize=2)
