@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from triage import demo, services, serving
 from triage.ml.suggest import Suggestion
 from triage.ml.training import abstention_thresholds, train_model
 from triage.models import Category, ModelVersion, Prediction, Ticket
-from triage.queue_row import highlight, ticket_row
+from triage.queue_row import _term_spans, _term_spans_by_regex, highlight, ticket_row
 
 
 def s(label: str, confidence: float, known: float = 1.0) -> Suggestion:
@@ -162,6 +163,29 @@ def test_highlighting_marks_whole_words_and_escapes_everything_else() -> None:
     assert html == "My &lt;i&gt;<mark>card</mark>&lt;/i&gt; and cards: <mark>CARD</mark>"
     assert highlight("<b>x</b>", None) == "&lt;b&gt;x&lt;/b&gt;"
     assert highlight("lost card", _Prediction(["lost"], needs_human=True)) == "lost card"
+
+
+def test_highlighting_by_string_search_finds_what_the_reference_pattern_finds() -> None:
+    rng = random.Random(7)
+    words = ["card", "Card", "CARD", "cards", "lost", "my card", "card lost", "d", "a", "x_y", "don't", "top-up", "5"]
+    words += ["caf\xe9", "CAF\xc9", "e\u0301", "\u03c3", "\u03a3", "\u03c2", "\u0131", "\u212a", "k", "\u4e2d\u6587"]
+    glue = [" ", "  ", ", ", ".", "-", "_", "'", "\u0301", "\n", "", "!"]
+    for _ in range(3000):
+        text = "".join(rng.choice(words) + rng.choice(glue) for _ in range(rng.randint(1, 9)))
+        terms = sorted(set(rng.sample(words, rng.randint(1, 4))), key=len, reverse=True)
+        spans = _term_spans(text, terms)
+        assert spans is not None, (text, terms)
+        assert spans == _term_spans_by_regex(text, terms), (text, terms)
+    assert highlight("My CARD, my card lost", _Prediction(["card", "my card"])) == (
+        "<mark>My CARD</mark>, <mark>my card</mark> lost"
+    )
+
+
+def test_highlighting_text_whose_length_changes_when_case_folded_uses_the_pattern() -> None:
+    assert _term_spans("Stra\xdfe card", ["card"]) is None  # "ß" folds to "ss"
+    assert highlight("Stra\xdfe card", _Prediction(["card", "stra\xdfe"])) == (
+        "<mark>Stra\xdfe</mark> <mark>card</mark>"
+    )
 
 
 def test_a_combining_accent_stays_with_its_letter_when_stored_and_highlighted(db: Any) -> None:

@@ -6,9 +6,13 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from tests.conftest import make_user
 from triage import roles
+from triage.api.authentication import TokenAuthentication
+from triage.api.permissions import API_PERMISSIONS
 from triage.backends import RoleBackend
 
 
@@ -50,3 +54,33 @@ def test_inactive_users_have_no_permission_and_superusers_have_all(db: Any) -> N
     assert not fresh(agent).has_perm(roles.CAN_TRIAGE)
     boss = User.objects.create_superuser("boss", password="pw")
     assert fresh(boss).has_perm(roles.CAN_INGEST) and fresh(boss).has_perm("triage.anything")
+
+
+def test_token_authentication_loads_the_apis_permissions_in_its_one_query(
+    db: Any, django_assert_num_queries: Any
+) -> None:
+    for role in [*roles.GROUP_PERMISSIONS, None]:
+        user = make_user(f"u-{role}", role)
+        key = Token.objects.create(user=user).key
+        with django_assert_num_queries(1):
+            loaded, token = TokenAuthentication().authenticate_credentials(key)
+            answers = {perm: loaded.has_perm(perm) for perm in API_PERMISSIONS}
+        assert token.key == key and loaded.pk == user.pk
+        assert answers == {perm: RoleBackend().has_perm(fresh(user), perm) for perm in API_PERMISSIONS}, role
+    assert any(answers.values()) is False  # the user without a role
+    assert set(answers) == {roles.CAN_INGEST, roles.CAN_TRIAGE, roles.CAN_VIEW_TICKETS}
+
+
+def test_a_token_is_refused_when_unknown_or_its_user_inactive_and_a_lost_role_applies_at_once(db: Any) -> None:
+    feeder = make_user("feeder", roles.INTEGRATION)
+    key = Token.objects.create(user=feeder).key
+    api = APIClient()
+    body = {"subject": "Card lost", "body": "I lost my card"}
+    api.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert api.post("/api/tickets/", body, format="json").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.post("/api/tickets/", body, format="json").status_code == 201
+    feeder.groups.remove(Group.objects.get(name=roles.INTEGRATION))
+    assert api.post("/api/tickets/", {**body, "external_id": "x2"}, format="json").status_code == 403
+    User.objects.filter(pk=feeder.pk).update(is_active=False)
+    assert api.post("/api/tickets/", body, format="json").status_code == 401

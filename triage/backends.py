@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 
 class RoleBackend(ModelBackend):
@@ -27,10 +27,28 @@ class RoleBackend(ModelBackend):
         loaded = getattr(user_obj, "_perm_cache", None)
         if loaded is not None:  # someone asked for all of them already
             return perm in loaded
-        memo: dict[str, bool] = user_obj.__dict__.setdefault("_role_perm_memo", {})
+        memo = permission_memo(user_obj)
         if perm not in memo:
-            app_label, _, codename = perm.partition(".")
-            memo[perm] = Permission.objects.filter(
-                Q(user=user_obj) | Q(group__user=user_obj), content_type__app_label=app_label, codename=codename
-            ).exists()
+            memo[perm] = holders_of(perm, user_obj).exists()
         return memo[perm]
+
+
+def holders_of(perm: str, user: Any) -> QuerySet[Permission]:
+    """The permission `perm` ("app_label.codename") if `user` holds it, directly or
+    through a group; `user` is a user or an `OuterRef` to one."""
+    app_label, _, codename = perm.partition(".")
+    return Permission.objects.filter(
+        Q(user=user) | Q(group__user=user), content_type__app_label=app_label, codename=codename
+    )
+
+
+def holds(perm: str, user_field: str = "user") -> Exists:
+    """`holders_of` as an annotation on a query whose `user_field` is the user."""
+    return Exists(holders_of(perm, OuterRef(user_field)))
+
+
+def permission_memo(user: Any) -> dict[str, bool]:
+    """The answers `RoleBackend.has_perm` remembers on this user object; a caller
+    that loaded some with the user (`holds`) stores them here."""
+    memo: dict[str, bool] = user.__dict__.setdefault("_role_perm_memo", {})
+    return memo

@@ -64,17 +64,57 @@ def highlight(text: str, prediction: Prediction | None) -> SafeString:
     if not terms:
         return conditional_escape(text)
     text = unicodedata.normalize("NFC", text)  # as the model read it (tickets stored before NFC at ingest)
-    # Whole words only; a combining mark (\p{M}) belongs to the word it follows.
+    spans = _term_spans(text, terms)
+    parts, last = [], 0
+    for start, end in _term_spans_by_regex(text, terms) if spans is None else spans:
+        parts.append(escape(text[last:start]))
+        parts.append(format_html("<mark>{}</mark>", text[start:end]))
+        last = end
+    parts.append(escape(text[last:]))
+    return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped above
+
+
+# A letter, digit or underscore, or a combining mark (\p{M}): part of the word it follows.
+_WORD_CHAR = regex.compile(r"[\w\p{M}]")
+
+
+def _term_spans(text: str, terms: list[str]) -> list[tuple[int, int]] | None:
+    """Where the terms occur in the text as whole words, case-insensitively, left to
+    right without overlaps, the longer term first where two start at one place: what
+    `_term_spans_by_regex` finds, by plain string search (every ticket renders this
+    row on the ingest path, and compiling a new pattern per ticket cost ~1 ms).
+    Case is compared by case folding, which is context-free (unlike lower(),
+    which turns a word's last "Σ" into "ς"). None when folding changes the
+    length of the text or of a term (as "ß" → "ss" and "İ" do), so that positions
+    in the folded text would not be positions in the text.
+    """
+    lowered = text.casefold()
+    if len(lowered) != len(text):
+        return None
+    found = []
+    for rank, term in enumerate(terms):  # longest first
+        needle = term.casefold()
+        if len(needle) != len(term):
+            return None
+        start = lowered.find(needle)
+        while start != -1:
+            end = start + len(needle)
+            if not (start and _WORD_CHAR.match(text, start - 1)) and not _WORD_CHAR.match(text, end):
+                found.append((start, rank, end))
+            start = lowered.find(needle, start + 1)
+    spans: list[tuple[int, int]] = []
+    for start, _, end in sorted(found):
+        if not spans or start >= spans[-1][1]:
+            spans.append((start, end))
+    return spans
+
+
+def _term_spans_by_regex(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """The same as `_term_spans`, by one pattern of the terms (the reference)."""
     pattern = regex.compile(
         "|".join(rf"(?<![\w\p{{M}}]){regex.escape(t)}(?![\w\p{{M}}])" for t in terms), regex.IGNORECASE
     )
-    parts, last = [], 0
-    for match in pattern.finditer(text):
-        parts.append(escape(text[last : match.start()]))
-        parts.append(format_html("<mark>{}</mark>", match.group()))
-        last = match.end()
-    parts.append(escape(text[last:]))
-    return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped above
+    return [match.span() for match in pattern.finditer(text)]
 
 
 def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:

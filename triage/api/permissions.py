@@ -7,6 +7,9 @@ from rest_framework.request import Request
 
 from triage.roles import CAN_INGEST, CAN_TRIAGE, CAN_VIEW_TICKETS
 
+# What the API's endpoints check; token authentication loads them with the user.
+API_PERMISSIONS = (CAN_INGEST, CAN_TRIAGE, CAN_VIEW_TICKETS)
+
 
 class _HasPerm(BasePermission):
     perm = ""
