@@ -36,8 +36,8 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 
 from triage.ml.encoder import ENCODERS  # noqa: E402
 from triage.ml.pipeline import build_pipeline  # noqa: E402
-from triage.ml.suggest import Suggester  # noqa: E402
-from triage.ml.training import PRECISION_BOUND_Z, abstention_thresholds  # noqa: E402
+from triage.ml.suggest import Suggester, Suggestion  # noqa: E402
+from triage.ml.training import PRECISION_BOUND_Z, abstain_reason, abstention_thresholds  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77" / "train.csv"
 
@@ -57,14 +57,15 @@ def run(
     suggester = Suggester(build_pipeline(params).fit([("", t) for t in x_train], y_train))
     limits = abstention_thresholds(suggester.suggest_many([("", t) for t in x_val]), y_val, target, z)
 
-    def answered(s: object) -> bool:
-        return s.confidence >= limits["min_confidence"] and s.known_share >= limits["min_known_share"]  # type: ignore[attr-defined]
+    def answered(s: Suggestion) -> bool:
+        return not abstain_reason(s, limits)  # the product's rule
 
     test = suggester.suggest_many([("", t) for t in x_test])
     ood = suggester.suggest_many([("", t) for t in outside])
     answered_test = [(s, y) for s, y in zip(test, y_test, strict=True) if answered(s)]
     right = sum(s.label == y for s, y in answered_test)
     ood_answered = [answered(s) for s in ood]
+    ood_novel = [abstain_reason(s, limits) == "novel" for s in ood]
     # The data's own mix: the same share of the unseen categories' tickets as of the known ones.
     in_mix = set(random.Random(seed).sample(range(len(outside)), round(len(outside) * 0.2)))
     mix_answered = sum(a for i, a in enumerate(ood_answered) if i in in_mix)
@@ -80,7 +81,9 @@ def run(
         "answered_accuracy_known": right / max(len(answered_test), 1),
         "answered_share_known": len(answered_test) / len(y_test),
         "unknown_recall": 1 - sum(ood_answered) / len(outside),
+        "unknown_novel": sum(ood_novel) / len(outside),
         "min_confidence": limits["min_confidence"],
+        "min_similarity": limits.get("min_similarity", float("nan")),
     }
 
 
@@ -108,7 +111,8 @@ def main() -> None:
             f"answered accuracy {r['answered_accuracy_known']:.3f} on known, {r['answered_accuracy_mix']:.3f} in "
             f"the data's mix, {r['answered_accuracy_heavy']:.3f} with all unseen, "
             f"known answered {r['answered_share_known']:.3f}, "
-            f"unseen caught {r['unknown_recall']:.3f} (threshold {r['min_confidence']:.3f})"
+            f"unseen caught {r['unknown_recall']:.3f}, {r['unknown_novel']:.3f} of them as novel "
+            f"(thresholds: confidence {r['min_confidence']:.3f}, similarity {r['min_similarity']:.3f})"
         )
     print(
         f"mean over {args.seeds} seeds, {args.unseen} of 77 categories unseen, "
@@ -121,6 +125,7 @@ def main() -> None:
         "answered_accuracy_heavy",
         "answered_share_known",
         "unknown_recall",
+        "unknown_novel",
     ]:
         print(f"  {key:<22} {statistics.mean(r[key] for r in results):.3f}")
 

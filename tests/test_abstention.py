@@ -6,20 +6,22 @@ import random
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.ml.test_encoder import needs_encoder
 from triage import demo, services, serving
 from triage.ml.suggest import Suggestion
-from triage.ml.training import abstention_thresholds, train_model
+from triage.ml.training import NOVELTY_PERCENTILE, abstention_thresholds, train_model
 from triage.models import Category, ModelVersion, Prediction, Ticket
 from triage.queue_row import _term_spans, _term_spans_by_regex, highlight, ticket_row
 
 
-def s(label: str, confidence: float, known: float = 1.0) -> Suggestion:
-    return Suggestion(label, confidence, [], [], known)
+def s(label: str, confidence: float, known: float = 1.0, similarity: float | None = None) -> Suggestion:
+    return Suggestion(label, confidence, [], [], known, similarity)
 
 
 def test_the_confidence_threshold_is_the_widest_share_that_meets_the_target_precision() -> None:
@@ -111,8 +113,8 @@ def test_gibberish_and_foreign_text_need_a_human(trained: Any, agent: Any, integ
     assert f'id="ticket-{clear["id"]}" data-ticket-id="{clear["id"]}" data-suggested="lost-or-stolen-card"' in html
 
 
-def _loaded(min_confidence: float, min_known_share: float) -> serving.LoadedModel:
-    abstention = {"min_confidence": min_confidence, "min_known_share": min_known_share}
+def _loaded(min_confidence: float, min_known_share: float, **more: float) -> serving.LoadedModel:
+    abstention = {"min_confidence": min_confidence, "min_known_share": min_known_share, **more}
     row = ModelVersion(version=7, metrics={"holdout": {"abstention": abstention}})
     return serving.LoadedModel(row=row, suggester=None, categories={})
 
@@ -130,10 +132,65 @@ def test_unfamiliar_words_outrank_a_low_confidence_as_the_reason_to_abstain() ->
     ]
 
 
+def test_with_the_encoder_a_ticket_unlike_every_training_ticket_needs_a_human_as_novel() -> None:
+    model = _loaded(min_confidence=0.6, min_known_share=0.5, min_similarity=0.7)
+    assert model.abstain_reason(s("fees", 0.99, known=0.9, similarity=0.69)) == "novel"
+    assert model.abstain_reason(s("fees", 0.30, known=0.9, similarity=0.69)) == "novel"
+    assert model.abstain_reason(s("fees", 0.99, known=0.2, similarity=0.69)) == "unfamiliar"
+    assert model.abstain_reason(s("fees", 0.30, known=0.9, similarity=0.70)) == "unsure"
+    assert model.abstain_reason(s("fees", 0.99, known=0.9, similarity=0.70)) == ""
+    # A model without the encoder has no similarity, and a model trained before the
+    # check has no such threshold: neither holds a ticket back as novel.
+    assert model.abstain_reason(s("fees", 0.99, known=0.9, similarity=None)) == ""
+    assert _loaded(0.6, 0.5).abstain_reason(s("fees", 0.99, known=0.9, similarity=0.1)) == ""
+
+
+def test_the_similarity_threshold_holds_back_the_least_similar_twentieth_of_held_out_tickets() -> None:
+    similarities = [i / 100 for i in range(100)]  # 0.00 ... 0.99
+    suggestions = [s("a", 0.99, similarity=x) for x in similarities]
+    limits = abstention_thresholds(suggestions, ["a"] * 100, 0.5, z=0)
+    assert limits["min_similarity"] == pytest.approx(np.percentile(similarities, NOVELTY_PERCENTILE))
+    assert limits["answered_share"] == pytest.approx(0.95)  # 0.00 ... 0.04 held back
+    # Without the encoder there is no similarity, and no such threshold.
+    assert "min_similarity" not in abstention_thresholds([s("a", 0.99)] * 10, ["a"] * 10, 0.5, z=0)
+
+
+@needs_encoder
+def test_a_model_trained_with_the_encoder_records_the_similarity_threshold_and_ingest_applies_it(
+    categories: dict[str, Category], agent: Any, integration: Any
+) -> None:
+    start = timezone.now() - timedelta(days=10)
+    history = demo.generate(400, seed=21)
+    rows = [
+        services.HistoryRow(f"h{i}", t.subject, t.body, categories[t.category], start + timedelta(minutes=i))
+        for i, t in enumerate(history)
+    ]
+    services.tickets_import(rows=rows, source="test")
+    version = train_model(params={"encoder": "minilm-int8"}).version
+    limits = version.metrics["holdout"]["abstention"]
+    assert 0.0 < limits["min_similarity"] < 1.0
+    api = APIClient()
+    api.force_authenticate(integration)
+    seen = api.post("/api/tickets/", {"subject": history[0].subject, "body": history[0].body}, format="json").json()
+    assert seen["suggestion"]["needs_human_reason"] != "novel"  # a training ticket is its own nearest one
+    # The demo's own tickets are all alike, so no natural text falls below its
+    # threshold with familiar words; raise it to see ingest apply it.
+    live = serving.active_model()
+    assert live is not None and live.version == version.version
+    live.abstention["min_similarity"] = 1.01
+    body = api.post("/api/tickets/", {"subject": "Card", "body": "my card has not arrived"}, format="json").json()
+    assert body["suggestion"]["needs_human"] is True and body["suggestion"]["needs_human_reason"] == "novel"
+    assert Prediction.objects.get(ticket_id=body["id"]).abstain_reason == "novel"
+    page = Client()
+    page.force_login(agent)
+    assert "Needs a human: the ticket is unlike every ticket the model learned from" in page.get("/").content.decode()
+
+
 @pytest.mark.parametrize(
     ("reason", "says"),
     [
         ("unsure", "Needs a human: the model is not sure enough of any category."),
+        ("novel", "Needs a human: the ticket is unlike every ticket the model learned from (a new kind of request?)."),
         ("unfamiliar", "Needs a human: the ticket is unlike what the model learned from (words it has not seen)."),
         # Stored before the reason was recorded: both causes are named.
         ("", "Needs a human: the model is unsure, or the ticket is unlike what it learned from."),

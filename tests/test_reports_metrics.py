@@ -109,6 +109,7 @@ def test_held_back_suggestions_count_by_reason_with_how_often_the_guess_was_righ
         ("unsure", "beta", "gamma"),
         ("unfamiliar", "gamma", "alpha"),
         ("unfamiliar", "beta", "beta"),
+        ("novel", "gamma", "gamma"),
         ("", "alpha", "beta"),  # stored before reasons were recorded
     ]
     for i, (reason, suggested, chosen) in enumerate(held):
@@ -131,16 +132,18 @@ def test_held_back_suggestions_count_by_reason_with_how_often_the_guess_was_righ
 
     # The 10 seeded suggestions were answered; 7 of them were accepted.
     assert table(window()) == [
-        ("Answered (suggestion pre-selected)", 10, 7, round(10 / 16, 4)),
-        ("Needs a human: not sure enough", 3, 1, round(3 / 16, 4)),
-        ("Needs a human: unlike what it learned from", 2, 1, round(2 / 16, 4)),
-        ("Needs a human: reason not recorded", 1, 0, round(1 / 16, 4)),
+        ("Answered (suggestion pre-selected)", 10, 7, round(10 / 17, 4)),
+        ("Needs a human: not sure enough", 3, 1, round(3 / 17, 4)),
+        ("Needs a human: unlike what it learned from", 2, 1, round(2 / 17, 4)),
+        ("Needs a human: unlike every ticket it learned from", 1, 1, round(1 / 17, 4)),
+        ("Needs a human: reason not recorded", 1, 0, round(1 / 17, 4)),
     ]
-    # The category filter keeps tickets suggested or chosen as gamma: seeded rows 7 and 8, held 3 and 4.
+    # The category filter keeps tickets suggested or chosen as gamma: seeded rows 7 and 8, held 3, 4 and 6.
     assert table(window(category="gamma")) == [
-        ("Answered (suggestion pre-selected)", 2, 1, 0.5),
-        ("Needs a human: not sure enough", 1, 0, 0.25),
-        ("Needs a human: unlike what it learned from", 1, 0, 0.25),
+        ("Answered (suggestion pre-selected)", 2, 1, 0.4),
+        ("Needs a human: not sure enough", 1, 0, 0.2),
+        ("Needs a human: unlike what it learned from", 1, 0, 0.2),
+        ("Needs a human: unlike every ticket it learned from", 1, 1, 0.2),
         ("Needs a human: reason not recorded", 0, 0, 0.0),
     ]
 

@@ -295,8 +295,10 @@ class Prediction(models.Model):
     reasons = models.JSONField(default=list)
 
     class AbstainReason(models.TextChoices):
-        # Checked first: on words the model has not seen, even a high confidence means little.
+        # Checked in this order (triage.ml.training.abstain_reason): on a ticket unlike
+        # the training data, even a high confidence means little.
         UNFAMILIAR = "unfamiliar", "unlike what the model learned from: words it has not seen"
+        NOVEL = "novel", "unlike every ticket the model learned from"
         UNSURE = "unsure", "the model is not sure enough of any category"
 
     # The model abstained: not confident enough, or the ticket is unlike its training data.

@@ -27,6 +27,7 @@ ALTERNATIVES_SHOWN = 3
 # words can show a high confidence, so "unsure" alone would mislead.
 NEEDS_HUMAN_TEXT = {
     Prediction.AbstainReason.UNFAMILIAR: "the ticket is unlike what the model learned from (words it has not seen)",
+    Prediction.AbstainReason.NOVEL: "the ticket is unlike every ticket the model learned from (a new kind of request?)",
     Prediction.AbstainReason.UNSURE: "the model is not sure enough of any category",
     "": "the model is unsure, or the ticket is unlike what it learned from",
 }

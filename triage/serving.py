@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
@@ -22,7 +22,8 @@ from triage.ml.language import detect_language
 from triage.ml.registry import ArtifactRefusedError, model_version_load
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
-from triage.models import Category, ModelVersion, Prediction
+from triage.ml.training import abstain_reason
+from triage.models import Category, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -106,17 +107,9 @@ class LoadedModel:
         return (self.row.metrics.get("holdout") or {}).get("abstention") or {}
 
     def abstain_reason(self, suggestion: Suggestion) -> str:
-        """Why the model should not answer: a ``Prediction.AbstainReason`` value, or "".
-
-        Unfamiliar words come first: on a ticket whose words the model has not
-        seen, even a high confidence means little.
-        """
-        limits = self.abstention
-        if suggestion.known_share < limits.get("min_known_share", 0.0):
-            return Prediction.AbstainReason.UNFAMILIAR
-        if suggestion.confidence < limits.get("min_confidence", 0.0):
-            return Prediction.AbstainReason.UNSURE
-        return ""
+        """Why the model should not answer: a ``Prediction.AbstainReason`` value, or ""
+        (``triage.ml.training.abstain_reason``, with this version's thresholds)."""
+        return abstain_reason(suggestion, self.abstention)
 
     def needs_human(self, suggestion: Suggestion) -> bool:
         """True when the model is not confident enough, or the ticket looks like nothing it knows."""
@@ -147,7 +140,9 @@ class LoadedModel:
             if category is not None:
                 if label != suggestion.label:
                     alternatives = [alt for alt in suggestion.alternatives if alt[0] != label]
-                    suggestion = Suggestion(label, confidence, alternatives, [], suggestion.known_share)
+                    suggestion = replace(
+                        suggestion, label=label, confidence=confidence, alternatives=alternatives, reasons=[]
+                    )
                 return suggestion, category
         return None
 

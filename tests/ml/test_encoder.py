@@ -143,6 +143,38 @@ def test_encoder_pipeline_suggester_and_artifact(name: str) -> None:
 
 
 @needs_encoder
+def test_the_encoder_block_keeps_its_training_tickets_to_measure_how_unlike_them_a_ticket_is() -> None:
+    texts = ["my card has not arrived yet", "how do I top up by bank transfer", "I was charged a fee twice"]
+    feats = enc.SentenceEncoderFeatures("minilm-int8").fit(texts)
+    assert feats.index_.dtype == np.float16 and feats.index_.shape == (3, feats.n_features_out_)
+    near = feats.nearest_similarity
+    assert near(feats.transform(["how do I top up by bank transfer"])[0]) == pytest.approx(1.0, abs=1e-3)
+    paraphrase = near(feats.transform(["my new card still hasn't come"])[0])
+    unrelated = near(feats.transform(["what will the weather be like in Paris tomorrow"])[0])
+    assert paraphrase is not None and unrelated is not None and paraphrase > 0.6 > unrelated
+    # Beyond index_rows, a uniform sample, the same every time.
+    many = [f"ticket number {i} about my card" for i in range(10)]
+    sample = enc.SentenceEncoderFeatures("minilm-int8", index_rows=4).fit(many).index_
+    assert sample.shape[0] == 4
+    np.testing.assert_array_equal(sample, enc.SentenceEncoderFeatures("minilm-int8", index_rows=4).fit(many).index_)
+    # A model fitted before the index was kept measures nothing, and so never abstains for it.
+    del feats.index_
+    assert near(feats.transform(["anything"])[0]) is None
+
+
+@needs_encoder
+def test_the_suggestion_carries_its_similarity_through_the_artifact() -> None:
+    X, y = make_tickets(6)
+    pipe = build_pipeline({"encoder": "minilm-int8", "calibration_cv": 3}).fit(X, y)
+    seen, new = Suggester(pipe).suggest(*X[0]), Suggester(pipe).suggest("", "what is the weather in Paris")
+    assert seen.nearest_similarity == pytest.approx(1.0, abs=1e-3)
+    assert new.nearest_similarity is not None and new.nearest_similarity < 0.5
+    again = Suggester(loads(dumps(pipe))).suggest("", "what is the weather in Paris")
+    assert again.nearest_similarity == pytest.approx(new.nearest_similarity, abs=1e-6)
+    assert Suggester(build_pipeline({"calibration_cv": 3}).fit(X, y)).suggest(*X[0]).nearest_similarity is None
+
+
+@needs_encoder
 def test_it_refuses_other_weights_than_it_was_trained_with() -> None:
     X, _ = make_tickets(4)
     feats = enc.SentenceEncoderFeatures().fit([x[1] for x in X])

@@ -21,8 +21,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "triage.ml.text.SubjectBodyJoiner",
     "triage.ml.text.TextNormalizer",
     "triage.ml.text.WordPairs",
-    # Holds only the encoder's name and weights hash: the weights stay in the
-    # installed package (stored by reference), never in the artifact.
+    # Holds the encoder's name, its weights hash and the training tickets'
+    # embeddings (a numpy array): the encoder's weights stay in the installed
+    # package (stored by reference), never in the artifact.
     "triage.ml.encoder.SentenceEncoderFeatures",
     "triage.ml.pipeline.CalibratedLinearClassifier",
     "sklearn.calibration._CalibratedClassifier",

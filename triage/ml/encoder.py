@@ -47,6 +47,10 @@ ENCODERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 _CACHE_SIZE = 50_000  # embeddings kept per process (CV re-encodes the same texts)
+# Training tickets whose embeddings a model keeps to tell how unlike them a new
+# ticket is (a uniform sample beyond that): 20,000 x 384 in float16 is 15 MB,
+# and one ticket's comparison with all of them ~2 ms.
+INDEX_ROWS = 20_000
 
 
 class EncoderUnavailableError(ImportError):
@@ -183,20 +187,49 @@ def get_encoder(name: str = "minilm") -> MiniLM:
 class SentenceEncoderFeatures(_TextInput, TransformerMixin, BaseEstimator):
     """Dense sentence embeddings of each text, as a FeatureUnion block.
 
-    Nothing is learned; ``fit`` records which weights were used
-    (``weights_sha256_``) so that a model is never served with other weights.
+    The encoder itself learns nothing. ``fit`` records which weights were used
+    (``weights_sha256_``), so that a model is never served with other weights,
+    and keeps the training texts' embeddings (``index_``, float16, at most
+    ``index_rows``) so that ``nearest_similarity`` can tell how unlike anything
+    in training a new text is: the check behind "needs a human" for tickets
+    from outside the taxonomy (docs/model.md, "Abstention thresholds").
     """
 
-    def __init__(self, encoder: str = "minilm") -> None:
+    def __init__(self, encoder: str = "minilm", index_rows: int = INDEX_ROWS) -> None:
         self.encoder = encoder
+        self.index_rows = index_rows
 
     def fit(self, X: Any, y: Any = None) -> SentenceEncoderFeatures:
-        """Check the encoder is installed and record its weights' hash."""
+        """Check the encoder is installed, record its weights' hash and keep the
+        embeddings of (a uniform sample of ``index_rows`` of) the training texts."""
+        if isinstance(X, str):
+            raise ValueError("Expected an iterable of strings, got a single str.")
         model = get_encoder(self.encoder)
         self.weights_sha256_ = encoder_weights_sha256(self.encoder)
         self.n_features_in_ = 1
         self.n_features_out_ = model.dim
+        texts = [str(x) for x in X]
+        if len(texts) > self.index_rows:
+            keep = np.sort(np.random.default_rng(0).choice(len(texts), self.index_rows, replace=False))
+            texts = [texts[i] for i in keep]
+        self.index_ = model.encode(texts).astype(np.float16)
         return self
+
+    def nearest_similarity(self, embedding: np.ndarray) -> float | None:
+        """Cosine similarity of a text's embedding to the most similar training
+        text's; None for a model fitted before the index was kept."""
+        index = getattr(self, "index_", None)
+        if index is None or not len(index):
+            return None
+        if getattr(self, "_index32", None) is None:  # BLAS has no float16 product
+            self._index32 = np.ascontiguousarray(index, dtype=np.float32)
+        return float(np.max(self._index32 @ embedding.astype(np.float32)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The float32 copy is rebuilt on first use; the artifact keeps float16.
+        state = super().__getstate__()
+        state.pop("_index32", None)
+        return state
 
     def model(self) -> MiniLM:
         """The loaded encoder, checked against the weights used in ``fit``."""

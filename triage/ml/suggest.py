@@ -46,6 +46,10 @@ class Suggestion:
     # Share of the ticket's words the model has seen in training: low for text
     # unlike anything it was trained on (another language, gibberish).
     known_share: float = 1.0
+    # With the sentence encoder: cosine similarity of the ticket's embedding to the
+    # most similar training ticket's, low for a request unlike any it learned
+    # from, even in familiar words. None without an encoder.
+    nearest_similarity: float | None = None
 
 
 class _Block:
@@ -245,9 +249,10 @@ class Suggester:
         return out / len(self._heads)
 
     # -- features ----------------------------------------------------------
-    def _features(self, text: str) -> tuple[dict[int, float], _Sources, list[tuple[int, int, str]]]:
+    def _features(self, text: str) -> tuple[dict[int, float], _Sources, list[tuple[int, int, str]], float | None]:
         """TF-IDF values per column, where the columns came from in the text (for the
-        reasons), and the normalised word tokens."""
+        reasons), the normalised word tokens, and the text's similarity to the
+        nearest training ticket (with the sentence encoder; otherwise None)."""
         values: dict[int, float] = {}
         where: dict[int, str] = {}
         chars: _CharWords | None = None
@@ -280,13 +285,15 @@ class Suggester:
                 lengths = np.fromiter(map(len, arrays), dtype=np.intp, count=len(arrays))
                 word_of = np.repeat(np.arange(len(arrays)), lengths)
                 chars = _CharWords(surfaces, word_of, inverse, per_column, columns, weights)
+        similarity = None
         if self._dense is not None:
             # Embedding dimensions have no surface word, so they count in the
             # probabilities but not in the reasons.
             trans, first, weight = self._dense
-            emb = trans.transform([text])[0] * weight
-            values.update(zip(range(first, first + len(emb)), emb.tolist(), strict=True))
-        return values, _Sources(where, chars, pairs), toks
+            emb = trans.transform([text])[0]
+            similarity = trans.nearest_similarity(emb)
+            values.update(zip(range(first, first + len(emb)), (emb * weight).tolist(), strict=True))
+        return values, _Sources(where, chars, pairs), toks, similarity
 
     def _pair_features(
         self, text: str, toks: list[tuple[int, int, str]], values: dict[int, float]
@@ -347,14 +354,14 @@ class Suggester:
 
     def predict_proba_one(self, subject: str, body: str) -> np.ndarray:
         """Class probabilities for one ticket (same as pipeline.predict_proba)."""
-        values, _, _ = self._features(self.text(subject, body))
+        values, _, _, _ = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         return self._proba(cols, vals)
 
     def suggest(self, subject: str, body: str, explain: bool = True) -> Suggestion:
         """Suggest a category for one ticket, with alternatives and reasons."""
-        values, sources, toks = self._features(self.text(subject, body))
+        values, sources, toks, similarity = self._features(self.text(subject, body))
         cols = np.fromiter(values.keys(), dtype=np.intp, count=len(values))
         vals = np.fromiter(values.values(), dtype=np.float64, count=len(values))
         proba = self._proba(cols, vals)
@@ -363,7 +370,7 @@ class Suggester:
         alternatives = [(self._classes[i], float(proba[i])) for i in order[1:]]
         reasons = self._reasons(values, sources, best) if explain and len(cols) else []
         known = self._known(toks)
-        return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons, known)
+        return Suggestion(self._classes[best], float(proba[best]), alternatives, reasons, known, similarity)
 
     def _known(self, tokens: list[tuple[int, int, str]]) -> float:
         if self._word is None:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import math
 import platform
 import random
 import resource
@@ -156,6 +157,12 @@ def precision_lower_bound(right: np.ndarray, n: np.ndarray, z: float = PRECISION
     return np.asarray((centre - spread) / (1 + z2 / n))
 
 
+# The share of held-out tickets from known categories that the similarity check
+# may hold back (the usual "95 % of in-distribution tickets pass" operating point
+# for out-of-distribution detection); see docs/model.md, "Abstention thresholds".
+NOVELTY_PERCENTILE = 5.0
+
+
 def abstention_thresholds(
     suggestions: list[Suggestion], labels: list[str], target_precision: float, z: float = PRECISION_BOUND_Z
 ) -> dict[str, float]:
@@ -167,6 +174,10 @@ def abstention_thresholds(
     tickets prove little, so a young model answers less.
     min_known_share: below the 1st percentile of the validation tickets' share of
     known words, a ticket looks like nothing the model was trained on.
+    min_similarity (models with the sentence encoder only): below the
+    `NOVELTY_PERCENTILE`th percentile of the validation tickets' similarity to their
+    nearest training ticket, a ticket is unlike every ticket the model learned
+    from, even in familiar words: most likely a request outside the taxonomy.
     """
     if not suggestions:
         return {"target_precision": target_precision, "min_confidence": 0.0, "min_known_share": 0.0}
@@ -182,15 +193,42 @@ def abstention_thresholds(
     # No prefix precise enough: answer nothing rather than miss the target.
     min_confidence = float(confidence[order][good[-1]]) if len(good) else 1.01
     known = np.array([s.known_share for s in suggestions])
-    min_known_share = float(np.percentile(known, 1))
-    answered = (confidence >= min_confidence) & (known >= min_known_share)
-    return {
+    limits = {
         "target_precision": target_precision,
-        "min_confidence": round(min_confidence, 6),
-        "min_known_share": round(min_known_share, 6),
-        "answered_share": round(float(answered.mean()), 4),
-        "answered_accuracy": round(float(correct[answered].mean()), 4) if answered.any() else 0.0,
+        "min_confidence": _floor6(min_confidence),
+        "min_known_share": _floor6(float(np.percentile(known, 1))),
     }
+    similarity = [s.nearest_similarity for s in suggestions if s.nearest_similarity is not None]
+    if similarity:
+        limits["min_similarity"] = _floor6(float(np.percentile(similarity, NOVELTY_PERCENTILE)))
+    answered = np.array([not abstain_reason(s, limits) for s in suggestions])
+    limits["answered_share"] = round(float(answered.mean()), 4)
+    limits["answered_accuracy"] = round(float(correct[answered].mean()), 4) if answered.any() else 0.0
+    return limits
+
+
+def _floor6(threshold: float) -> float:
+    """A threshold stored to 6 decimals, rounded down, so that the ticket it was
+    picked at still passes it (the thresholds are lower bounds)."""
+    return math.floor(threshold * 1e6) / 1e6
+
+
+def abstain_reason(suggestion: Suggestion, limits: dict[str, float]) -> str:
+    """Why the model should not answer, by the thresholds `abstention_thresholds`
+    picked: "unfamiliar" (too many words it has not seen), "novel" (unlike every
+    training ticket), "unsure" (not confident enough), or "" to answer.
+
+    Unfamiliar and novel come first: on a ticket unlike the training data, even a
+    high confidence means little. The values are `Prediction.AbstainReason`'s.
+    """
+    if suggestion.known_share < limits.get("min_known_share", 0.0):
+        return "unfamiliar"
+    similarity = suggestion.nearest_similarity
+    if similarity is not None and similarity < limits.get("min_similarity", -1.0):
+        return "novel"
+    if suggestion.confidence < limits.get("min_confidence", 0.0):
+        return "unsure"
+    return ""
 
 
 def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:

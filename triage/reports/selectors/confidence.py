@@ -139,6 +139,7 @@ HELD_BACK_ROWS = {
     (False, ""): "Answered (suggestion pre-selected)",
     (True, "unsure"): "Needs a human: not sure enough",
     (True, "unfamiliar"): "Needs a human: unlike what it learned from",
+    (True, "novel"): "Needs a human: unlike every ticket it learned from",
     (True, ""): "Needs a human: reason not recorded",
 }
 
