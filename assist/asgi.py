@@ -2,10 +2,10 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+from assist.handlers import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
-django_asgi_app = get_asgi_application()
+django_asgi_app = get_asgi_application()  # Django's handler, its request threads pooled
 
 # Imported after Django is set up: routing imports models.
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -179,9 +179,9 @@ def _free_port() -> int:
 def asgi_server(transactional_db: Any) -> Iterator[str]:
     """The real ASGI application (HTTP and websockets) served by uvicorn on a free port."""
     import uvicorn
-    from django.core.asgi import get_asgi_application
 
     from assist.asgi import build_application
+    from assist.handlers import get_asgi_application
 
     # A fresh Django handler: middleware reads settings when it is built, so this
     # one sees the test's settings (plain http), not those of the first import.

@@ -1,13 +1,18 @@
-"""Under ASGI, Django's middleware chain runs in one worker thread, not one hop per method."""
+"""Under ASGI, Django's middleware chain runs in one worker thread, not one hop per method,
+and requests reuse pooled worker threads instead of starting new ones."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
 import requests
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, sync_to_async
 from rest_framework.authtoken.models import Token
+
+from assist.handlers import ASGIHandler
 
 
 def test_an_api_request_crosses_into_a_worker_thread_a_few_times_not_per_middleware(
@@ -28,3 +33,56 @@ def test_an_api_request_crosses_into_a_worker_thread_a_few_times_not_per_middlew
     # Measured: 8 (the security middleware in and out, the chain, the view, the
     # request signals); with each Django middleware hopping on its own, 17.
     assert 0 < hops["n"] <= 9, hops["n"]
+
+
+def test_requests_reuse_pooled_worker_threads_instead_of_starting_two_each(
+    asgi_server: str, integration: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {"Authorization": f"Token {Token.objects.create(user=integration).key}"}
+    url = asgi_server + "/api/categories/"
+    for _ in range(3):
+        assert requests.get(url, headers=headers, timeout=10).status_code == 200
+    started = {"n": 0}
+    real_start = threading.Thread.start
+
+    def counted(self: threading.Thread) -> None:
+        started["n"] += 1
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    for _ in range(20):
+        assert requests.get(url, headers=headers, timeout=10).status_code == 200
+    # Django's own handler starts two threads per request (the request's
+    # executor and the one that joins it): 40 here.
+    assert started["n"] <= 1, started["n"]
+
+
+@pytest.mark.asyncio
+async def test_a_request_runs_on_one_pooled_thread_and_a_busy_thread_is_not_reused() -> None:
+    handler = ASGIHandler()
+    seen: list[int] = []
+
+    async def quick(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(await sync_to_async(threading.get_ident)())
+        seen.append(await sync_to_async(threading.get_ident)())
+
+    handler.handle = quick  # type: ignore[method-assign]
+    await handler({"type": "http"}, None, None)
+    await handler({"type": "http"}, None, None)
+    assert len(set(seen)) == 1  # both requests, every call: the same pooled thread
+    assert len(handler._idle) == 1
+
+    release = threading.Event()
+
+    async def abandoned(scope: Any, receive: Any, send: Any) -> None:
+        # A view still running when its request ends (the client went away).
+        task = asyncio.ensure_future(sync_to_async(release.wait)())
+        await asyncio.sleep(0.05)
+        task.cancel()
+
+    handler.handle = abandoned  # type: ignore[method-assign]
+    await handler({"type": "http"}, None, None)
+    assert handler._idle == []  # its thread is busy: not handed to the next request
+    release.set()
+    with pytest.raises(ValueError, match="websocket"):
+        await handler({"type": "websocket"}, None, None)
