@@ -18,7 +18,8 @@ from django.test import Client
 from assist.asgi import application
 from tests.conftest import IN_CI
 from triage import consumers, services
-from triage.consumers import CLOSE_FORBIDDEN, QueueConsumer
+from triage.broadcast import QUEUE_GROUP
+from triage.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_UNSUPPORTED, QueueConsumer
 from triage.models import Category
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -94,6 +95,35 @@ async def test_an_open_socket_stops_when_its_user_logs_out(redis_layer: Any, age
     await database_sync_to_async(browser.logout)()
     await database_sync_to_async(services.ticket_ingest)(subject="two", body="signed out")
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
+
+
+async def group_members(layer: Any) -> int:
+    """How many channels the queue group holds, in the Redis layer or the in-memory one."""
+    if hasattr(layer, "groups"):
+        return len(layer.groups.get(QUEUE_GROUP, {}))
+    async with layer.connection(layer.consistent_hash(QUEUE_GROUP)) as connection:
+        return int(await connection.zcard(layer._group_key(QUEUE_GROUP)))
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"), [({"text_data": "not json"}, CLOSE_INVALID), ({"bytes_data": b"\x00\x01"}, CLOSE_UNSUPPORTED)]
+)
+async def test_a_frame_that_is_not_json_closes_the_socket_and_leaves_the_group(
+    redis_layer: Any, agent: Any, frame: dict[str, Any], code: int
+) -> None:
+    before = await group_members(redis_layer)
+    socket = connect_as(agent)
+    assert (await socket.connect())[0]
+    await socket.send_json_to({"type": "ping"})
+    assert await socket.receive_json_from(timeout=5) == {"event": "pong"}
+    assert await group_members(redis_layer) == before + 1
+    await socket.send_to(**frame)
+    # A clean close with the RFC 6455 code, not an exception out of the consumer.
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": code}
+    assert await group_members(redis_layer) == before
+    await database_sync_to_async(services.ticket_ingest)(subject="after", body="not sent to a closed socket")
+    assert await socket.receive_nothing(timeout=0.5)
+    await socket.disconnect()
 
 
 async def test_it_refuses_a_foreign_origin(redis_layer: Any) -> None:

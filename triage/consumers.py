@@ -3,6 +3,7 @@ role-checked socket base that the models page's socket shares."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from importlib import import_module
@@ -17,8 +18,14 @@ from django.utils.crypto import constant_time_compare
 from triage.broadcast import QUEUE_GROUP
 from triage.roles import user_can_triage
 
+logger = logging.getLogger(__name__)
+
 # Sent in the close frame when the user may not watch the queue.
 CLOSE_FORBIDDEN = 4403
+# RFC 6455 close codes for a client message the socket can't take: a binary frame
+# (1003, unsupported data) or text that is not JSON (1007, invalid payload).
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INVALID = 1007
 # An open socket re-checks its user's session and role at most this often, when it
 # next has something to send: a user who logs out or loses the role stops receiving
 # updates within this time, at a few queries per socket per minute.
@@ -76,15 +83,40 @@ class RoleCheckedConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Client messages are small JSON texts. Anything else closes the socket with
+        the matching code, after leaving the group: raising here instead would end the
+        socket without `disconnect`, leaving its channel in the group for a day."""
+        if self.refused:
+            return
+        if text_data is None:
+            await self.leave(CLOSE_UNSUPPORTED, "the client sent a binary frame")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            await self.leave(CLOSE_INVALID, "the client sent text that is not JSON")
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def leave(self, code: int, why: str) -> None:
+        """Stop forwarding, leave the group and close the socket with `code`."""
+        self.refused = True
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        logger.info("%s socket of user %s closed (%s): %s", self.group, self.user_id(), code, why)
+        await self.close(code=code)
+
+    def user_id(self) -> Any:
+        user = self.scope.get("user")
+        return getattr(user, "pk", None)
+
     async def forward(self, event: dict[str, Any]) -> None:
         """Send a group event to the browser, after re-checking the user when it is time."""
         if self.refused:
             return  # events already on their way when the socket was closed
         if time.monotonic() - self.checked_at >= RECHECK_SECONDS:
             if not await database_sync_to_async(still_allowed)(self.scope, type(self).may_watch):
-                self.refused = True
-                await self.channel_layer.group_discard(self.group, self.channel_name)
-                await self.close(code=CLOSE_FORBIDDEN)
+                await self.leave(CLOSE_FORBIDDEN, "its user may no longer watch")
                 return
             self.checked_at = time.monotonic()
         await self.send_json({key: value for key, value in event.items() if key != "type"})

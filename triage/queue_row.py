@@ -75,6 +75,7 @@ def highlight(text: str, prediction: Prediction | None) -> SafeString:
     return mark_safe("".join(parts))  # noqa: S308 - every piece was escaped above
 
 
+_DOTLESS_I = "\u0131"
 # A letter, digit or underscore, or a combining mark (\p{M}): part of the word it follows.
 _WORD_CHAR = regex.compile(r"[\w\p{M}]")
 
@@ -87,15 +88,17 @@ def _term_spans(text: str, terms: list[str]) -> list[tuple[int, int]] | None:
     Case is compared by case folding, which is context-free (unlike lower(),
     which turns a word's last "Σ" into "ς"). None when folding changes the
     length of the text or of a term (as "ß" → "ss" and "İ" do), so that positions
-    in the folded text would not be positions in the text.
+    in the folded text would not be positions in the text, and for the Turkish
+    dotless i (U+0131), which the pattern matches with "I" and folding does not (the only
+    such character in Unicode, checked by a review against every character).
     """
     lowered = text.casefold()
-    if len(lowered) != len(text):
+    if len(lowered) != len(text) or _DOTLESS_I in lowered:
         return None
     found = []
     for rank, term in enumerate(terms):  # longest first
         needle = term.casefold()
-        if len(needle) != len(term):
+        if len(needle) != len(term) or _DOTLESS_I in needle:
             return None
         start = lowered.find(needle)
         while start != -1:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from triage.ml import encoder as enc
 from triage.ml.artifacts import dumps, loads
@@ -181,3 +182,14 @@ def test_it_refuses_other_weights_than_it_was_trained_with() -> None:
     feats.weights_sha256_ = "0" * 64
     with pytest.raises(ValueError, match="differ"):
         feats.transform(["hello"])
+
+
+@needs_encoder
+def test_a_model_saved_before_the_index_existed_still_clones_and_serves() -> None:
+    X, y = make_tickets(4)
+    pipe = build_pipeline({"encoder": "minilm-int8", "calibration_cv": 2}).fit(X, y)
+    feats = pipe.named_steps["features"].transformer_list[-1][1]
+    del feats.__dict__["index_rows"], feats.__dict__["index_"]  # as such an artifact loads
+    old = loads(dumps(pipe))
+    clone(old)  # training refits the live model's clone when comparing with it
+    assert Suggester(old).suggest(*X[0]).nearest_similarity is None

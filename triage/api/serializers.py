@@ -106,7 +106,8 @@ class SuggestionOut(serializers.Serializer):
     model_version = serializers.IntegerField(source="model_version.version", default=None)
     source = serializers.CharField(source="source_label")  # type: ignore[assignment]
     needs_human = serializers.BooleanField()
-    # Why it needs a human: "unfamiliar" (words the model has not seen) or "unsure" (low
+    # Why it needs a human: "unfamiliar" (words the model has not seen), "novel" (unlike
+    # every training ticket; models with the sentence encoder) or "unsure" (low
     # confidence); "" when it doesn't, or for suggestions stored before this field.
     needs_human_reason = serializers.ChoiceField(
         source="abstain_reason", choices=[("", ""), *Prediction.AbstainReason.choices]

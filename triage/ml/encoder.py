@@ -201,6 +201,10 @@ class SentenceEncoderFeatures(_TextInput, TransformerMixin, BaseEstimator):
     from outside the taxonomy (docs/model.md, "Abstention thresholds").
     """
 
+    # Models saved before the index existed have no such attribute; sklearn's
+    # get_params (clone, repr) reads every parameter, so they get the default.
+    index_rows = INDEX_ROWS
+
     def __init__(self, encoder: str = "minilm", index_rows: int = INDEX_ROWS) -> None:
         self.encoder = encoder
         self.index_rows = index_rows

@@ -210,7 +210,9 @@ def abstention_thresholds(
 def _floor6(threshold: float) -> float:
     """A threshold stored to 6 decimals, rounded down, so that the ticket it was
     picked at still passes it (the thresholds are lower bounds)."""
-    return math.floor(threshold * 1e6) / 1e6
+    floored = math.floor(threshold * 1e6) / 1e6
+    # The product and the division round; step down where they went above.
+    return math.nextafter(floored, -math.inf) if floored > threshold else floored
 
 
 def abstain_reason(suggestion: Suggestion, limits: dict[str, float]) -> str:
