@@ -17,6 +17,7 @@ from unittest import mock
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.core.management import CommandError, call_command
+from django.template.defaultfilters import floatformat
 from django.test import Client
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -82,6 +83,22 @@ def test_a_run_trains_on_confirmed_tickets_and_the_gate_promotes_it(history: Any
     promotion = ModelPromotion.objects.get()
     assert promotion.action == "gate" and promotion.version == version and promotion.previous is None
     assert serving.active_model() is not None and serving.active_model().version == version.version
+
+
+def test_a_versions_page_says_when_it_holds_a_ticket_back(history: Any, supervisor: Any) -> None:
+    version = train_model().version
+    limits = version.metrics["holdout"]["abstention"]
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get(f"/models/v{version.version}/").content.decode()
+    assert f"confidence under {floatformat(limits['min_confidence'], 3)}" in page
+    assert "less like any training ticket" not in page  # no encoder, no similarity check
+    version.metrics["holdout"]["abstention"]["min_similarity"] = 0.7284
+    version.save(update_fields=["metrics"])
+    assert (
+        "less like any training ticket than 0.728 (cosine)"
+        in client.get(f"/models/v{version.version}/").content.decode()
+    )
 
 
 def test_a_worse_candidate_is_rejected_with_the_reason_and_the_live_model_stays(history: Any) -> None:
