@@ -5,6 +5,7 @@ tests/test_worker.py drives the same path through a real Celery worker."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -93,6 +94,9 @@ def test_a_versions_page_says_when_it_holds_a_ticket_back(history: Any, supervis
     page = client.get(f"/models/v{version.version}/").content.decode()
     assert f"confidence under {floatformat(limits['min_confidence'], 3)}" in page
     assert "less like any training ticket" not in page  # no encoder, no similarity check
+    slug, scores = sorted(version.metrics["holdout"]["per_category"].items())[0]
+    f1 = floatformat(scores["f1-score"], 3)
+    assert re.search(rf"<td>{slug}</td><td>[0-9.]+</td><td>[0-9.]+</td><td>{re.escape(f1)}</td>", page), slug
     version.metrics["holdout"]["abstention"]["min_similarity"] = 0.7284
     version.save(update_fields=["metrics"])
     assert (

@@ -46,7 +46,8 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
     rows = []
     for slug, scores in sorted((holdout.get("per_category") or {}).items()):
         old = (live.get("per_category") or {}).get(slug) or {}
-        rows.append({"slug": slug, **scores, "live_recall": old.get("recall")})
+        # classification_report names it "f1-score", which a template can't read.
+        rows.append({"slug": slug, **scores, "f1_score": scores.get("f1-score"), "live_recall": old.get("recall")})
     confusion = holdout.get("confusion") or {"labels": [], "matrix": []}
     labels = confusion["labels"]
     confused = sorted(
