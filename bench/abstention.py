@@ -6,7 +6,7 @@
 For each seed: hide `--unseen` random categories entirely (out-of-taxonomy tickets);
 split the rest 60/20/20 (stratified) into train, validation and test; fit the default
 pipeline on train; pick the abstention thresholds on validation with the product's
-own rule (`triage.ml.training.abstention_thresholds`, target precision 95 %); then report,
+own rule (`triage.ml.abstention.abstention_thresholds`, target precision 95 %); then report,
 on the test tickets, the accuracy on the answered ones and the share answered, and, on
 every unseen-category ticket, the share caught (abstained on). The answered accuracy of
 a mixed stream depends on how many tickets are new: it is printed for the data's own mix
@@ -34,10 +34,10 @@ django.setup()
 
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+from triage.ml.abstention import PRECISION_BOUND_Z, abstain_reason, abstention_thresholds  # noqa: E402
 from triage.ml.encoder import ENCODERS  # noqa: E402
 from triage.ml.pipeline import build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester, Suggestion  # noqa: E402
-from triage.ml.training import PRECISION_BOUND_Z, abstain_reason, abstention_thresholds  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77" / "train.csv"
 

@@ -148,6 +148,15 @@ def test_a_body_over_the_configured_limit_is_refused(ingest_client: APIClient, s
     assert Ticket.objects.count() == 1
 
 
+def test_a_subject_that_composition_lengthens_past_the_limit_is_a_400_not_a_500(ingest_client: APIClient) -> None:
+    # U+FB2C is one character that Unicode's composed form (NFC, as stored) makes three.
+    assert post(ingest_client, {"subject": "\ufb2c" * 166, "body": "x"}).status_code == 201  # 498 stored
+    response = post(ingest_client, {"subject": "\ufb2c" * 200, "body": "x"})  # 600 stored: over 500
+    assert response.status_code == 400
+    assert "500 characters" in response.json()["subject"][0]
+    assert Ticket.objects.count() == 1
+
+
 def test_the_default_body_limit_is_twenty_thousand_characters(ingest_client: APIClient) -> None:
     assert post(ingest_client, {"body": "a" * 20_000}).status_code == 201
     assert post(ingest_client, {"body": "a" * 20_001}).status_code == 400

@@ -295,7 +295,7 @@ class Prediction(models.Model):
     reasons = models.JSONField(default=list)
 
     class AbstainReason(models.TextChoices):
-        # Checked in this order (triage.ml.training.abstain_reason): on a ticket unlike
+        # Checked in this order (triage.ml.abstention.abstain_reason): on a ticket unlike
         # the training data, even a high confidence means little.
         UNFAMILIAR = "unfamiliar", "unlike what the model learned from: words it has not seen"
         NOVEL = "novel", "unlike every ticket the model learned from"

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
+from triage.ml.abstention import abstain_reason
 from triage.ml.language import detect_language
 from triage.ml.registry import ArtifactRefusedError, model_version_load
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
-from triage.ml.training import abstain_reason
 from triage.models import Category, ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class LoadedModel:
 
     def abstain_reason(self, suggestion: Suggestion) -> str:
         """Why the model should not answer: a ``Prediction.AbstainReason`` value, or ""
-        (``triage.ml.training.abstain_reason``, with this version's thresholds)."""
+        (``triage.ml.abstention.abstain_reason``, with this version's thresholds)."""
         return abstain_reason(suggestion, self.abstention)
 
     def needs_human(self, suggestion: Suggestion) -> bool:

@@ -166,13 +166,14 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
     run = training_run_claim(run_id=run_id)
     if run is None:
         return None
-    with _Heartbeat(run_id):
+    with RunHeartbeat(run_id):
         try:
             outcome = train_model(
                 params=run.params or _tuned_params(),
                 activate="gate",
                 user=run.requested_by,
                 progress=lambda stage, fraction: training_run_progress(run_id=run_id, stage=stage, fraction=fraction),
+                still_wanted=lambda: TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).exists(),
             )
         except NotEnoughDataError as exc:
             logger.warning("training run #%s: %s", run_id, exc)
@@ -184,7 +185,9 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
                 connection.close()
             training_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}")
             raise
-    TrainingRun.objects.filter(pk=run_id).update(
+    # Only a run still running succeeds: one the reaper has marked failed meanwhile
+    # stays failed (and train_model did not promote its model: still_wanted).
+    finished = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
         status=TrainingRun.Status.SUCCEEDED,
         stage="done",
         progress=1.0,
@@ -193,7 +196,15 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
         results={"activated": outcome.activated, "reason": outcome.reason, "status": outcome.version.status},
     )
     broadcast.run_changed(run_id)
-    logger.info("training run #%s: v%s %s", run_id, outcome.version.version, outcome.reason)
+    if not finished:
+        logger.error(
+            "training run #%s was marked failed while it trained; v%s kept (%s)",
+            run_id,
+            outcome.version.version,
+            outcome.reason,
+        )
+    else:
+        logger.info("training run #%s: v%s %s", run_id, outcome.version.version, outcome.reason)
     return TrainingRun.objects.get(pk=run_id)
 
 
@@ -208,7 +219,7 @@ def _tuned_params() -> dict[str, Any]:
     return dict((tuned or {}).get("best", {}).get("params", {}))
 
 
-class _Heartbeat:
+class RunHeartbeat:
     """Touch the run's heartbeat from a side thread while a long fit holds the main one."""
 
     def __init__(self, run_id: int) -> None:
@@ -216,7 +227,7 @@ class _Heartbeat:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> RunHeartbeat:
         # Inside a caller's transaction (tests) other connections can't see the row anyway.
         if not connection.in_atomic_block:
             self.thread.start()
@@ -230,11 +241,15 @@ class _Heartbeat:
     def _beat(self) -> None:
         try:
             while not self.stop.wait(HEARTBEAT_SECONDS):
-                TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        except Exception:
-            logger.exception("heartbeat of training run #%s failed", self.run_id)
+                # One failed beat (the database restarting) must not end the beating:
+                # without beats, a healthy run is reaped as lost after TRAINING_STALE_SECONDS.
+                try:
+                    TrainingRun.objects.filter(pk=self.run_id, status=TrainingRun.Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except Exception:
+                    logger.exception("heartbeat of training run #%s failed; trying again", self.run_id)
+                    connection.close()
         finally:
             connection.close()
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from triage.learning import broadcast
-from triage.learning.services import training_run_claim, training_run_fail
+from triage.learning.services import RunHeartbeat, training_run_claim, training_run_fail
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline
 from triage.ml.training import training_data
 from triage.models import TrainingRun
@@ -76,7 +76,8 @@ def tuning_trial(*, run_id: int, index: int) -> None:
     combo = run.results["trials"][index]["params"]
     started = time.perf_counter()
     try:
-        scores = _cross_validate(combo)
+        with RunHeartbeat(run_id):  # a trial can outlast TRAINING_STALE_SECONDS
+            scores = _cross_validate(combo)
         outcome: dict[str, Any] = {
             "status": "done",
             "macro_f1": round(float(np.mean(scores)), 4),

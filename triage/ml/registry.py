@@ -81,6 +81,14 @@ def model_version_load(version: ModelVersion) -> Any:
         raise ArtifactRefusedError(f"model v{version.version}: {exc}") from exc
 
 
+class LiveModelChangedError(RuntimeError):
+    """Another version went live since the one this promotion was judged against."""
+
+
+# `expected_live` default: promote whatever is live now.
+ANY_LIVE: Any = object()
+
+
 @transaction.atomic
 def model_version_activate(
     *,
@@ -88,18 +96,27 @@ def model_version_activate(
     user: Any = None,
     action: str = ModelPromotion.Action.PROMOTE,
     reason: str = "",
+    expected_live: ModelVersion | None = ANY_LIVE,
 ) -> ModelVersion:
     """Make `version` the live model, retire the previous live one, and record who and why.
 
-    Every process picks the new version up within MODEL_REFRESH_SECONDS (serving.py).
+    `expected_live`: the version (or None: no live model) the promotion was judged
+    against; if another one is live now, raise `LiveModelChangedError` and change
+    nothing. Every process picks the new version up within MODEL_REFRESH_SECONDS
+    (serving.py).
     """
-    # Lock the live row: two promotions at once serialise here instead of clashing.
-    previous = (
-        ModelVersion.objects.select_for_update()
-        .filter(status=ModelVersion.Status.ACTIVE)
-        .exclude(pk=version.pk)
-        .first()
-    )
+    # Lock every version row, in one order, before reading which one is live: two
+    # promotions at once then run one after the other. (Locking only the live row
+    # let the second, once the first committed, find no live row and break the
+    # one-live-model constraint.)
+    list(ModelVersion.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
+    previous = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).first()
+    if expected_live is not ANY_LIVE and (previous.pk if previous else None) != (
+        expected_live.pk if expected_live else None
+    ):
+        now = f"v{previous.version}" if previous else "none"
+        judged = f"v{expected_live.version}" if expected_live else "none"
+        raise LiveModelChangedError(f"the live model is {now}, not {judged} as when this one was judged")
     if previous is not None:
         previous.status = ModelVersion.Status.RETIRED
         previous.save(update_fields=["status"])

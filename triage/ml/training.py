@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import itertools
 import logging
-import math
 import platform
 import random
 import resource
@@ -31,16 +30,18 @@ from django.utils import timezone
 from sklearn.base import clone
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
-from triage.ml.gate import gate_verdict
+from triage.ml.abstention import abstention_thresholds
+from triage.ml.gate import GateVerdict, gate_verdict
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline, model_params
 from triage.ml.registry import (
     ArtifactRefusedError,
+    LiveModelChangedError,
     model_version_activate,
     model_version_create,
     model_version_load,
 )
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
-from triage.ml.suggest import Suggester, Suggestion
+from triage.ml.suggest import Suggester
 from triage.models import ModelPromotion, ModelVersion, Ticket
 
 logger = logging.getLogger(__name__)
@@ -139,100 +140,6 @@ def _shuffle_ties(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         yield from run
 
 
-# One-sided 95 % Wilson bound: the threshold must keep the target precision on new
-# tickets, not only on the validation tickets it was picked on. Picking the widest
-# share whose *observed* precision meets the target misses it about half the time
-# (Banking77, 3 seeds: 0.944-0.961 on test at a 0.95 target); requiring the lower
-# bound to meet it gave 0.954-0.971 (`bench/abstention.py`).
-PRECISION_BOUND_Z = 1.645
-
-
-def precision_lower_bound(right: np.ndarray, n: np.ndarray, z: float = PRECISION_BOUND_Z) -> np.ndarray:
-    """Wilson score lower bound of a precision observed as `right` of `n` (elementwise)."""
-    n = np.asarray(n, dtype=float)
-    p = np.asarray(right, dtype=float) / n
-    z2 = z * z
-    centre = p + z2 / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return np.asarray((centre - spread) / (1 + z2 / n))
-
-
-# The share of held-out tickets from known categories that the similarity check
-# may hold back (the usual "95 % of in-distribution tickets pass" operating point
-# for out-of-distribution detection); see docs/model.md, "Abstention thresholds".
-NOVELTY_PERCENTILE = 5.0
-
-
-def abstention_thresholds(
-    suggestions: list[Suggestion], labels: list[str], target_precision: float, z: float = PRECISION_BOUND_Z
-) -> dict[str, float]:
-    """Pick when the model should say "needs a human", on labelled validation tickets.
-
-    min_confidence: the lowest confidence such that the tickets at or above it are
-    right at least `target_precision` of the time, with confidence: the Wilson lower
-    bound (`z`; 0 means the observed precision) must reach the target. Few validation
-    tickets prove little, so a young model answers less.
-    min_known_share: below the 1st percentile of the validation tickets' share of
-    known words, a ticket looks like nothing the model was trained on.
-    min_similarity (models with the sentence encoder only): below the
-    `NOVELTY_PERCENTILE`th percentile of the validation tickets' similarity to their
-    nearest training ticket, a ticket is unlike every ticket the model learned
-    from, even in familiar words: most likely a request outside the taxonomy.
-    """
-    if not suggestions:
-        return {"target_precision": target_precision, "min_confidence": 0.0, "min_known_share": 0.0}
-    confidence = np.array([s.confidence for s in suggestions])
-    correct = np.array([s.label == y for s, y in zip(suggestions, labels, strict=True)], dtype=float)
-    order = np.argsort(-confidence, kind="stable")
-    precision = precision_lower_bound(np.cumsum(correct[order]), np.arange(1, len(order) + 1), z)
-    # A threshold answers every ticket at its confidence, so a prefix can only end
-    # where the confidence changes: ties (repeated texts) are answered all or none.
-    ranked = confidence[order]
-    ends = np.r_[ranked[:-1] != ranked[1:], True]
-    good = np.nonzero((precision >= target_precision) & ends)[0]
-    # No prefix precise enough: answer nothing rather than miss the target.
-    min_confidence = float(confidence[order][good[-1]]) if len(good) else 1.01
-    known = np.array([s.known_share for s in suggestions])
-    limits = {
-        "target_precision": target_precision,
-        "min_confidence": _floor6(min_confidence),
-        "min_known_share": _floor6(float(np.percentile(known, 1))),
-    }
-    similarity = [s.nearest_similarity for s in suggestions if s.nearest_similarity is not None]
-    if similarity:
-        limits["min_similarity"] = _floor6(float(np.percentile(similarity, NOVELTY_PERCENTILE)))
-    answered = np.array([not abstain_reason(s, limits) for s in suggestions])
-    limits["answered_share"] = round(float(answered.mean()), 4)
-    limits["answered_accuracy"] = round(float(correct[answered].mean()), 4) if answered.any() else 0.0
-    return limits
-
-
-def _floor6(threshold: float) -> float:
-    """A threshold stored to 6 decimals, rounded down, so that the ticket it was
-    picked at still passes it (the thresholds are lower bounds)."""
-    floored = math.floor(threshold * 1e6) / 1e6
-    # The product and the division round; step down where they went above.
-    return math.nextafter(floored, -math.inf) if floored > threshold else floored
-
-
-def abstain_reason(suggestion: Suggestion, limits: dict[str, float]) -> str:
-    """Why the model should not answer, by the thresholds `abstention_thresholds`
-    picked: "unfamiliar" (too many words it has not seen), "novel" (unlike every
-    training ticket), "unsure" (not confident enough), or "" to answer.
-
-    Unfamiliar and novel come first: on a ticket unlike the training data, even a
-    high confidence means little. The values are `Prediction.AbstainReason`'s.
-    """
-    if suggestion.known_share < limits.get("min_known_share", 0.0):
-        return "unfamiliar"
-    similarity = suggestion.nearest_similarity
-    if similarity is not None and similarity < limits.get("min_similarity", -1.0):
-        return "novel"
-    if suggestion.confidence < limits.get("min_confidence", 0.0):
-        return "unsure"
-    return ""
-
-
 def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error of the top label: |confidence - accuracy| averaged over
     equal-width confidence bins, weighted by the share of tickets in each."""
@@ -297,6 +204,7 @@ def train_model(
     activate: str = "always",
     user: Any = None,
     progress: Progress | None = None,
+    still_wanted: Callable[[], bool] | None = None,
 ) -> TrainOutcome:
     """Train on confirmed tickets, score on the most recent share, register the version.
 
@@ -304,6 +212,10 @@ def train_model(
     promotion gate against the live model on the same held-out tickets (gate.py),
     and then into shadow first when promotions require shadow-scored tickets;
     "never" keeps it as a candidate. A gated version that fails is kept as rejected.
+    A gated version is kept as a candidate instead of going live when there were no
+    held-out tickets to compare it with the live model on, or when another model
+    went live while it trained. `still_wanted`, asked before any promotion, can
+    cancel it (a training run marked failed meanwhile).
     """
     if activate not in {"always", "gate", "never"}:
         raise ValueError(f"activate must be always, gate or never, not {activate!r}")
@@ -314,6 +226,7 @@ def train_model(
     if not 0.0 <= share < 1.0:
         raise ValueError("holdout share must be in [0, 1)")
     params = {**DEFAULT_PARAMS, **_settings_params(), **(params or {})}
+    live_at_start = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
 
     n_rows = confirmed_tickets().count()
     if n_rows >= settings.LARGE_TRAINING_ROWS:
@@ -325,12 +238,15 @@ def train_model(
         fitted = _fit_in_memory(params=params, share=share, report=report)
     pipeline = fitted.pipeline
     report("saving the signed artifact", 0.9)
-    verdict = gate_verdict(
-        fitted.candidate_metrics,
-        fitted.active_metrics,
-        max_macro_f1_drop=settings.GATE_MAX_MACRO_F1_DROP,
-        max_recall_drop=settings.GATE_MAX_RECALL_DROP,
-    )
+    if live_at_start is not None and not fitted.candidate_metrics:
+        verdict = GateVerdict(False, ["no held-out tickets to compare it with the live model on: kept as a candidate"])
+    else:
+        verdict = gate_verdict(
+            fitted.candidate_metrics,
+            fitted.active_metrics,
+            max_macro_f1_drop=settings.GATE_MAX_MACRO_F1_DROP,
+            max_recall_drop=settings.GATE_MAX_RECALL_DROP,
+        )
     metrics, active_metrics = fitted.metrics, fitted.active_metrics
     version = model_version_create(
         pipeline=pipeline,
@@ -351,12 +267,17 @@ def train_model(
         },
     )
     activated, reason = False, "kept as a candidate on request"
-    if activate == "always":
+    if activate != "never" and still_wanted is not None and not still_wanted():
+        reason = "its training run was stopped (marked failed) before it finished: kept as a candidate"
+    elif activate == "always":
         activated, reason = True, "activated on request"
         model_version_activate(version=version, user=user, action=ModelPromotion.Action.PROMOTE, reason=reason)
     elif activate == "gate" and not verdict.passed:
-        version.status = ModelVersion.Status.REJECTED
-        reason = f"rejected by the gate: {verdict.summary}"
+        if live_at_start is not None and not fitted.candidate_metrics:
+            reason = verdict.summary
+        else:
+            version.status = ModelVersion.Status.REJECTED
+            reason = f"rejected by the gate: {verdict.summary}"
     elif activate == "gate" and active_metrics and settings.PROMOTION_MIN_SHADOW_TICKETS > 0:
         version.shadow_since = timezone.now()
         reason = (
@@ -365,7 +286,16 @@ def train_model(
         )
     elif activate == "gate":
         activated, reason = True, f"promoted by the gate: {verdict.summary}"
-        model_version_activate(version=version, user=user, action=ModelPromotion.Action.GATE, reason=reason)
+        try:
+            model_version_activate(
+                version=version,
+                user=user,
+                action=ModelPromotion.Action.GATE,
+                reason=reason,
+                expected_live=live_at_start,
+            )
+        except LiveModelChangedError as exc:
+            activated, reason = False, f"passed the gate ({verdict.summary}), but {exc}: kept as a candidate"
     version.notes = reason
     version.save(update_fields=["status", "notes", "shadow_since"])
     report("done", 1.0)

@@ -1,0 +1,147 @@
+"""Training and promotion when things happen at once: a second promotion, a second
+training, a run reaped while it trains, a holdout too small to compare on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from tests.conftest import IN_CI
+from triage.learning import services as learning
+from triage.learning.services import RunHeartbeat, retrain_request, training_run_execute, training_run_fail
+from triage.ml.gate import gate_verdict
+from triage.ml.registry import model_version_activate
+from triage.ml.training import train_model
+from triage.models import ModelPromotion, ModelVersion, TrainingRun
+
+CRIPPLED = {"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}
+
+
+def test_without_held_out_tickets_a_gated_model_stays_a_candidate_beside_the_live_one(history: Any) -> None:
+    live = train_model().version
+    outcome = train_model(holdout_share=0.0, activate="gate", params=CRIPPLED)
+    assert not outcome.activated
+    outcome.version.refresh_from_db()
+    assert outcome.version.status == ModelVersion.Status.CANDIDATE
+    assert "no held-out tickets to compare it with the live model on" in outcome.version.notes
+    live.refresh_from_db()
+    assert live.status == ModelVersion.Status.ACTIVE
+    # With no live model at all, the first one still goes live.
+    ModelVersion.objects.update(status=ModelVersion.Status.RETIRED)
+    assert train_model(holdout_share=0.0, activate="gate").activated
+
+
+def test_a_gated_model_does_not_replace_a_live_model_it_was_not_compared_with(history: Any) -> None:
+    first = train_model().version
+    other = train_model(activate="never").version
+
+    def progress(stage: str, fraction: float) -> None:
+        if stage.startswith("saving"):  # another model goes live while this one is saved
+            model_version_activate(version=other, reason="by hand")
+
+    outcome = train_model(activate="gate", progress=progress)
+    assert not outcome.activated
+    assert f"the live model is v{other.version}, not v{first.version}" in outcome.reason
+    outcome.version.refresh_from_db()
+    other.refresh_from_db()
+    assert outcome.version.status == ModelVersion.Status.CANDIDATE and other.status == ModelVersion.Status.ACTIVE
+
+
+def test_a_run_marked_failed_while_it_trained_stays_failed_and_its_model_is_not_promoted(
+    history: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = retrain_request(trigger=TrainingRun.Trigger.MANUAL, reason="test", enqueue=False)
+    real_train = learning.train_model
+
+    def reaped_meanwhile(**kwargs: Any) -> Any:
+        training_run_fail(run_id=run.pk, error="no heartbeat: the worker was lost")  # the reaper
+        return real_train(**kwargs)
+
+    monkeypatch.setattr(learning, "train_model", reaped_meanwhile)
+    finished = training_run_execute(run_id=run.pk)
+    assert finished is not None and finished.status == TrainingRun.Status.FAILED
+    assert "worker was lost" in finished.error
+    assert not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersion.Status.CANDIDATE and "marked failed" in version.notes
+
+
+def test_the_heartbeat_keeps_beating_after_a_failed_beat(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(learning, "HEARTBEAT_SECONDS", 0.01)
+    beats: list[bool] = []
+
+    class Rows:
+        def update(self, **fields: Any) -> int:
+            if not beats:
+                beats.append(False)
+                raise OperationalError("the database is restarting")
+            beats.append(True)
+            return 1
+
+    monkeypatch.setattr(TrainingRun.objects, "filter", lambda **kw: Rows())
+    heartbeat = RunHeartbeat(1)
+    thread = threading.Thread(target=heartbeat._beat)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(beats) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    heartbeat.stop.set()
+    thread.join(timeout=5)
+    assert beats[:3] == [False, True, True]
+
+
+def test_a_recall_drop_of_exactly_the_allowance_passes_the_gate() -> None:
+    def scores(recall: float) -> dict[str, Any]:
+        return {"macro_f1": 0.9, "per_category": {"a": {"recall": recall, "support": 50}}}
+
+    for before, after in [(0.8, 0.7), (0.9, 0.8), (0.3, 0.2)]:
+        assert gate_verdict(scores(after), scores(before), max_macro_f1_drop=0.01, max_recall_drop=0.1).passed
+    assert not gate_verdict(scores(0.69), scores(0.8), max_macro_f1_drop=0.01, max_recall_drop=0.1).passed
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not IN_CI and not __import__("os").environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="row locks need PostgreSQL (CI always has it)",
+)
+def test_two_promotions_at_once_run_one_after_the_other(history: Any) -> None:
+    first = train_model().version
+    second, third = train_model(activate="never").version, train_model(activate="never").version
+    promoted = threading.Event()
+    errors: list[BaseException] = []
+
+    def slow_promotion() -> None:
+        try:
+            with transaction.atomic():
+                model_version_activate(version=second)
+                promoted.set()
+                time.sleep(0.5)  # still holding its locks when the other one starts
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+            promoted.set()
+        finally:
+            connection.close()
+
+    def other_promotion() -> None:
+        promoted.wait(timeout=10)
+        try:
+            model_version_activate(version=third)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=slow_promotion), threading.Thread(target=other_promotion)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert list(ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)) == [third]
+    last = ModelPromotion.objects.order_by("-pk").first()
+    assert last is not None and last.version == third and last.previous == second
+    assert ModelPromotion.objects.get(version=second).previous == first
