@@ -568,3 +568,52 @@ def test_a_rules_precision_counts_a_ticket_once_after_a_quality_check_correction
     stats = rules.rule_stats([rule])[rule.pk]
     assert (stats.fired, stats.decided, stats.agreed) == (1, 1, 0), vars(stats)
     assert (stats.backtest_matched, stats.backtest_agreed) == (1, 0), vars(stats)
+
+
+def test_a_model_trained_before_a_merge_suggests_the_survivor_with_the_merged_categorys_share(
+    admin_user: Any, categories: Any, live_model: Any
+) -> None:
+    lost, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
+    text = ("Card stolen", "my wallet was stolen with my card")
+    before = serving.active_model()
+    assert before is not None
+    raw = before.suggester.suggest(*text)
+    assert raw.label == "lost-or-stolen-card"
+    share = dict([(raw.label, raw.confidence), *raw.alternatives])
+    merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
+    serving.reset()  # as every process does within ASSIST_MODEL_REFRESH_SECONDS
+    model = serving.active_model()
+    assert model is not None and model.aliases == {"lost-or-stolen-card": "suspected-fraud"}
+    suggestion, category = model.suggest(*text, cached=False)
+    assert category == fraud and suggestion.label == "suspected-fraud"
+    assert suggestion.confidence == pytest.approx(share["lost-or-stolen-card"] + share.get("suspected-fraud", 0.0))
+    assert suggestion.reasons == raw.reasons  # the model's own top class, now part of the survivor
+    assert "lost-or-stolen-card" not in dict(suggestion.alternatives)
+    ticket = services.ticket_ingest(subject=text[0], body=text[1]).ticket
+    assert ticket.live_prediction.suggested == fraud and not ticket.live_prediction.needs_human
+
+
+def test_a_shadow_model_follows_taxonomy_edits_like_the_live_one(
+    admin_user: Any, categories: Any, live_model: Any, trained_pipeline: Any
+) -> None:
+    from django.utils import timezone
+
+    from triage.ml.registry import model_version_create
+
+    shadow = model_version_create(
+        pipeline=trained_pipeline,
+        classes=[str(c) for c in trained_pipeline.classes_],
+        params={},
+        metrics={},
+        lineage={},
+    )
+    shadow.shadow_since = timezone.now()
+    shadow.save(update_fields=["shadow_since"])
+    serving.reset()
+    assert serving.shadow_model() is not None
+    lost, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
+    merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
+    serving._holder.checked_at = float("-inf")  # the next refresh tick, without reloading the models
+    loaded = serving.shadow_model()
+    assert loaded is not None and "lost-or-stolen-card" not in loaded.categories
+    assert loaded.aliases == {"lost-or-stolen-card": "suspected-fraud"}

@@ -92,6 +92,8 @@ class LoadedModel:
     # slug -> Category for the categories that may be suggested (active ones).
     categories: dict[str, Category]
     cache: SuggestionCache = field(default_factory=lambda: SuggestionCache(settings.SUGGESTION_CACHE_SIZE))
+    # slug of a category merged away -> slug of the suggestable category it lives on in.
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def version_id(self) -> int:
@@ -135,16 +137,28 @@ class LoadedModel:
         else:
             suggestion = self.suggester.suggest(subject, body)
         ranked = [(suggestion.label, suggestion.confidence), *suggestion.alternatives]
+        if suggestion.label in self.categories and not any(label in self.aliases for label, _ in ranked):
+            return suggestion, self.categories[suggestion.label]  # the usual case
+        # A category merged away counts for the one it was merged into (a model
+        # trained before the merge); a retired one with no survivor drops out.
+        merged: dict[str, float] = {}
         for label, confidence in ranked:
-            category = self.categories.get(label)
-            if category is not None:
-                if label != suggestion.label:
-                    alternatives = [alt for alt in suggestion.alternatives if alt[0] != label]
-                    suggestion = replace(
-                        suggestion, label=label, confidence=confidence, alternatives=alternatives, reasons=[]
-                    )
-                return suggestion, category
-        return None
+            target = label if label in self.categories else self.aliases.get(label)
+            if target is not None:
+                merged[target] = merged.get(target, 0.0) + confidence
+        if not merged:
+            return None
+        order = sorted(merged.items(), key=lambda item: -item[1])
+        best, confidence = order[0]
+        own = best in (suggestion.label, self.aliases.get(suggestion.label))  # the model's own top class
+        suggestion = replace(
+            suggestion,
+            label=best,
+            confidence=min(1.0, confidence),
+            alternatives=order[1:],
+            reasons=suggestion.reasons if own else [],
+        )
+        return suggestion, self.categories[best]
 
 
 class _Holder:
@@ -221,6 +235,18 @@ def _suggestable() -> dict[str, Category]:
     return {c.slug: c for c in suggestable_categories()}
 
 
+def _aliases(categories: dict[str, Category]) -> dict[str, str]:
+    """Categories merged away, by slug -> the suggestable survivor's slug (following chains)."""
+    from triage.taxonomy.selectors import category_slugs_by_label
+
+    retired = list(Category.objects.filter(is_active=False).values_list("slug", flat=True))
+    return {
+        slug: survivor
+        for slug, survivor in category_slugs_by_label(retired).items()
+        if survivor is not None and survivor != slug and survivor in categories
+    }
+
+
 def _refresh() -> None:
     _refresh_live()
     _refresh_shadow()
@@ -229,8 +255,17 @@ def _refresh() -> None:
 def _refresh_shadow() -> None:
     row = ModelVersion.objects.filter(shadow_since__isnull=False).only("id", "version").first()
     current = _holder.shadow
-    if row is None or (current is not None and current.version_id == row.id):
-        _holder.shadow = None if row is None else current
+    if row is None:
+        _holder.shadow = None
+        return
+    live = _holder.current
+    if current is not None and current.version_id == row.id:
+        # The same version: follow taxonomy edits as the live model does.
+        if live is not None and (_signature(live.categories), live.aliases) != (
+            _signature(current.categories),
+            current.aliases,
+        ):
+            _holder.shadow = LoadedModel(current.row, current.suggester, live.categories, current.cache, live.aliases)
         return
     try:
         pipeline = model_version_load(ModelVersion.objects.get(pk=row.id))
@@ -238,9 +273,11 @@ def _refresh_shadow() -> None:
         logger.exception("refusing shadow model v%s", row.version)
         _holder.shadow = None
         return
-    live = _holder.current
     categories = live.categories if live else _suggestable()
-    _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), suggester_for(pipeline), categories)
+    aliases = live.aliases if live else _aliases(categories)
+    _holder.shadow = LoadedModel(
+        ModelVersion.objects.get(pk=row.id), suggester_for(pipeline), categories, aliases=aliases
+    )
     logger.info("shadow model v%s loaded", row.version)
 
 
@@ -253,9 +290,10 @@ def _refresh_live() -> None:
         _holder.current = None
         return
     categories = _suggestable()
+    aliases = _aliases(categories)
     if current is not None and current.version_id == active.id:
-        if _signature(categories) != _signature(current.categories):
-            _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache)
+        if _signature(categories) != _signature(current.categories) or aliases != current.aliases:
+            _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
         return
     if active.id == _holder.failed_version_id:
         return  # already refused; keep serving the previous model without retrying every tick
@@ -271,7 +309,7 @@ def _refresh_live() -> None:
             f"v{current.version}" if current else "no model",
         )
         return
-    _holder.current = LoadedModel(full, suggester_for(pipeline), categories)
+    _holder.current = LoadedModel(full, suggester_for(pipeline), categories, aliases=aliases)
     # Load the language detector now, not on the first ticket (it takes seconds).
     detect_language("warm up the detector")
     _freeze_heap()
