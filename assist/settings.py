@@ -337,6 +337,8 @@ GATE_MIN_UNSEEN_TICKETS = env_int("ASSIST_GATE_MIN_UNSEEN_TICKETS", 200)
 PROMOTION_MIN_SHADOW_TICKETS = env_int("ASSIST_PROMOTION_MIN_SHADOW_TICKETS", 0)
 # A running training whose heartbeat is older than this is marked failed by the reaper.
 TRAINING_STALE_SECONDS = env_int("ASSIST_TRAINING_STALE_SECONDS", 180)
+# A queued training no worker has claimed after this long is sent to the broker again.
+TRAINING_RESEND_SECONDS = env_int("ASSIST_TRAINING_RESEND_SECONDS", 900)
 # Suggestions kept per process for repeated messages (0 turns the cache off).
 SUGGESTION_CACHE_SIZE = env_int("ASSIST_SUGGESTION_CACHE_SIZE", 4096)
 # Share of incoming tickets shown to agents without a suggestion (unbiased accuracy).

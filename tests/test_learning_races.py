@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from tests.conftest import IN_CI
 from triage.learning import services as learning
-from triage.learning.services import RunHeartbeat, retrain_request, training_run_execute, training_run_fail
+from triage.learning.services import (
+    RunHeartbeat,
+    retrain_request,
+    training_run_execute,
+    training_run_fail,
+    training_runs_reap,
+)
 from triage.ml.gate import gate_verdict
 from triage.ml.registry import model_version_activate
 from triage.ml.training import train_model
@@ -145,3 +153,23 @@ def test_two_promotions_at_once_run_one_after_the_other(history: Any) -> None:
     last = ModelPromotion.objects.order_by("-pk").first()
     assert last is not None and last.version == third and last.previous == second
     assert ModelPromotion.objects.get(version=second).previous == first
+
+
+def test_a_run_no_worker_claimed_is_sent_again_once_per_interval(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[int] = []
+    monkeypatch.setattr(learning, "_enqueue", sent.append)
+    run = retrain_request(trigger=TrainingRun.Trigger.MANUAL, reason="test", enqueue=False)
+    fresh = retrain_request(trigger=TrainingRun.Trigger.MANUAL, kind=TrainingRun.Kind.TUNE, enqueue=False)
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=20))
+    assert training_runs_reap() == 0
+    assert sent == [run.pk]  # the fresh one is left alone
+    training_runs_reap()
+    assert sent == [run.pk]  # not again within the interval
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=16))
+    training_runs_reap()
+    assert sent == [run.pk, run.pk]
+    # Claimed by a worker: running, never sent again by the reaper.
+    assert learning.training_run_claim(run_id=run.pk) is not None
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    training_runs_reap()
+    assert sent == [run.pk, run.pk] and TrainingRun.objects.get(pk=fresh.pk).status == "queued"

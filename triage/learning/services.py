@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from triage.learning import broadcast
@@ -256,7 +256,8 @@ class RunHeartbeat:
 
 def training_runs_reap(*, stale_seconds: int | None = None) -> int:
     """Mark failed the runs whose worker died: running with an old heartbeat, or
-    queued for longer than a day (the broker lost the message). Returns how many."""
+    queued for longer than a day (the broker lost the message); send again the runs
+    queued for a while that no worker claimed. Returns how many were failed."""
     stale = timedelta(seconds=stale_seconds if stale_seconds is not None else settings.TRAINING_STALE_SECONDS)
     now = timezone.now()
     dead = list(
@@ -269,6 +270,25 @@ def training_runs_reap(*, stale_seconds: int | None = None) -> int:
             status=TrainingRun.Status.QUEUED, created_at__lt=now - timedelta(days=1)
         ).values_list("pk", flat=True)
     )
+    # Queued a while and never claimed: the broker may have lost the message (Redis
+    # restarted without persistence), and the run would hold the lock for a day. Send
+    # it again, at most once per TRAINING_RESEND_SECONDS (heartbeat_at marks the last
+    # send of a queued run); a duplicate delivery is ignored when claiming.
+    resend_before = now - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+    unclaimed = list(
+        TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, created_at__lt=resend_before)
+        .exclude(pk__in=lost)
+        .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=resend_before))
+        .values_list("pk", flat=True)
+    )
+    for run_id in unclaimed:
+        if TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(heartbeat_at=now):
+            logger.warning(
+                "training run #%s still queued after %s s: sent to the workers again",
+                run_id,
+                settings.TRAINING_RESEND_SECONDS,
+            )
+            _enqueue(run_id)
     for run_id in dead:
         training_run_fail(run_id=run_id, error=f"no heartbeat for {stale.seconds} s: the worker was lost")
         logger.error("training run #%s: worker lost (no heartbeat); marked failed", run_id)
