@@ -373,6 +373,16 @@ def test_labels_are_read_as_slugs_or_names_and_a_merged_category_as_its_survivor
     Category.objects.create(name="Cash machine", slug="cash-machine", is_active=False, merged_into=middle)
     labels = ["cash-and-atm", "CASH AND ATMS", "Cash-Machine", "Cash machine", "atm", "nothing"]
     assert category_slugs_by_label(labels) == {**dict.fromkeys(labels[:-1], "cash-and-atm"), "nothing": None}
+    # A name in another script has no slug form: it answers only to itself, not to every such label.
+    Category.objects.create(name="\u041a\u0430\u0440\u0442\u0430", slug="karta")
+    found = category_slugs_by_label(
+        ["\u041a\u0430\u0440\u0442\u0430", "\u041f\u0435\u0440\u0435\u0432\u043e\u0434", "???"]
+    )
+    assert found == {
+        "\u041a\u0430\u0440\u0442\u0430": "karta",
+        "\u041f\u0435\u0440\u0435\u0432\u043e\u0434": None,
+        "???": None,
+    }
 
 
 def test_evaluate_refuses_a_file_that_is_not_utf8(trained: Any, tmp_path: Any) -> None:

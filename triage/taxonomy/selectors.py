@@ -31,8 +31,12 @@ def category_slugs_by_label(labels: Iterable[str]) -> dict[str, str | None]:
             seen.add(final.pk)
             final = categories[final.merged_into_id]
         for key in (category.slug, category.name.casefold(), slugify(category.name)):
-            by_key.setdefault(key, final.slug)
-    return {label: by_key.get(label) or by_key.get(label.casefold()) or by_key.get(slugify(label)) for label in labels}
+            if key:  # slugify empties a name in another script ("Карта"): no key, not ""
+                by_key.setdefault(key, final.slug)
+    return {
+        label: by_key.get(label) or by_key.get(label.casefold()) or by_key.get(slugify(label) or "\0")
+        for label in labels
+    }
 
 
 def confirmed_counts() -> dict[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -14,6 +15,18 @@ from rest_framework.authtoken.models import Token
 from triage import demo
 from triage.management.commands.seed_demo import FEED_USER
 
+# Consecutive failed posts (server down, errors, answers that are not tickets) before a
+# bounded feed (--count N) stops. An endless one (--count 0: the demo feed under `make
+# run`, where one process ending stops them all) keeps trying, 30 s apart at most, so a
+# restarting server does not end it.
+MAX_FAILURES = 5
+# Answers no retry can change.
+FATAL = {
+    401: "the token was refused; pass a valid --token (or run seed_demo for the feed user's)",
+    403: "the token's user may not post tickets; it needs the integration role",
+    404: "no ticket API there; is --url the Assist server?",
+}
+
 
 class Command(BaseCommand):
     help = "Post demo tickets to the ingest API (POST /api/tickets/) at --rate per second."
@@ -25,8 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--token", help=f"API token (default: the '{FEED_USER}' user's token)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["rate"] <= 0:
-            raise CommandError("--rate must be positive")
+        rate, count = options["rate"], options["count"]
+        if not math.isfinite(rate) or rate <= 0:
+            raise CommandError(f"--rate must be a positive number of tickets per second, not {rate}")
+        if count < 0:
+            raise CommandError(f"--count must be 0 (run forever) or more, not {count}")
         token = options["token"] or Token.objects.filter(user__username=FEED_USER).values_list("key", flat=True).first()
         if not token:
             raise CommandError(f"no token: pass --token, or run seed_demo to create the '{FEED_USER}' user")
@@ -34,8 +50,8 @@ class Command(BaseCommand):
         session.headers["Authorization"] = f"Token {token}"
         endpoint = options["url"].rstrip("/") + "/api/tickets/"
         rng = random.Random()
-        sent = 0
-        while not options["count"] or sent < options["count"]:
+        sent = failures = 0
+        while not count or sent < count:
             ticket = demo.generate(1, seed=rng.randrange(1 << 30))[0]
             payload = {
                 "source": "demo-feed",
@@ -45,28 +61,36 @@ class Command(BaseCommand):
                 "channel": ticket.channel,
                 "customer_ref": ticket.customer_ref,
             }
-            if self._post(session, endpoint, payload):
-                sent += 1
-            time.sleep(rng.expovariate(options["rate"]))
+            problem = self._post(session, endpoint, payload)
+            if not problem:
+                sent, failures = sent + 1, 0
+                time.sleep(rng.expovariate(rate))
+                continue
+            failures += 1
+            self.stderr.write(f"feed: {problem}")
+            if count and failures >= MAX_FAILURES:
+                raise CommandError(f"{failures} posts in a row failed, stopping after {sent} tickets; last: {problem}")
+            # The server may still be starting, or restarting: wait longer each time.
+            time.sleep(min(2**failures, 30))
         self.stdout.write(f"posted {sent} tickets")
 
-    def _post(self, session: requests.Session, endpoint: str, payload: dict[str, str]) -> bool:
-        # The server may still be starting, or restarting: wait and retry, never crash.
-        for attempt in range(30):
-            try:
-                response = session.post(endpoint, json=payload, timeout=10)
-            except requests.RequestException as exc:
-                self.stderr.write(f"feed: {endpoint} unreachable ({exc.__class__.__name__}); retrying")
-                time.sleep(min(2**attempt, 10))
-                continue
-            if response.status_code in (200, 201):
-                suggestion = response.json().get("suggestion") or {}
-                self.stdout.write(
-                    f"feed: ticket {response.json()['id']} → {suggestion.get('category', 'no suggestion')}"
-                )
-                return True
-            self.stderr.write(f"feed: {response.status_code} {response.text[:200]}")
-            if response.status_code < 500:
-                return False
-            time.sleep(2)
-        return False
+    def _post(self, session: requests.Session, endpoint: str, payload: dict[str, str]) -> str:
+        """Post one ticket; returns why it failed, or "" when it was stored. An answer that
+        no retry can change (a bad token, no permission, no such URL) stops the feed."""
+        try:
+            response = session.post(endpoint, json=payload, timeout=10)
+        except requests.RequestException as exc:
+            return f"{endpoint} unreachable ({exc.__class__.__name__})"
+        if response.status_code in FATAL:
+            raise CommandError(f"{endpoint} answered {response.status_code}: {FATAL[response.status_code]}")
+        if response.status_code not in (200, 201):
+            return f"{endpoint} answered {response.status_code}: {response.text[:200]}"
+        try:
+            answer = response.json()
+            ticket_id = answer["id"]
+            category = (answer.get("suggestion") or {}).get("category", "no suggestion")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            kind = response.headers.get("Content-Type", "no content type")
+            return f"{endpoint} answered {response.status_code} but not with a ticket ({kind}); is --url Assist?"
+        self.stdout.write(f"feed: ticket {ticket_id} → {category}")
+        return ""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
@@ -16,6 +19,7 @@ from tqdm import tqdm
 from triage.csvfile import CsvFileError, count_rows, read_rows
 from triage.models import Category
 from triage.services import HistoryRow, category_ensure, tickets_import
+from triage.taxonomy.selectors import category_slugs_by_label
 
 BATCH = 2000
 
@@ -50,52 +54,82 @@ class Command(BaseCommand):
             total = count_rows(path)  # reads the whole file: a non-UTF-8 file stops here, before any row is stored
         except CsvFileError as exc:
             raise CommandError(str(exc)) from exc
-        categories: dict[str, Category] = {}
-        bad: list[str] = []
-        created = 0
-        batch: list[HistoryRow] = []
+        # Read and check the whole file, and work out every category, before storing
+        # anything: a bad row or a label clash must not leave half a file imported.
+        bad: list[tuple[int, str]] = []
+        pending: list[tuple[int, str, str, str, datetime]] = []
         # Without a time column the file's order says nothing about time (files are
         # often sorted by label), so every row gets the same time and training
         # splits such ties at random rather than by file position.
         imported_at = timezone.now()
-        with tqdm(total=total, desc=f"importing {path.name}", unit="row", disable=None) as bar:
+        with tqdm(total=total, desc=f"reading {path.name}", unit="row", disable=None) as bar:
             for row in itertools.chain([first] if first else [], rows):
                 bar.update(1)
                 problem, received_at = row.problem, imported_at
                 if not problem and time_col:
                     received_at, problem = self._time(row.values.get(time_col, ""))
                 if problem:
-                    bad.append(f"line {row.line}: {problem}")
-                    continue
-                category = None
-                if row.label:
-                    if row.label not in categories:
-                        categories[row.label] = category_ensure(
-                            slug=slugify(row.label)[:120], name=row.label.replace("_", " ").strip().capitalize()[:120]
-                        )
-                    category = categories[row.label]
-                batch.append(
-                    HistoryRow(
-                        external_id=f"line-{row.line}",
-                        subject=row.subject,
-                        body=row.text,
-                        category=category,
-                        received_at=received_at,
-                    )
-                )
-                if len(batch) >= BATCH:
-                    created += tickets_import(rows=batch, source=source)
-                    batch = []
-            if batch:
-                created += tickets_import(rows=batch, source=source)
+                    bad.append((row.line, problem))
+                else:
+                    pending.append((row.line, row.subject, row.text, row.label, received_at))
+        plan = _category_plan(list(dict.fromkeys(label for *_, label, _ in pending if label)))
+        if plan.clashes:
+            raise CommandError(
+                "labels whose categories clash with each other or with the taxonomy (nothing was imported): "
+                + "; ".join(plan.clashes[:10])
+                + (f"; and {len(plan.clashes) - 10} more" if len(plan.clashes) > 10 else "")
+            )
+        kept = []
+        for line, subject, text, label, received_at in pending:
+            if label in plan.problems:
+                bad.append((line, plan.problems[label]))
+            else:
+                kept.append((line, subject, text, label, received_at))
+        created, used = self._store(kept, plan, source, path.name)
         self.stdout.write(
             f"{created} tickets imported from {path.name} as source {source!r}, "
-            f"{len(categories)} categories, {len(bad)} rows skipped"
+            f"{len(used)} categories ({len(used & set(plan.new.values()))} new), {len(bad)} rows skipped"
         )
-        for message in bad[:20]:
-            self.stderr.write("  skipped " + message)
+        bad.sort()
+        for line, message in bad[:20]:
+            self.stderr.write(f"  skipped line {line}: {message}")
         if len(bad) > 20:
             self.stderr.write(f"  ... and {len(bad) - 20} more")
+
+    @staticmethod
+    def _store(
+        rows: list[tuple[int, str, str, str, datetime]], plan: CategoryPlan, source: str, name: str
+    ) -> tuple[int, set[str]]:
+        """Create the new categories and store the rows, all or nothing; returns the
+        tickets created and the slugs of the categories the rows use."""
+        created, used = 0, set[str]()
+        try:
+            # One transaction: a failure part-way leaves neither categories nor tickets behind.
+            with transaction.atomic(), tqdm(total=len(rows), desc=f"storing {name}", unit="row", disable=None) as bar:
+                categories = {c.slug: c for c in Category.objects.filter(slug__in=set(plan.existing.values()))}
+                for slug, new_name in plan.new_names.items():
+                    categories[slug] = category_ensure(slug=slug, name=new_name)
+                for start in range(0, len(rows), BATCH):
+                    batch = []
+                    for line, subject, text, label, received_at in rows[start : start + BATCH]:
+                        category_slug = plan.slug(label)
+                        if category_slug:
+                            used.add(category_slug)
+                        batch.append(
+                            HistoryRow(
+                                external_id=f"line-{line}",
+                                subject=subject,
+                                body=text,
+                                category=categories[category_slug] if category_slug else None,
+                                received_at=received_at,
+                            )
+                        )
+                    created += tickets_import(rows=batch, source=source)
+                    bar.update(len(batch))
+        except IntegrityError as exc:
+            # The taxonomy changed while the file was read (a category added or renamed).
+            raise CommandError(f"a category clashed while importing, nothing was imported; try again: {exc}") from exc
+        return created, used
 
     @staticmethod
     def _time(value: str) -> tuple[datetime, str]:
@@ -108,3 +142,89 @@ class Command(BaseCommand):
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed)
         return parsed, ""
+
+
+@dataclass
+class CategoryPlan:
+    """What each label of a file becomes, worked out before anything is stored."""
+
+    existing: dict[str, str] = field(default_factory=dict)  # label -> slug of a live category
+    new: dict[str, str] = field(default_factory=dict)  # label -> slug of a category to create
+    new_names: dict[str, str] = field(default_factory=dict)  # slug to create -> its name
+    problems: dict[str, str] = field(default_factory=dict)  # label -> why its rows are skipped
+    clashes: list[str] = field(default_factory=list)  # reasons the import cannot go ahead
+
+    def slug(self, label: str) -> str | None:
+        return (self.existing.get(label) or self.new.get(label)) if label else None
+
+
+def _category_plan(labels: list[str]) -> CategoryPlan:
+    """Each label's category, read as `evaluate` reads labels: a slug or a name in any
+    case, a merged category as its survivor. Labels matching nothing get a new category;
+    spellings of one name (`card_arrival`, `Card arrival`) share it."""
+    plan = CategoryPlan()
+    found = category_slugs_by_label(labels)
+    unmatched = [label for label in labels if found[label] is None]
+    # A label no category answers to may still spell the name a new category would get
+    # (`card_arrival` is "Card arrival"), or its slug with hyphens (`card-arrival`).
+    again = category_slugs_by_label([key for label in unmatched for key in (_name(label), slugify(_name(label)))])
+    for label in unmatched:
+        found[label] = again[_name(label)] or again[slugify(_name(label))]
+    live = dict(Category.objects.filter(slug__in={s for s in found.values() if s}).values_list("slug", "is_active"))
+    for label in labels:
+        slug = found[label]
+        if slug is not None:
+            if live.get(slug):
+                plan.existing[label] = slug
+            else:
+                plan.problems[label] = f"label {label!r} names the retired category {slug!r}"
+            continue
+        slug = _slug(label)
+        if not slug:
+            plan.problems[label] = (
+                f"label {label!r} has no Latin letters or digits for a category slug; "
+                "add the category on the taxonomy page (with a Latin slug), then import again"
+                if any(c.isalnum() for c in label)
+                else f"label {label!r} has no letters or digits to name a category by"
+            )
+            continue
+        # Spellings of one name share the category of the first one in the file.
+        first = next((s for s, n in plan.new_names.items() if slugify(n) == slugify(_name(label))), None)
+        if first is None:
+            first = slug
+            if first in plan.new_names:
+                plan.clashes.append(f"{label!r} and another label both make the slug {slug!r}")
+                continue
+            plan.new_names[first] = _name(label)
+        plan.new[label] = first
+    _check_new(plan)
+    return plan
+
+
+def _check_new(plan: CategoryPlan) -> None:
+    """New categories must not take a slug or name the taxonomy already has (its
+    constraints would refuse them half-way through the import)."""
+    names = list(plan.new_names.values())
+    for name in {n for n in names if names.count(n) > 1}:
+        plan.clashes.append(f"several labels make the category name {name!r}")
+    taken = Category.objects.filter(slug__in=plan.new_names) | Category.objects.filter(name__in=names)
+    for slug, name in taken.values_list("slug", "name"):
+        label = next(label for label, s in plan.new.items() if s == slug or plan.new_names[s] == name)
+        plan.clashes.append(
+            f"label {label!r} would make a category like the existing {name!r} ({slug}); "
+            "rename the label to that category's slug or name"
+        )
+
+
+def _name(label: str) -> str:
+    return label.replace("_", " ").strip().capitalize()[:120]
+
+
+def _slug(label: str) -> str:
+    """The label's slug (Category.slug holds Latin letters, digits, '-' and '_'); empty
+    when that would lose letters, as slugify drops those of other scripts (Карта)."""
+    # "é" is "e" and an accent, which slugify drops; a Cyrillic letter has no Latin form and would go whole.
+    decomposed = unicodedata.normalize("NFKD", slugify(label, allow_unicode=True))
+    if any(c.isalnum() and not c.isascii() for c in decomposed if not unicodedata.combining(c)):
+        return ""
+    return slugify(label)[:120]

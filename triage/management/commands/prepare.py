@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from triage.management.commands.seed_demo import LOGINS_FILE
+from triage.ml.training import NotEnoughDataError
 from triage.models import ModelVersion, Ticket
 
 
@@ -23,8 +24,20 @@ class Command(BaseCommand):
             call_command("seed_demo", stdout=self.stdout)
         if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
             self.stdout.write("No live model: training the first one.")
-            call_command("train", stdout=self.stdout)
-            self._demo_activity()
+            try:
+                call_command("train", stdout=self.stdout)
+            except CommandError as exc:
+                if not isinstance(exc.__cause__, NotEnoughDataError):
+                    raise
+                # The product works without a model: tickets simply come without a suggestion.
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"Not enough triaged tickets to train a model yet ({exc}). Tickets will show "
+                        '"No suggestion" until agents have triaged enough; then run `python manage.py train`.'
+                    )
+                )
+            else:
+                self._demo_activity()
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Assist is starting at {options['url']}"))
         if LOGINS_FILE.exists():

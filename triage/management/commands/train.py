@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from triage import serving
+from triage.ml.pipeline import build_pipeline
 from triage.ml.training import NotEnoughDataError, train_model
 
 
@@ -30,6 +31,11 @@ class Command(BaseCommand):
             params = json.loads(options["params"])
         except json.JSONDecodeError as exc:
             raise CommandError(f"--params is not JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise CommandError(
+                f"--params must be a JSON object of parameters, like '{{\"C\": 0.5}}', not {options['params']}"
+            )
+        self._check_params(params)
         bar = tqdm(total=100, desc="training", unit="%", disable=None)
 
         def progress(stage: str, fraction: float) -> None:
@@ -42,6 +48,11 @@ class Command(BaseCommand):
             )
         except (NotEnoughDataError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
+        except TypeError as exc:
+            if not params:
+                raise
+            # A parameter of the wrong type that only the fit notices.
+            raise CommandError(f"--params: a parameter of the wrong type? {exc}") from exc
         finally:
             bar.close()
         serving.reset()
@@ -63,3 +74,24 @@ class Command(BaseCommand):
         self.stdout.write(f"trained in {version.train_seconds:.1f} s")
         style = self.style.SUCCESS if outcome.activated else self.style.WARNING
         self.stdout.write(style(f"v{version.version} {version.status}: {outcome.reason}"))
+
+    @staticmethod
+    def _check_params(params: dict[str, Any]) -> None:
+        """Build the pipeline with the overrides before any data is loaded: an unknown
+        name or a value of the wrong type (`"word_ngram": 5`) is refused, by name."""
+        # streaming_* keys are for the large-data pipeline only (triage/ml/streaming.py).
+        shared = {key: value for key, value in params.items() if not key.startswith("streaming_")}
+        try:
+            build_pipeline(shared)
+        except (TypeError, ValueError) as exc:
+            culprit = next((key for key in shared if not _builds({key: shared[key]})), None)
+            named = f"{culprit}={json.dumps(shared[culprit])}: " if culprit else ""
+            raise CommandError(f"--params {named}{exc}") from exc
+
+
+def _builds(params: dict[str, Any]) -> bool:
+    try:
+        build_pipeline(params)
+    except (TypeError, ValueError):
+        return False
+    return True
