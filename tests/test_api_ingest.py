@@ -157,6 +157,13 @@ def test_a_subject_that_composition_lengthens_past_the_limit_is_a_400_not_a_500(
     assert Ticket.objects.count() == 1
 
 
+def test_a_subject_limit_set_above_the_column_is_held_to_the_column(ingest_client: APIClient, settings: Any) -> None:
+    settings.TICKET_SUBJECT_MAX_CHARS = 600  # the column holds 500
+    response = post(ingest_client, {"subject": "s" * 550, "body": "x"})
+    assert response.status_code == 400 and "500 characters" in response.json()["subject"][0]
+    assert Ticket.objects.count() == 0
+
+
 def test_the_default_body_limit_is_twenty_thousand_characters(ingest_client: APIClient) -> None:
     assert post(ingest_client, {"body": "a" * 20_000}).status_code == 201
     assert post(ingest_client, {"body": "a" * 20_001}).status_code == 400

@@ -165,7 +165,8 @@ def test_import_reads_labels_as_evaluate_does_and_follows_merges(db: Any, tmp_pa
 
 
 class _Answers(BaseHTTPRequestHandler):
-    """Answers POST /<status>/api/tickets/ with that status; /html/ with a 200 web page."""
+    """Answers POST /<status>/api/tickets/ with that status; /html/ with a 200 web page;
+    /ok/ with a stored ticket."""
 
     posts: list[str] = []
 
@@ -173,8 +174,10 @@ class _Answers(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.posts.append(self.path)
         kind = self.path.strip("/").split("/")[0]
-        status = 200 if kind == "html" else int(kind)
-        body = b"<html>a login page</html>" if kind == "html" else b'{"detail": "no"}'
+        status = 200 if kind == "html" else 201 if kind == "ok" else int(kind)
+        body = {"html": b"<html>a login page</html>", "ok": b'{"id": 1, "suggestion": null}'}.get(
+            kind, b'{"detail": "no"}'
+        )
         self.send_response(status)
         self.send_header("Content-Type", "text/html" if kind == "html" else "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -309,3 +312,19 @@ def test_train_refuses_params_that_are_not_an_object_of_known_values(
     with pytest.raises(CommandError, match=problem):
         call_command("train", params=params, stdout=StringIO())
     assert not ModelVersion.objects.exists()
+
+
+def test_import_refuses_a_source_longer_than_the_column(tmp_path: Any, db: Any) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text("text,category\nmy card is lost,lost\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="--source must be at most 64 characters"):
+        call_command("import_tickets", str(path), text_column="text", label_column="category", source="s" * 80)
+
+
+def test_a_tiny_rate_waits_an_hour_at_most(stub_server: str, monkeypatch: Any) -> None:
+    from triage.management.commands import feed_tickets
+
+    waits: list[float] = []
+    monkeypatch.setattr(feed_tickets.time, "sleep", waits.append)
+    feed(f"{stub_server}/ok", rate=1e-300, count=2)
+    assert waits and max(waits) <= 3600.0

@@ -173,3 +173,27 @@ def test_a_run_no_worker_claimed_is_sent_again_once_per_interval(db: Any, monkey
     TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=2))
     training_runs_reap()
     assert sent == [run.pk, run.pk] and TrainingRun.objects.get(pk=fresh.pk).status == "queued"
+
+
+def test_a_live_model_that_cannot_be_loaded_is_replaced_and_the_reason_says_so(history: Any) -> None:
+    first = train_model().version
+    ModelVersion.objects.filter(pk=first.pk).update(sha256="0" * 64)  # its artifact no longer verifies
+    outcome = train_model(activate="gate")
+    assert outcome.activated
+    assert f"the live model v{first.version} could not be loaded to compare with" in outcome.reason
+
+
+def test_the_reaper_leaves_alone_a_run_claimed_or_beating_since_it_looked(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = retrain_request(trigger=TrainingRun.Trigger.MANUAL, reason="test", enqueue=False)
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=2))
+    real_fail = learning.training_run_fail
+
+    def claimed_first(**kwargs: Any) -> bool:
+        learning.training_run_claim(run_id=run.pk)  # a worker claims it between the look and the update
+        return real_fail(**kwargs)
+
+    monkeypatch.setattr(learning, "training_run_fail", claimed_first)
+    assert training_runs_reap() == 0
+    assert TrainingRun.objects.get(pk=run.pk).status == TrainingRun.Status.RUNNING

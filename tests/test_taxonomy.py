@@ -617,3 +617,54 @@ def test_a_shadow_model_follows_taxonomy_edits_like_the_live_one(
     loaded = serving.shadow_model()
     assert loaded is not None and "lost-or-stolen-card" not in loaded.categories
     assert loaded.aliases == {"lost-or-stolen-card": "suspected-fraud"}
+
+
+def test_a_survivor_ranked_low_still_wins_with_the_share_of_a_category_merged_into_it(
+    admin_user: Any, categories: Any, live_model: Any
+) -> None:
+    text = ("Card stolen", "my wallet was stolen with my card")
+    model = serving.active_model()
+    assert model is not None
+    every = dict(zip(model.suggester.classes, model.suggester.predict_proba_one(*text).tolist(), strict=True))
+    top, low = sorted(every, key=lambda slug: -every[slug])[0], sorted(every, key=lambda slug: every[slug])[0]
+    source, target = categories[top], categories[low]  # the top class merged into the least likely one
+    merge.category_merge(actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=source.version)
+    serving.reset()
+    suggestion, category = serving.active_model().suggest(*text, cached=False)
+    assert category == target and suggestion.confidence == pytest.approx(every[top] + every[low])
+    assert len(suggestion.alternatives) == 3
+
+
+def test_a_slug_answers_for_its_own_category_before_another_categorys_name(db: Any) -> None:
+    renamed = Category.objects.create(name="Returns", slug="refund")  # once "Refund"; slugs never change
+    Category.objects.create(name="Refund", slug="refund-request")
+    assert selectors.category_slugs_by_label(["refund", "Refund", "REFUNDS"]) == {
+        "refund": renamed.slug,
+        "Refund": "refund-request",
+        "REFUNDS": None,
+    }
+
+
+def test_a_shadow_model_follows_taxonomy_edits_with_no_live_model(
+    admin_user: Any, categories: Any, trained_pipeline: Any
+) -> None:
+    from django.utils import timezone
+
+    from triage.ml.registry import model_version_create
+
+    shadow = model_version_create(
+        pipeline=trained_pipeline,
+        classes=[str(c) for c in trained_pipeline.classes_],
+        params={},
+        metrics={},
+        lineage={},
+    )
+    shadow.shadow_since = timezone.now()
+    shadow.save(update_fields=["shadow_since"])
+    serving.reset()
+    assert serving.active_model() is None and serving.shadow_model() is not None
+    lost, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
+    merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
+    serving._holder.checked_at = float("-inf")
+    loaded = serving.shadow_model()
+    assert loaded is not None and loaded.aliases == {"lost-or-stolen-card": "suspected-fraud"}

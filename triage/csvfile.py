@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from triage.models import Ticket
+from triage.models import ticket_subject_limit
 
 
 class CsvFileError(Exception):
@@ -93,8 +93,8 @@ def _problem(row: dict[str | None, object], text_col: str, subject_col: str | No
     if not text.strip() and not values[1].strip():
         return "empty text"
     # Measured as stored: stripped and in Unicode's composed form (NFC), as the services keep it.
-    if _stored_length(values[1]) > _subject_limit():
-        return f"subject longer than {_subject_limit()} characters"
+    if _stored_length(values[1]) > ticket_subject_limit():
+        return f"subject longer than {ticket_subject_limit()} characters"
     if _stored_length(text) > settings.TICKET_BODY_MAX_CHARS:
         return f"text longer than {settings.TICKET_BODY_MAX_CHARS} characters"
     if label_col and not values[2].strip():
@@ -104,9 +104,3 @@ def _problem(row: dict[str | None, object], text_col: str, subject_col: str | No
 
 def _stored_length(value: str) -> int:
     return len(unicodedata.normalize("NFC", value.strip()))
-
-
-def _subject_limit() -> int:
-    """The setting, but never more than the column holds (the setting comes from the environment)."""
-    column = Ticket._meta.get_field("subject").max_length or settings.TICKET_SUBJECT_MAX_CHARS
-    return min(settings.TICKET_SUBJECT_MAX_CHARS, column)

@@ -134,6 +134,13 @@ class Ticket(models.Model):
         return None if self.blind else self.live_prediction
 
 
+def ticket_subject_limit() -> int:
+    """The longest subject a ticket may have: ASSIST_TICKET_SUBJECT_MAX_CHARS, never more
+    than the column holds (500). The API and imports both check it."""
+    column = Ticket._meta.get_field("subject").max_length or settings.TICKET_SUBJECT_MAX_CHARS
+    return min(settings.TICKET_SUBJECT_MAX_CHARS, column)
+
+
 class ModelVersion(models.Model):
     """A trained classifier: its artifact, its lineage and its scores."""
 

@@ -136,11 +136,17 @@ class LoadedModel:
             suggestion = hit
         else:
             suggestion = self.suggester.suggest(subject, body)
-        ranked = [(suggestion.label, suggestion.confidence), *suggestion.alternatives]
-        if suggestion.label in self.categories and not any(label in self.aliases for label, _ in ranked):
+        if suggestion.label in self.categories and not self.aliases:
             return suggestion, self.categories[suggestion.label]  # the usual case
         # A category merged away counts for the one it was merged into (a model
-        # trained before the merge); a retired one with no survivor drops out.
+        # trained before the merge, until the retrain the merge queues), over every
+        # class, not only the few the suggestion lists: a survivor ranked fifth can
+        # still win with the share of a category merged into it. A retired category
+        # with no survivor drops out.
+        ranked = [(suggestion.label, suggestion.confidence), *suggestion.alternatives]
+        if self.aliases:
+            every = self.suggester.predict_proba_one(subject, body).tolist()
+            ranked = list(zip(self.suggester.classes, every, strict=True))
         merged: dict[str, float] = {}
         for label, confidence in ranked:
             target = label if label in self.categories else self.aliases.get(label)
@@ -155,7 +161,7 @@ class LoadedModel:
             suggestion,
             label=best,
             confidence=min(1.0, confidence),
-            alternatives=order[1:],
+            alternatives=order[1 : 1 + len(suggestion.alternatives)],
             reasons=suggestion.reasons if own else [],
         )
         return suggestion, self.categories[best]
@@ -261,11 +267,10 @@ def _refresh_shadow() -> None:
     live = _holder.current
     if current is not None and current.version_id == row.id:
         # The same version: follow taxonomy edits as the live model does.
-        if live is not None and (_signature(live.categories), live.aliases) != (
-            _signature(current.categories),
-            current.aliases,
-        ):
-            _holder.shadow = LoadedModel(current.row, current.suggester, live.categories, current.cache, live.aliases)
+        categories = live.categories if live else _suggestable()
+        aliases = live.aliases if live else _aliases(categories)
+        if (_signature(categories), aliases) != (_signature(current.categories), current.aliases):
+            _holder.shadow = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
         return
     try:
         pipeline = model_version_load(ModelVersion.objects.get(pk=row.id))

@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from triage.models import Category, Channel, Prediction, Ticket
+from triage.models import Category, Channel, Prediction, Ticket, ticket_subject_limit
 
 
 class StrictCharField(serializers.CharField):
@@ -35,7 +35,7 @@ class TicketIn(serializers.Serializer):
     # lengthen ("\ufb2c" becomes three), so a subject at the limit before could
     # overflow the column after, a 500.
     def validate_subject(self, value: str) -> str:
-        return _within(unicodedata.normalize("NFC", value), settings.TICKET_SUBJECT_MAX_CHARS)
+        return _within(unicodedata.normalize("NFC", value), ticket_subject_limit())
 
     def validate_body(self, value: str) -> str:
         return _within(unicodedata.normalize("NFC", value), settings.TICKET_BODY_MAX_CHARS)

@@ -153,11 +153,17 @@ def training_run_progress(*, run_id: int, stage: str, fraction: float) -> None:
     broadcast.run_changed(run_id)
 
 
-def training_run_fail(*, run_id: int, error: str) -> None:
-    TrainingRun.objects.filter(pk=run_id, status__in=["queued", "running"]).update(
-        status=TrainingRun.Status.FAILED, error=error[:4000], finished_at=timezone.now()
+def training_run_fail(*, run_id: int, error: str, only_if: Q | None = None) -> bool:
+    """Mark a queued or running run failed; `only_if` narrows it further (the reaper
+    re-checks what it saw: a run claimed or beating since is left alone)."""
+    rows = TrainingRun.objects.filter(pk=run_id, status__in=["queued", "running"])
+    failed = bool(
+        (rows.filter(only_if) if only_if is not None else rows).update(
+            status=TrainingRun.Status.FAILED, error=error[:4000], finished_at=timezone.now()
+        )
     )
     broadcast.run_changed(run_id)
+    return failed
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun | None:
@@ -289,13 +295,22 @@ def training_runs_reap(*, stale_seconds: int | None = None) -> int:
                 settings.TRAINING_RESEND_SECONDS,
             )
             _enqueue(run_id)
+    failed = 0
     for run_id in dead:
-        training_run_fail(run_id=run_id, error=f"no heartbeat for {stale.seconds} s: the worker was lost")
-        logger.error("training run #%s: worker lost (no heartbeat); marked failed", run_id)
+        still_dead = Q(status=TrainingRun.Status.RUNNING, heartbeat_at__lt=now - stale)
+        if training_run_fail(
+            run_id=run_id, error=f"no heartbeat for {stale.seconds} s: the worker was lost", only_if=still_dead
+        ):
+            logger.error("training run #%s: worker lost (no heartbeat); marked failed", run_id)
+            failed += 1
     for run_id in lost:
-        training_run_fail(run_id=run_id, error="queued for a day and never started: the task was lost")
-        logger.error("training run #%s never started; marked failed", run_id)
-    return len(dead) + len(lost)
+        never_claimed = Q(status=TrainingRun.Status.QUEUED)
+        if training_run_fail(
+            run_id=run_id, error="queued for a day and never started: the task was lost", only_if=never_claimed
+        ):
+            logger.error("training run #%s never started; marked failed", run_id)
+            failed += 1
+    return failed
 
 
 def retrain_if_due() -> TrainingRun | None:

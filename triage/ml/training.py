@@ -240,6 +240,12 @@ def train_model(
     report("saving the signed artifact", 0.9)
     if live_at_start is not None and not fitted.candidate_metrics:
         verdict = GateVerdict(False, ["no held-out tickets to compare it with the live model on: kept as a candidate"])
+    elif live_at_start is not None and fitted.active_metrics is None:
+        # Its artifact was refused (logged): it serves nothing, so it is replaced.
+        verdict = GateVerdict(
+            True,
+            [f"the live model v{live_at_start.version} could not be loaded to compare with: the candidate replaces it"],
+        )
     else:
         verdict = gate_verdict(
             fitted.candidate_metrics,

@@ -24,19 +24,27 @@ def category_slugs_by_label(labels: Iterable[str]) -> dict[str, str | None]:
     """Each label's category slug, reading a label as a slug or a name (any case); a
     category merged into another answers with the survivor's slug. None: no such category."""
     categories = {c.pk: c for c in Category.objects.all()}
-    by_key: dict[str, str] = {}
+    finals: dict[int, str] = {}
     for category in categories.values():
         final, seen = category, set()
         while final.merged_into_id is not None and final.pk not in seen:  # merges can chain
             seen.add(final.pk)
             final = categories[final.merged_into_id]
-        for key in (category.slug, category.name.casefold(), slugify(category.name)):
+        finals[category.pk] = final.slug
+    # A label is read as a slug exactly as written first, then as a name: a slug names
+    # its own category even when another category's name reads the same (a "Refund"
+    # renamed "Returns" keeps the slug `refund`; a new "Refund" is `refund-request`).
+    slugs = {c.slug: finals[pk] for pk, c in categories.items()}
+    names: dict[str, str] = {}
+    for pk, category in categories.items():
+        for key in (category.name.casefold(), slugify(category.name)):
             if key:  # slugify empties a name in another script ("Карта"): no key, not ""
-                by_key.setdefault(key, final.slug)
-    return {
-        label: by_key.get(label) or by_key.get(label.casefold()) or by_key.get(slugify(label) or "\0")
-        for label in labels
-    }
+                names.setdefault(key, finals[pk])
+    found: dict[str, str | None] = {}
+    for label in labels:
+        slugged = slugify(label) or "\0"
+        found[label] = slugs.get(label) or names.get(label.casefold()) or names.get(slugged) or slugs.get(slugged)
+    return found
 
 
 def confirmed_counts() -> dict[int, int]:

@@ -64,7 +64,7 @@ class Command(BaseCommand):
             problem = self._post(session, endpoint, payload)
             if not problem:
                 sent, failures = sent + 1, 0
-                time.sleep(rng.expovariate(rate))
+                time.sleep(min(rng.expovariate(rate), 3600.0))  # a tiny --rate: an hour apart at most
                 continue
             failures += 1
             self.stderr.write(f"feed: {problem}")

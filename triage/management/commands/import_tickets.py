@@ -41,6 +41,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
         source = options["source"] or f"import:{path.name}"[:64]
+        if len(source) > 64:
+            raise CommandError(f"--source must be at most 64 characters, not {len(source)}")
         time_col = options["time_column"]
         try:
             rows = read_rows(
