@@ -668,3 +668,11 @@ def test_a_shadow_model_follows_taxonomy_edits_with_no_live_model(
     serving._holder.checked_at = float("-inf")
     loaded = serving.shadow_model()
     assert loaded is not None and loaded.aliases == {"lost-or-stolen-card": "suspected-fraud"}
+
+
+def test_a_merge_older_than_the_model_leaves_its_suggestions_on_the_fast_path(categories: Any, live_model: Any) -> None:
+    # Merged away before this model was trained: not one of its classes.
+    Category.objects.create(name="Old thing", slug="old-thing", is_active=False, merged_into=categories["transfers"])
+    serving.reset()
+    model = serving.active_model()
+    assert model is not None and model.aliases == {}

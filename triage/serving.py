@@ -241,11 +241,13 @@ def _suggestable() -> dict[str, Category]:
     return {c.slug: c for c in suggestable_categories()}
 
 
-def _aliases(categories: dict[str, Category]) -> dict[str, str]:
-    """Categories merged away, by slug -> the suggestable survivor's slug (following chains)."""
+def _aliases(categories: dict[str, Category], classes: list[str]) -> dict[str, str]:
+    """The model's classes that were merged away, by slug -> the suggestable survivor's
+    slug (following chains). Only a model's own classes: a merge older than the model
+    must not send every ticket down the slower path in `LoadedModel.suggest`."""
     from triage.taxonomy.selectors import category_slugs_by_label
 
-    retired = list(Category.objects.filter(is_active=False).values_list("slug", flat=True))
+    retired = list(Category.objects.filter(is_active=False, slug__in=classes).values_list("slug", flat=True))
     return {
         slug: survivor
         for slug, survivor in category_slugs_by_label(retired).items()
@@ -268,7 +270,7 @@ def _refresh_shadow() -> None:
     if current is not None and current.version_id == row.id:
         # The same version: follow taxonomy edits as the live model does.
         categories = live.categories if live else _suggestable()
-        aliases = live.aliases if live else _aliases(categories)
+        aliases = _aliases(categories, current.suggester.classes)
         if (_signature(categories), aliases) != (_signature(current.categories), current.aliases):
             _holder.shadow = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
         return
@@ -279,10 +281,9 @@ def _refresh_shadow() -> None:
         _holder.shadow = None
         return
     categories = live.categories if live else _suggestable()
-    aliases = live.aliases if live else _aliases(categories)
-    _holder.shadow = LoadedModel(
-        ModelVersion.objects.get(pk=row.id), suggester_for(pipeline), categories, aliases=aliases
-    )
+    suggester = suggester_for(pipeline)
+    aliases = _aliases(categories, suggester.classes)
+    _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), suggester, categories, aliases=aliases)
     logger.info("shadow model v%s loaded", row.version)
 
 
@@ -295,8 +296,8 @@ def _refresh_live() -> None:
         _holder.current = None
         return
     categories = _suggestable()
-    aliases = _aliases(categories)
     if current is not None and current.version_id == active.id:
+        aliases = _aliases(categories, current.suggester.classes)
         if _signature(categories) != _signature(current.categories) or aliases != current.aliases:
             _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
         return
@@ -314,7 +315,8 @@ def _refresh_live() -> None:
             f"v{current.version}" if current else "no model",
         )
         return
-    _holder.current = LoadedModel(full, suggester_for(pipeline), categories, aliases=aliases)
+    suggester = suggester_for(pipeline)
+    _holder.current = LoadedModel(full, suggester, categories, aliases=_aliases(categories, suggester.classes))
     # Load the language detector now, not on the first ticket (it takes seconds).
     detect_language("warm up the detector")
     _freeze_heap()
