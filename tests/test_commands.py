@@ -67,15 +67,17 @@ def test_import_creates_categories_and_skips_bad_rows_with_reasons(db: Any, tmp_
     assert Ticket.objects.filter(status="triaged", label_source="import").count() == 3
     # No time column: the rows' order is not their time, so they all get the import time.
     assert Ticket.objects.values("received_at").distinct().count() == 1
+    again = StringIO()
     call_command(
         "import_tickets",
         str(csv_file),
         text_column="text",
         label_column="category",
-        stdout=StringIO(),
+        stdout=again,
         stderr=StringIO(),
     )
-    assert Ticket.objects.count() == 3  # re-import is idempotent
+    assert Ticket.objects.count() == 3  # re-import is idempotent, and says so
+    assert "0 tickets imported from" in again.getvalue() and "(3 already imported)" in again.getvalue()
 
 
 def test_import_reads_times_and_skips_bad_ones(db: Any, tmp_path: Path) -> None:

@@ -278,6 +278,9 @@ def test_promotion_waits_for_enough_shadow_scored_tickets(history: Any, supervis
     assert "in shadow until 5" in outcome.reason
     with pytest.raises(PromotionError, match="needs 5"):
         model_promote(version=outcome.version, user=supervisor)
+    # One shadow at a time: the next gated model takes its place.
+    following = train_model(activate="gate")
+    assert list(ModelVersion.objects.filter(shadow_since__isnull=False)) == [following.version]
 
 
 def test_mcnemar_uses_the_exact_binomial_on_few_disagreements() -> None:

@@ -285,6 +285,8 @@ def train_model(
             version.status = ModelVersion.Status.REJECTED
             reason = f"rejected by the gate: {verdict.summary}"
     elif activate == "gate" and active_metrics and settings.PROMOTION_MIN_SHADOW_TICKETS > 0:
+        # One shadow at a time (as the models page's shadow action does): this one replaces it.
+        ModelVersion.objects.exclude(pk=version.pk).filter(shadow_since__isnull=False).update(shadow_since=None)
         version.shadow_since = timezone.now()
         reason = (
             f"passed the gate ({verdict.summary}); in shadow until "

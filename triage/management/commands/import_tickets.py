@@ -88,8 +88,9 @@ class Command(BaseCommand):
             else:
                 kept.append((line, subject, text, label, received_at))
         created, used = self._store(kept, plan, source, path.name)
+        already = f" ({len(kept) - created} already imported)" if len(kept) > created else ""
         self.stdout.write(
-            f"{created} tickets imported from {path.name} as source {source!r}, "
+            f"{created} tickets imported from {path.name} as source {source!r}{already}, "
             f"{len(used)} categories ({len(used & set(plan.new.values()))} new), {len(bad)} rows skipped"
         )
         bad.sort()
