@@ -593,13 +593,16 @@ def test_a_model_trained_before_a_merge_suggests_the_survivor_with_the_merged_ca
     assert ticket.live_prediction.suggested == fraud and not ticket.live_prediction.needs_human
 
 
+@pytest.mark.parametrize("live", [True, False], ids=["beside-a-live-model", "with-no-live-model"])
 def test_a_shadow_model_follows_taxonomy_edits_like_the_live_one(
-    admin_user: Any, categories: Any, live_model: Any, trained_pipeline: Any
+    admin_user: Any, categories: Any, trained_pipeline: Any, live: bool, request: pytest.FixtureRequest
 ) -> None:
     from django.utils import timezone
 
     from triage.ml.registry import model_version_create
 
+    if live:
+        request.getfixturevalue("live_model")
     shadow = model_version_create(
         pipeline=trained_pipeline,
         classes=[str(c) for c in trained_pipeline.classes_],
@@ -610,7 +613,7 @@ def test_a_shadow_model_follows_taxonomy_edits_like_the_live_one(
     shadow.shadow_since = timezone.now()
     shadow.save(update_fields=["shadow_since"])
     serving.reset()
-    assert serving.shadow_model() is not None
+    assert (serving.active_model() is not None) == live and serving.shadow_model() is not None
     lost, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
     merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
     serving._holder.checked_at = float("-inf")  # the next refresh tick, without reloading the models
@@ -643,31 +646,6 @@ def test_a_slug_answers_for_its_own_category_before_another_categorys_name(db: A
         "Refund": "refund-request",
         "REFUNDS": None,
     }
-
-
-def test_a_shadow_model_follows_taxonomy_edits_with_no_live_model(
-    admin_user: Any, categories: Any, trained_pipeline: Any
-) -> None:
-    from django.utils import timezone
-
-    from triage.ml.registry import model_version_create
-
-    shadow = model_version_create(
-        pipeline=trained_pipeline,
-        classes=[str(c) for c in trained_pipeline.classes_],
-        params={},
-        metrics={},
-        lineage={},
-    )
-    shadow.shadow_since = timezone.now()
-    shadow.save(update_fields=["shadow_since"])
-    serving.reset()
-    assert serving.active_model() is None and serving.shadow_model() is not None
-    lost, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
-    merge.category_merge(actor=admin_user, source_id=lost.pk, target_id=fraud.pk, source_version=lost.version)
-    serving._holder.checked_at = float("-inf")
-    loaded = serving.shadow_model()
-    assert loaded is not None and loaded.aliases == {"lost-or-stolen-card": "suspected-fraud"}
 
 
 def test_a_merge_older_than_the_model_leaves_its_suggestions_on_the_fast_path(categories: Any, live_model: Any) -> None:

@@ -238,7 +238,9 @@ def train_model(
         fitted = _fit_in_memory(params=params, share=share, report=report)
     pipeline = fitted.pipeline
     report("saving the signed artifact", 0.9)
-    if live_at_start is not None and not fitted.candidate_metrics:
+    # No held-out tickets to compare it with the live model on: neither promoted nor rejected.
+    uncompared = live_at_start is not None and not fitted.candidate_metrics
+    if uncompared:
         verdict = GateVerdict(False, ["no held-out tickets to compare it with the live model on: kept as a candidate"])
     elif live_at_start is not None and fitted.active_metrics is None:
         # Its artifact was refused (logged): it serves nothing, so it is replaced.
@@ -279,7 +281,7 @@ def train_model(
         activated, reason = True, "activated on request"
         model_version_activate(version=version, user=user, action=ModelPromotion.Action.PROMOTE, reason=reason)
     elif activate == "gate" and not verdict.passed:
-        if live_at_start is not None and not fitted.candidate_metrics:
+        if uncompared:
             reason = verdict.summary
         else:
             version.status = ModelVersion.Status.REJECTED
