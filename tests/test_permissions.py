@@ -84,3 +84,18 @@ def test_a_token_is_refused_when_unknown_or_its_user_inactive_and_a_lost_role_ap
     assert api.post("/api/tickets/", {**body, "external_id": "x2"}, format="json").status_code == 403
     User.objects.filter(pk=feeder.pk).update(is_active=False)
     assert api.post("/api/tickets/", body, format="json").status_code == 401
+
+
+def test_token_authentication_loads_the_user_and_token_as_the_orm_does(db: Any) -> None:
+    """Its SQL is hand-written: the objects it builds must equal the ORM's, field by field,
+    and a permission held directly (not through a role) counts too."""
+    user = make_user("direct-feeder", None)
+    user.user_permissions.add(Permission.objects.get(content_type__app_label="triage", codename="ingest_ticket"))
+    key = Token.objects.create(user=user).key
+    loaded, token = TokenAuthentication().authenticate_credentials(key)
+    expected_user, expected_token = fresh(user), Token.objects.get(key=key)
+    for field in User._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected_user, field.attname), field.name
+    assert loaded.date_joined.tzinfo is not None and token.created == expected_token.created
+    assert token.user is loaded and token.user_id == user.pk
+    assert loaded.has_perm(roles.CAN_INGEST) and not loaded.has_perm(roles.CAN_TRIAGE)
