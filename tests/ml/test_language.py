@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from triage.ml.language import SNOWBALL_LANGUAGES, detect_language
+from triage.ml.language import MAX_CHARS, SNOWBALL_LANGUAGES, detect_language
 from triage.ml.pipeline import build_pipeline
 from triage.ml.suggest import Suggester
 from triage.ml.text import TextNormalizer
@@ -75,3 +75,14 @@ def test_auto_pipeline_classifies_and_suggester_agrees() -> None:
     np.testing.assert_allclose(fast, pipe.predict_proba(probe), atol=1e-9)
     reasons = sugg.suggest(*probe[0]).reasons
     assert reasons and all(word.lower() in probe[0][1].lower() for word, _ in reasons)
+
+
+def test_a_long_ticket_is_read_from_its_start() -> None:
+    # An English message above a long quoted Spanish thread: the customer's words decide.
+    english = "Hello, I still have not received my new card and need to know when it will arrive. "
+    spanish = "El lunes escribió: gracias por contactarnos, hemos recibido su mensaje y la tarjeta llegará pronto. "
+    # (lingua calls any text with one "á" or "ó" Spanish, so the cut must fall in the English.)
+    text = english * 13 + spanish * 200
+    assert len(english * 13) > MAX_CHARS
+    assert detect_language(text) == "en"
+    assert detect_language(spanish * 200) == "es"
