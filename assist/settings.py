@@ -289,6 +289,9 @@ SPECTACULAR_SETTINGS = {
 # Product settings.
 TICKET_BODY_MAX_CHARS = env_int("ASSIST_TICKET_BODY_MAX_CHARS", 20_000)
 TICKET_SUBJECT_MAX_CHARS = env_int("ASSIST_TICKET_SUBJECT_MAX_CHARS", 500)
+# The largest request body read at all (API JSON included): Django's 2.5 MB, or room
+# for the longest ticket written entirely as \uXXXX\uXXXX escapes (12 bytes a character).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, 12 * (TICKET_BODY_MAX_CHARS + TICKET_SUBJECT_MAX_CHARS) + 65_536)
 QUEUE_PAGE_SIZE = env_int("ASSIST_QUEUE_PAGE_SIZE", 100)
 # How often a process checks whether another model version went live (seconds).
 MODEL_REFRESH_SECONDS = env_float("ASSIST_MODEL_REFRESH_SECONDS", 5.0)

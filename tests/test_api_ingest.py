@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.conftest import client_for
 from triage import serving
-from triage.ml.language import detect_language
+from triage.ml.language import detect_prefix
 from triage.models import Prediction, Ticket
 
 URL = "/api/tickets/"
@@ -53,12 +55,12 @@ def test_a_ticket_is_language_detected_once_for_storage_and_the_model(
     ingest_client: APIClient, live_model: Any
 ) -> None:
     assert serving.active_model() is not None  # loaded, and its detector warmed up
-    detect_language.cache_clear()
+    detect_prefix.cache_clear()
     response = post(
         ingest_client, {"subject": "Tarjeta robada", "body": "Me robaron la tarjeta en el metro, bloqueenla"}
     )
     assert response.status_code == 201 and response.json()["language"] == "es"
-    calls = detect_language.cache_info()
+    calls = detect_prefix.cache_info()
     # The ticket's stored language and the model's stemmer asked about the same text:
     # one detection, the second answer from the memo.
     assert calls.misses == 1 and calls.hits >= 1
@@ -192,6 +194,62 @@ def test_a_lone_surrogate_is_a_400_naming_the_field(ingest_client: APIClient, ra
     assert response.status_code == 400
     assert "lone surrogate" in response.json()[field][0]
     assert Ticket.objects.count() == 0
+
+
+@pytest.mark.parametrize("charset", ["zlib", "rot13", "base64", "latin-1", "no-such-codec"])
+def test_json_is_read_as_utf8_whatever_charset_the_request_names(ingest_client: APIClient, charset: str) -> None:
+    # Python's codec registry holds transforms: a 1 MB body sent as charset=zlib
+    # inflated to 1 GB in the worker before it was refused.
+    raw = '{"subject": "Carte bloquée", "body": "x"}'.encode()
+    response = ingest_client.post(URL, raw, content_type=f"application/json; charset={charset}")
+    assert response.status_code == 201, response.content
+    assert Ticket.objects.get().subject == "Carte bloquée"
+
+
+def test_a_body_that_is_not_utf8_is_a_400_and_nothing_stored(ingest_client: APIClient) -> None:
+    raw = '{"subject": "Carte bloquée", "body": "x"}'.encode("latin-1")
+    response = ingest_client.post(URL, raw, content_type="application/json; charset=latin-1")
+    assert response.status_code == 400 and "not UTF-8" in response.json()["detail"]
+    assert Ticket.objects.count() == 0
+
+
+def test_a_request_body_over_the_upload_limit_is_refused_unread(ingest_client: APIClient, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    raw = b'{"subject": "big", "body": "' + b"a" * 2_000 + b'"}'
+    response = ingest_client.post(URL, raw, content_type="application/json")
+    assert response.status_code == 413 and "1,000 bytes" in response.json()["detail"]
+    assert Ticket.objects.count() == 0
+
+
+def test_the_upload_limit_leaves_room_for_the_longest_ticket_written_as_escapes(ingest_client: APIClient) -> None:
+    # 20,000 emoji, each a \ud83d\ude00 surrogate pair in the JSON: 240 kB of body for a
+    # body at the limit (counted in code points as stored). It is read, and stored.
+    raw = b'{"subject": "emoji", "body": "' + b"\\ud83d\\ude00" * 20_000 + b'"}'
+    response = ingest_client.post(URL, raw, content_type="application/json")
+    assert response.status_code == 201, response.content[:200]
+    assert len(Ticket.objects.get().body) == 20_000
+
+
+@pytest.mark.parametrize(
+    ("received_at", "message"),
+    [
+        ("9999-12-31T23:30:00+01:00", "future"),
+        ("1999-12-31T23:59:59Z", "before 2000"),
+        ("0001-01-01T00:00:00", "out of range"),  # naive, east of UTC: it overflowed into a 500
+    ],
+)
+def test_a_received_time_out_of_bounds_is_a_400(
+    ingest_client: APIClient, settings: Any, received_at: str, message: str
+) -> None:
+    settings.TIME_ZONE = "Europe/Berlin"
+    response = post(ingest_client, {"body": "x", "received_at": received_at})
+    assert response.status_code == 400 and message in response.json()["received_at"][0]
+    assert Ticket.objects.count() == 0
+
+
+def test_a_received_time_a_little_ahead_of_our_clock_is_accepted(ingest_client: APIClient) -> None:
+    ahead = (timezone.now() + timedelta(minutes=2)).isoformat()
+    assert post(ingest_client, {"body": "x", "received_at": ahead}).status_code == 201
 
 
 def test_json_nested_past_the_recursion_limit_is_a_400(ingest_client: APIClient) -> None:

@@ -48,6 +48,8 @@ def test_a_page_past_the_last_is_not_found_and_the_first_and_last_pages_are_serv
     agent_client: APIClient, categories: Any
 ) -> None:
     assert agent_client.get("/api/tickets/", {"page": "99"}).status_code == 404
+    # Past Python's 4,300-digit limit for reading an integer: still just past the end.
+    assert agent_client.get("/api/tickets/", {"page": "9" * 5000}).status_code == 404
     assert agent_client.get("/api/tickets/", {"page": "1"}).status_code == 200
     assert agent_client.get("/api/tickets/", {"page": "last"}).status_code == 200
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
+from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from rest_framework.authtoken.models import Token
 
@@ -158,6 +160,35 @@ def test_the_page_stops_live_updates_when_its_session_ends(
     expect(page.locator("#live-status")).to_have_attribute("data-state", "down", timeout=5_000)
     expect(page.locator("#live-status")).to_contain_text("signed out")
     expect(page.locator(f"#ticket-{ticket_id}")).to_have_count(0)
+
+
+def test_an_undo_after_the_session_ended_goes_to_the_login_page_and_changes_nothing(
+    browser: Browser, asgi_server: str, agent: Any, admin_user: Any, integration: Any, categories: Any, live_model: Any
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    from triage import serving
+    from triage.taxonomy import services as tax
+
+    def set_threshold() -> None:  # off this thread, whose event loop is Playwright's: it broadcasts
+        try:
+            lost = categories["lost-or-stolen-card"]
+            tax.category_threshold_set(actor=admin_user, category_id=lost.pk, version=1, threshold="0.3")
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=set_threshold)
+    worker.start()
+    worker.join()
+    serving.reset()
+    ticket_id = post_ticket(asgi_server, integration, {"subject": "Card stolen", "body": "my wallet was stolen"})
+    assert Ticket.objects.get(pk=ticket_id).label_source == "auto"
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    Session.objects.all().delete()  # signed out elsewhere: the undo's POST is redirected to the login page
+    page.locator(f"#auto-{ticket_id} .undo-auto").click(force=True)  # the lane may be folded
+    # It used to read the login page's 200 as success and say "Back in the queue."
+    page.wait_for_url(re.compile(r"/accounts/login/\?next=%2F"))
+    assert Ticket.objects.get(pk=ticket_id).label_source == "auto"
 
 
 def test_an_outsider_gets_403_on_the_queue_page(browser: Browser, asgi_server: str, outsider: Any) -> None:

@@ -72,6 +72,23 @@ def test_the_second_agent_is_told_and_both_actions_are_recorded(
     ]
 
 
+def test_an_agent_sending_the_same_choice_again_gets_its_first_answer_and_nothing_new_is_stored(
+    agent_client: APIClient, second_agent: Any, ticket: Ticket
+) -> None:
+    first = triage(agent_client, ticket, "suspected-fraud")
+    again = triage(agent_client, ticket, "suspected-fraud")  # a retry, a double key press
+    assert first.status_code == again.status_code == 200
+    assert again.json()["applied"] is True and again.json()["decision"] == first.json()["decision"]
+    # Another choice by the same agent, or anyone else's, is still a recorded conflict.
+    assert triage(agent_client, ticket, "transfers").status_code == 409
+    assert triage(client_for(second_agent), ticket, "suspected-fraud").status_code == 409
+    assert [(d.agent.username, d.chosen.slug, d.applied) for d in Decision.objects.order_by("id")] == [
+        ("alice", "suspected-fraud", True),
+        ("alice", "transfers", False),
+        ("bob", "suspected-fraud", False),
+    ]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_agents_racing_on_one_ticket_exactly_one_wins(agent: Any, second_agent: Any, live_model: Any) -> None:
     ticket = services.ticket_ingest(subject="Transfer", body="my transfer has not arrived").ticket

@@ -227,6 +227,11 @@ def ticket_triage(
         )
         == 1
     )
+    if not applied and (repeat := _repeated_decision(ticket=ticket, agent=agent, category=category)):
+        # The same agent sending the same choice again (a retry, a double key press)
+        # gets its first answer; history holds one decision, not a "conflict" with itself.
+        ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
+        return TriageResult(ticket=ticket, decision=repeat, applied=True)
     decision = Decision.objects.create(
         ticket=ticket,
         agent=agent,
@@ -242,6 +247,24 @@ def ticket_triage(
     if applied:
         transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
     return TriageResult(ticket=ticket, decision=decision, applied=applied)
+
+
+def _repeated_decision(*, ticket: Ticket, agent: User, category: Category) -> Decision | None:
+    """This agent's applied decision on the ticket, if the ticket still stands as it set it."""
+    stands = Ticket.objects.filter(
+        pk=ticket.pk,
+        status=Ticket.Status.TRIAGED,
+        label_source=Ticket.LabelSource.AGENT,
+        triaged_by=agent,
+        category=category,
+    ).exists()
+    if not stands:
+        return None
+    return (
+        Decision.objects.filter(ticket=ticket, agent=agent, chosen=category, applied=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
 
 
 class UndoError(Exception):

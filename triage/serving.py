@@ -9,6 +9,7 @@ fails to load is logged and the previous model keeps serving.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import re
 import threading
@@ -41,22 +42,25 @@ class SuggestionCache:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.entries: OrderedDict[str, Suggestion] = OrderedDict()
+        self.entries: OrderedDict[bytes, Suggestion] = OrderedDict()
         self.lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     @staticmethod
-    def key(subject: str, body: str) -> str:
+    def key(subject: str, body: str) -> bytes:
         """The same subject and body up to runs of whitespace, which the model ignores.
 
         Not the joined text, nor lowercased: the model weighs the subject on its
         own, and reasons quote the ticket's own words as written. (A NUL can't
         come in: every entry point refuses it.)
         """
-        return f"{_SPACES.sub(' ', subject).strip()}\x00{_SPACES.sub(' ', body).strip()}"
+        text = f"{_SPACES.sub(' ', subject).strip()}\x00{_SPACES.sub(' ', body).strip()}"
+        # A 128-bit digest, not the text: 4,096 20,000-character bodies held as keys
+        # were half a gigabyte per process.
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
-    def get(self, key: str) -> Suggestion | None:
+    def get(self, key: bytes) -> Suggestion | None:
         with self.lock:
             found = self.entries.get(key)
             if found is None:
@@ -66,7 +70,7 @@ class SuggestionCache:
             self.entries.move_to_end(key)
             return found
 
-    def put(self, key: str, suggestion: Suggestion) -> None:
+    def put(self, key: bytes, suggestion: Suggestion) -> None:
         if self.size <= 0:
             return
         with self.lock:

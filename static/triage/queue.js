@@ -213,8 +213,15 @@
     liveStatus.textContent = text;
   }
 
+  // A fetch that was redirected (to the login page) answered 200 with HTML: the
+  // session has ended. Go to the login page, which brings the agent back here.
+  function signedOut() {
+    location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname + location.search));
+  }
+
   async function reloadRows() {
     const response = await fetch("/queue/rows/" + location.search, { credentials: "same-origin" });
+    if (response.redirected) return signedOut(); // the login page, not rows
     if (!response.ok) return;
     const keep = selected ? selected.dataset.ticketId : null;
     document.getElementById("queue-rows").innerHTML = await response.text(); // server-rendered, escaped
@@ -369,6 +376,7 @@
       credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken() },
     }).catch(() => null);
+    if (response && response.redirected) return signedOut();
     const data = response ? await response.json().catch(() => ({})) : {};
     if (response && response.ok) {
       const el = document.getElementById("auto-" + id);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from triage.ml.language import MAX_CHARS, SNOWBALL_LANGUAGES, detect_language
+from triage.ml.language import MAX_CHARS, SNOWBALL_LANGUAGES, detect_language, detect_prefix
 from triage.ml.pipeline import build_pipeline
 from triage.ml.suggest import Suggester
 from triage.ml.text import TextNormalizer
@@ -87,3 +87,13 @@ def test_a_long_ticket_is_read_from_its_start() -> None:
     assert len(english * 13) > MAX_CHARS
     assert detect_language(text) == "en"
     assert detect_language(spanish * 200) == "es"
+
+
+def test_the_detection_memo_holds_only_the_start_that_was_read() -> None:
+    # Tickets that differ only after MAX_CHARS share one memo entry, and no entry
+    # keeps a whole 20,000-character body alive.
+    start = "My card payment was declined at the shop and I do not know why. " * 20
+    detect_prefix.cache_clear()
+    assert detect_language(start + "A" * 20_000) == detect_language(start + "B" * 20_000) == "en"
+    memo = detect_prefix.cache_info()
+    assert (memo.misses, memo.hits, memo.currsize) == (1, 1, 1)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 
 from triage.models import Category, Channel, Prediction, Ticket, ticket_subject_limit
@@ -22,6 +24,33 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class ReceivedAtField(serializers.DateTimeField):
+    """When the customer wrote: not before 2000, not in the future beyond a clock's skew.
+
+    The queue lists the newest first, so a ticket dated in 9999 would head it for
+    ever. DRF lets a naive datetime near year 1 overflow into a 500 when TIME_ZONE is
+    east of UTC; that is its out-of-range error here.
+    """
+
+    EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+    SKEW = timedelta(minutes=5)
+    default_error_messages = {
+        "too_early": "A ticket can't be received before 2000-01-01.",
+        "in_future": "A ticket can't be received in the future (more than 5 minutes from now).",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            when = super().to_internal_value(value)
+        except OverflowError:
+            self.fail("overflow")
+        if when < self.EARLIEST:
+            self.fail("too_early")
+        if when > timezone.now() + self.SKEW:
+            self.fail("in_future")
+        return when
+
+
 class TicketIn(serializers.Serializer):
     source = StrictCharField(max_length=64, required=False, default="api")  # type: ignore[assignment]
     external_id = StrictCharField(max_length=200, required=False, allow_null=True, allow_blank=True, default=None)
@@ -29,7 +58,7 @@ class TicketIn(serializers.Serializer):
     body = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, default=Channel.API)
     customer_ref = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
-    received_at = serializers.DateTimeField(required=False, default=None)
+    received_at = ReceivedAtField(required=False, default=None)
 
     # Limits count the text as stored: composed (NFC), which some characters
     # lengthen ("\ufb2c" becomes three), so a subject at the limit before could

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -35,8 +35,11 @@ class TicketPagination(PageNumberPagination):
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
         """A `page` that is not a positive number is bad input (400 naming it); a page
-        past the last one stays DRF's 404."""
+        past the last one stays DRF's 404, however many digits it has (Python refuses
+        to read an integer of over 4,300)."""
         page = request.query_params.get(self.page_query_param)
+        if page is not None and page.isascii() and page.isdigit() and len(page) > 18:
+            raise NotFound("Invalid page.")
         if (
             page is not None
             and page not in self.last_page_strings

@@ -52,12 +52,17 @@ def _detector() -> Any:
     return LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
 
 
-# Suggester asks twice per ticket (features, known-words share); training
-# texts repeat. Bounded, and a pure function of its input.
-@lru_cache(maxsize=4096)
 def detect_language(text: str) -> str:
     """ISO 639-1 code of ``text``'s language (read from its first MAX_CHARS), or "" when unsure."""
-    text = text[:MAX_CHARS]
+    return detect_prefix(text[:MAX_CHARS])
+
+
+# Suggester asks twice per ticket (features, known-words share); training
+# texts repeat. Bounded, a pure function of its input, and keyed on the prefix
+# actually read, so 4,096 entries hold at most ~16 MB, not whole 20,000-character bodies.
+@lru_cache(maxsize=4096)
+def detect_prefix(text: str) -> str:
+    """The memoised detection of a text already cut to MAX_CHARS (see detect_language)."""
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return ""
     values = _detector().compute_language_confidence_values(text)
