@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from tests.conftest import client_for
 from triage import serving
+from triage.api.serializers import TicketIn
 from triage.ml.language import detect_prefix
 from triage.models import Prediction, Ticket
 
@@ -139,6 +141,22 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
     assert response.status_code == 400
     assert field in response.json()
     assert Ticket.objects.count() == 0 and Prediction.objects.count() == 0
+
+
+def test_each_validation_has_its_own_fields_so_nothing_carries_over_to_the_next() -> None:
+    # The ingest serializer copies its declared fields shallowly (cheaper than DRF's deep copy).
+    first = TicketIn(data={"subject": "x" * 600, "body": "y"})
+    assert not first.is_valid() and "subject" in first.errors
+    first.fields["body"].validators.append(lambda value: (_ for _ in ()).throw(ValidationError("no")))
+    second = TicketIn(data={"subject": "Card lost", "body": "Please block it"})
+    assert second.is_valid(), second.errors
+    assert second.validated_data["body"] == "Please block it"
+    assert second.fields["body"] is not first.fields["body"]
+    assert second.fields["body"].parent is second and first.fields["body"].parent is first
+    assert second.fields["received_at"].label == "Received at"
+    # The declared fields themselves stay unbound and untouched.
+    declared = TicketIn._declared_fields["body"]
+    assert declared.field_name is None and len(declared.validators) == len(second.fields["body"].validators)
 
 
 def test_a_body_over_the_configured_limit_is_refused(ingest_client: APIClient, settings: Any) -> None:

@@ -119,6 +119,36 @@ def test_an_agent_picks_another_category_by_digit_and_by_typing(
     assert decisions[first.pk].chosen.slug == "suspected-fraud"
 
 
+def test_the_queue_fetches_more_rows_as_others_clear_the_first_page_and_only_tells_of_its_own(
+    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
+) -> None:
+    # Found by review: with more waiting than a page holds, the page said "empty" while
+    # its count said 25 more, and it toasted every ticket the agent had never touched.
+    from triage import services
+
+    settings.QUEUE_PAGE_SIZE = 5
+    made = [services.ticket_ingest(subject=f"Fee {i}", body="why was I charged a monthly fee").ticket for i in range(8)]
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    expect(page.locator("li.ticket")).to_have_count(5)
+    expect(page.locator("#queue-count")).to_have_text("8")
+    token, _ = Token.objects.get_or_create(user=second_agent)
+    fees = made[0].live_prediction.suggested.slug
+    for ticket in made[3:]:  # the five shown, newest first: another agent takes them
+        response = requests.post(
+            f"{asgi_server}/api/tickets/{ticket.pk}/triage/",
+            json={"category": fees},
+            headers={"Authorization": f"Token {token.key}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+
+    expect(page.locator("#queue-count")).to_have_text("3")
+    expect(page.locator("li.ticket")).to_have_count(3, timeout=5_000)  # the rest, fetched
+    expect(page.locator("#queue-empty")).to_be_hidden()
+    # Alice never chose any of them (the page selected each by itself): no toasts.
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+
+
 def test_enter_on_a_focused_control_is_the_controls_own_not_an_accept(
     browser: Browser, asgi_server: str, agent: Any, live_model: Any
 ) -> None:
@@ -130,10 +160,16 @@ def test_enter_on_a_focused_control_is_the_controls_own_not_an_accept(
     page = log_in(browser, asgi_server, "alice", "pw-alice")
     expect(page.locator(f"#ticket-{ticket.pk}")).to_have_class(SELECTED)
 
-    # The select takes its own arrow keys (and then shows that queue).
+    # The select takes its own arrow keys: they step through the queues without leaving
+    # the page (found by review: the first arrow navigated), and Enter shows that queue.
     page.focus("#watch-queue")
     page.keyboard.press("ArrowDown")
+    expect(page.locator("#watch-queue")).not_to_have_value("")
+    page.wait_for_timeout(500)  # time for a navigation that must not come
+    assert "queue=" not in page.url
+    page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"[?&]queue=[\w-]+"))
+    assert Decision.objects.count() == 0
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
 
     # Enter on the focused "Log out" button logs out; it does not accept the selected ticket.

@@ -166,8 +166,20 @@ def test_the_ticket_page_shows_text_escaped_with_prediction_and_decisions(seeded
 
 def test_the_overview_answers_whether_to_retrain(seeded: Any, supervisor: Any, settings: Any) -> None:
     settings.REPORTS_ACCEPTANCE_FLOOR = 0.65
+    settings.REPORTS_ACCEPTANCE_MIN_DECISIONS = 5
     html = logged_in(supervisor).get("/reports/?from=2026-11-01&to=2026-11-12").content.decode()
     assert "Retraining is advised" in html and "below the floor of 65%" in html  # last 7 days: 3 of 5
+
+
+def test_the_overview_advises_no_retrain_on_fewer_suggestions_than_the_floor_needs(
+    seeded: Any, supervisor: Any, settings: Any
+) -> None:
+    # Found by review: one Spanish suggestion, not accepted, advised a retrain.
+    settings.REPORTS_ACCEPTANCE_FLOOR = 0.65
+    settings.REPORTS_ACCEPTANCE_MIN_DECISIONS = 6  # the floor's own trigger needs as many
+    html = logged_in(supervisor).get("/reports/?from=2026-11-01&to=2026-11-12").content.decode()
+    assert "Retraining is advised" not in html and "⚠ Acceptance" not in html
+    assert "too few suggestions to judge acceptance" in html and "over only 5 suggestions" in html
 
 
 def test_the_overview_of_a_short_range_counts_only_decisions_inside_it(seeded: Any, supervisor: Any) -> None:

@@ -307,6 +307,9 @@ class Prediction(models.Model):
         UNFAMILIAR = "unfamiliar", "unlike what the model learned from: words it has not seen"
         NOVEL = "novel", "unlike every ticket the model learned from"
         UNSURE = "unsure", "the model is not sure enough of any category"
+        # Not the model's doing: the category it suggested was closed while the ticket
+        # waited, and this is its next choice (triage.taxonomy.waiting).
+        RETIRED = "retired", "the model's choice was retired; this is its next one"
 
     # The model abstained: not confident enough, or the ticket is unlike its training data.
     needs_human = models.BooleanField(default=False)

@@ -212,8 +212,13 @@ def ticket_triage(
 ) -> TriageResult:
     """Record an agent's decision. The first decision on a ticket wins; later ones are
     recorded with applied=False and the ticket is left as the first agent set it."""
+    # Read again under a row lock: a merge or retire of this category holds the row
+    # until it commits, so a decision waits for it, then sees it closed, rather than
+    # landing on a category the merge has already emptied.
+    # (No join here: a row re-read after a lock wait comes back fresh, a joined one may not.)
+    category = Category.objects.select_for_update(no_key=True).get(pk=category.pk)
     if not category.is_active:
-        raise ValueError(f"category {category.slug!r} is retired")
+        raise CategoryClosedError(category)
     live = Prediction.objects.filter(ticket=ticket, is_live=True).first()
     now = timezone.now()
     # The conditional UPDATE is the claim: of two agents, exactly one sees a row count of 1.
@@ -265,6 +270,16 @@ def _repeated_decision(*, ticket: Ticket, agent: User, category: Category) -> De
         .order_by("-created_at", "-pk")
         .first()
     )
+
+
+class CategoryClosedError(ValueError):
+    """The chosen category was retired or merged away (meanwhile, or before)."""
+
+    def __init__(self, category: Category) -> None:
+        self.category = category
+        into = category.merged_into.name if category.merged_into_id and category.merged_into else None
+        detail = f"was merged into “{into}”" if into else "is retired"
+        super().__init__(f"Category “{category.name}” {detail}: choose again.")
 
 
 class UndoError(Exception):

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -169,6 +170,24 @@ class LoadedModel:
             reasons=suggestion.reasons if own else [],
         )
         return suggestion, self.categories[best]
+
+
+@dataclass(frozen=True)
+class AsServed:
+    """A model's suggestions as serving gives them under today's taxonomy: a class
+    merged away counts for its survivor, a retired one drops out. The promotion gate
+    compares a candidate with the live model this way, not with its raw classes."""
+
+    model: LoadedModel
+
+    def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]:
+        nothing = Suggestion(label="", confidence=0.0, alternatives=[], reasons=[])
+        return [(self.model.suggest(s, b, cached=False) or (nothing, None))[0] for s, b in pairs]
+
+
+def as_served(row: ModelVersion, suggester: Suggester | StreamingSuggester) -> AsServed:
+    categories = _suggestable()
+    return AsServed(LoadedModel(row, suggester, categories, aliases=_aliases(categories, suggester.classes)))
 
 
 class _Holder:

@@ -10,6 +10,7 @@ from celery import shared_task
 from triage.learning import services, tuning
 from triage.models import TrainingRun
 from triage.taxonomy import merge as taxonomy_merge
+from triage.taxonomy.waiting import waiting_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +42,14 @@ def retrain(**params: Any) -> int | None:
 @shared_task
 def housekeeping() -> None:
     """Every minute: fail runs whose worker died, retrain when enough decisions came in,
-    and give a newly live model its drift reference (one query when it has one)."""
+    move waiting tickets off closed categories, and give a newly live model its drift
+    reference (one query when it has one)."""
     from triage.reports import services as reports
 
     services.training_runs_reap()
     services.retrain_if_due()
     taxonomy_merge.retrain_if_pending()  # a taxonomy change that found a training running
+    waiting_sweep()  # tickets classified while a process's category list was seconds old
     reports.model_reference_ensure()
 
 

@@ -71,6 +71,11 @@
     ds.borderColor = "rgba(0, 0, 0, 0.08)";
     ds.borderWidth = 1;
     ds.width = function (ctx) { const a = ctx.chart.chartArea; return a ? a.width / labels.length - 1 : 0; };
+    // Every row and column is a category: a skipped label leaves a column unnamed.
+    ["x", "y"].forEach(function (axis) {
+      const scale = config.options.scales[axis];
+      scale.ticks = Object.assign({}, scale.ticks, { autoSkip: false });
+    });
     ds.height = function (ctx) { const a = ctx.chart.chartArea; return a ? a.height / labels.length - 1 : 0; };
     config.options.plugins.legend = { display: false };
     const cellUrl = config.cellUrl;

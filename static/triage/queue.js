@@ -23,11 +23,15 @@
     return m ? decodeURIComponent(m[1]) : "";
   }
 
+  const MAX_TOASTS = 3;
+
   function toast(text, kind) {
+    const box = document.getElementById("toasts");
     const el = document.createElement("div");
     el.className = "toast" + (kind ? " " + kind : "");
     el.textContent = text;
-    document.getElementById("toasts").appendChild(el);
+    box.appendChild(el);
+    while (box.children.length > MAX_TOASTS) box.firstElementChild.remove(); // the oldest go first
     setTimeout(() => el.remove(), 5000);
   }
 
@@ -35,17 +39,37 @@
     return Array.from(list().querySelectorAll("li.ticket"));
   }
 
+  // The page holds the first page of the queue; as its rows leave, fetch the next ones
+  // rather than say "empty" while the count says more are waiting.
+  const TOP_UP_BELOW = 10;
+  let toppingUp = null;
+
   function updateCount(delta) {
     const n = Math.max(0, parseInt(countEl.textContent, 10) + delta);
     countEl.textContent = String(n);
-    document.getElementById("queue-empty").hidden = tickets().length > 0;
+    const shown = tickets().length;
+    document.getElementById("queue-empty").hidden = shown > 0;
+    if (delta < 0 && shown < Math.min(n, TOP_UP_BELOW) && !toppingUp) {
+      toppingUp = reloadRows().finally(() => {
+        toppingUp = null;
+      });
+    }
   }
 
-  function select(el) {
-    if (selected) selected.classList.remove("selected");
+  // The ticket the agent chose (j/k, a click), not one the page moved to by itself:
+  // only that one's removal by another agent is worth telling them about.
+  let chosenId = null;
+
+  function select(el, byAgent = false) {
+    if (selected) {
+      selected.classList.remove("selected");
+      selected.removeAttribute("aria-current");
+    }
     selected = el || null;
+    if (byAgent) chosenId = selected ? selected.dataset.ticketId : null;
     if (!selected) return;
     selected.classList.add("selected");
+    selected.setAttribute("aria-current", "true"); // what a screen reader announces as the ticket at hand
     if (!firstSeen.has(selected.dataset.ticketId)) firstSeen.set(selected.dataset.ticketId, performance.now());
     selected.scrollIntoView({ block: "nearest" });
   }
@@ -54,7 +78,7 @@
     const all = tickets();
     if (!all.length) return;
     const i = selected ? all.indexOf(selected) : -1;
-    select(all[Math.min(all.length - 1, Math.max(0, i + step))]);
+    select(all[Math.min(all.length - 1, Math.max(0, i + step))], true);
   }
 
   function removeTicket(id) {
@@ -199,7 +223,7 @@
   document.addEventListener("click", (ev) => {
     const choice = ev.target.closest(".choice");
     const row = ev.target.closest("li.ticket");
-    if (row) select(row);
+    if (row) select(row, true);
     if (choice && row) triage(row, choice.dataset.category);
   });
 
@@ -269,13 +293,18 @@
       const el = fromServer(data.html);
       decorate(el);
       autoList.prepend(el);
+      refreshAges(); // "12 s ago", as the rows the page loaded with say
     } else if (data.event === "auto_undone") {
       const el = document.getElementById("auto-" + data.ticket_id);
       if (el) el.remove();
     } else if (data.event === "taxonomy") {
       applyTaxonomy(data);
+      if (data.reload) reloadRows(); // waiting tickets got new suggestions
+    } else if (data.event === "rows_changed") {
+      reloadRows();
     } else if (data.event === "ticket_removed") {
-      const wasMine = selected && selected.dataset.ticketId === String(data.ticket_id) && !selected.classList.contains("leaving");
+      const wasMine =
+        chosenId === String(data.ticket_id) && selected && selected.dataset.ticketId === chosenId && !selected.classList.contains("leaving");
       if (removeTicket(data.ticket_id) && wasMine) {
         toast("Ticket #" + data.ticket_id + " was triaged by " + data.agent + " as " + data.category + ".");
       }
@@ -350,11 +379,29 @@
   }
 
   // --- watching a queue, notifications, undo ------------------------------------
-  document.getElementById("watch-queue").addEventListener("change", (ev) => {
+  // A mouse pick applies at once; with the keyboard, arrows only step through the
+  // queues (each one fires "change") and Enter or leaving the list applies.
+  const watchSelect = document.getElementById("watch-queue");
+  let watchKeyed = false;
+  function applyWatch() {
     const params = new URLSearchParams(location.search);
-    if (ev.target.value) params.set("queue", ev.target.value);
+    if ((params.get("queue") || "") === watchSelect.value) return;
+    if (watchSelect.value) params.set("queue", watchSelect.value);
     else params.delete("queue");
     location.search = params.toString();
+  }
+  watchSelect.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") {
+      ev.preventDefault();
+      applyWatch();
+    } else if (ev.key !== "Tab") watchKeyed = true;
+  });
+  watchSelect.addEventListener("change", () => {
+    if (!watchKeyed) applyWatch();
+  });
+  watchSelect.addEventListener("blur", () => {
+    if (watchKeyed) applyWatch();
+    watchKeyed = false;
   });
 
   const notifyButton = document.getElementById("enable-notifications");

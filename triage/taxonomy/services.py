@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from triage.models import (
 )
 from triage.taxonomy import broadcast
 from triage.taxonomy.alternatives import replace_in_waiting_alternatives
+from triage.taxonomy.waiting import waiting_resuggest
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +140,18 @@ def _clean_identity(name: str, slug: str, exclude: int | None) -> tuple[str, str
     return name, slug
 
 
+# A description is the tooltip agents see, and every taxonomy event carries it to
+# every open queue page: a paragraph, not a document.
+DESCRIPTION_MAX_CHARS = 1000
+
+
+def _clean_description(description: str) -> str:
+    description = description.strip()
+    if len(description) > DESCRIPTION_MAX_CHARS:
+        raise TaxonomyError("description", f"A description has at most {DESCRIPTION_MAX_CHARS} characters.")
+    return description
+
+
 def _check_color(color: str) -> str:
     if not COLOR.match(color or ""):
         raise TaxonomyError("color", "A colour is written #rrggbb, for example #2357d9.")
@@ -196,7 +210,7 @@ def category_create(
             category = Category.objects.create(
                 name=name,
                 slug=slug,
-                description=description.strip(),
+                description=_clean_description(description),
                 color=_check_color(color),
                 parent=parent,
                 queue=queue,
@@ -248,7 +262,7 @@ def category_update(
                 version,
                 name=name,
                 slug=slug,
-                description=description.strip(),
+                description=_clean_description(description),
                 color=_check_color(color),
                 parent=parent,
                 queue=queue,
@@ -274,12 +288,13 @@ def category_update(
 
 
 def reroute_untriaged(category_ids: list[int]) -> None:
-    """Untriaged tickets suggested into these categories follow their queue and urgency."""
+    """Untriaged tickets suggested into these categories follow their queue and urgency;
+    a ticket an urgent routing rule sent there stays urgent."""
     for category in Category.objects.filter(pk__in=category_ids):
-        tickets = Ticket.objects.filter(
-            status=Ticket.Status.NEW, predictions__is_live=True, predictions__suggested=category
-        )
-        Ticket.objects.filter(pk__in=tickets.values("pk")).update(queue=category.queue_id, urgent=category.urgent)
+        live = Prediction.objects.filter(is_live=True, ticket__status=Ticket.Status.NEW, suggested=category)
+        Ticket.objects.filter(pk__in=live.values("ticket_id")).update(queue=category.queue_id, urgent=category.urgent)
+        if not category.urgent:
+            Ticket.objects.filter(pk__in=live.filter(rule__urgent=True).values("ticket_id")).update(urgent=True)
 
 
 @transaction.atomic
@@ -293,6 +308,7 @@ def category_retire(*, actor: Any, category_id: int, version: int) -> Category:
         raise TaxonomyError("__all__", f"“{category.name}” has active subcategories: retire or move them first.")
     _bump(category, version, is_active=False)
     replace_in_waiting_alternatives(category, None)
+    resuggested = waiting_resuggest([category.pk])
     rules = RoutingRule.objects.filter(category=category, is_active=True)
     rule_names = list(rules.values_list("name", flat=True))
     rules.update(is_active=False)
@@ -303,10 +319,10 @@ def category_retire(*, actor: Any, category_id: int, version: int) -> Category:
         summary=f"Retired “{category.label}”"
         + (f"; switched off rules: {', '.join(rule_names)}" if rule_names else ""),
         before={"is_active": True},
-        after={"is_active": False, "rules_switched_off": rule_names},
+        after={"is_active": False, "rules_switched_off": rule_names, "waiting_resuggested": resuggested},
     )
     transaction.on_commit(_rules_changed)
-    transaction.on_commit(broadcast.taxonomy_changed)
+    transaction.on_commit(partial(broadcast.taxonomy_changed, reload=bool(resuggested)))
     return category
 
 

@@ -5,6 +5,7 @@ the ticket and its decisions, keeps the old label, and asks for a retrain)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.preprocessing import normalize
 
 from triage.models import Category, Decision, RoutingRule, Split, SplitItem, TaxonomyChange, Ticket
 from triage.taxonomy import broadcast
+from triage.taxonomy.alternatives import replace_in_waiting_alternatives
 from triage.taxonomy.merge import relabel, request_retrain
 from triage.taxonomy.services import (
     TaxonomyError,
@@ -27,6 +29,7 @@ from triage.taxonomy.services import (
     record,
     snapshot,
 )
+from triage.taxonomy.waiting import waiting_resuggest
 
 
 def guess(texts: list[str], targets: list[Category], seeds: dict[int, list[str]]) -> list[tuple[int, float]]:
@@ -101,7 +104,10 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
         except TaxonomyError as exc:
             raise TaxonomyError("new_names", exc.message) from None
     _bump(source, version, is_active=False)
-    # As on retire: the source's rules stop routing to it (and every process reloads them).
+    # As on retire: waiting tickets stop suggesting or offering it (the model can't know
+    # the new categories before a retrain), and its rules stop routing to it.
+    replace_in_waiting_alternatives(source, None)
+    resuggested = waiting_resuggest([source.pk])
     RoutingRule.objects.filter(category=source, is_active=True).update(is_active=False)
     transaction.on_commit(_rules_changed)
     split = Split.objects.create(source=source, created_by=actor)
@@ -120,9 +126,14 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
         category=source,
         summary=f"Split “{source.label}” into {', '.join(f'“{t.name}”' for t in targets)}",
         before=snapshot(source),
-        after={"targets": [t.slug for t in targets], "relabel_list": split.items.count(), "split": split.pk},
+        after={
+            "targets": [t.slug for t in targets],
+            "relabel_list": split.items.count(),
+            "split": split.pk,
+            "waiting_resuggested": resuggested,
+        },
     )
-    transaction.on_commit(broadcast.taxonomy_changed)
+    transaction.on_commit(partial(broadcast.taxonomy_changed, reload=bool(resuggested)))
     return split
 
 

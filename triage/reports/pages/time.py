@@ -202,7 +202,11 @@ def build_overview(f: ReportFilter) -> Report:
     floor = settings.REPORTS_ACCEPTANCE_FLOOR
     accepted = rate(totals["accepted"], totals["shown"])
     last_drift_run = TrainingRun.objects.filter(trigger=TrainingRun.Trigger.DRIFT).order_by("-created_at").first()
-    retrain = (accepted is not None and accepted < floor) or bool(drift_report.warnings)
+    # As the floor's own trigger (acceptance_floor_check): a rate over a handful of
+    # suggestions (one Spanish ticket, a small category) advises nothing.
+    enough = totals["shown"] >= settings.REPORTS_ACCEPTANCE_MIN_DECISIONS
+    below_floor = enough and accepted is not None and accepted < floor
+    retrain = below_floor or bool(drift_report.warnings)
     report.tables.append(
         Table(
             "summary",
@@ -214,6 +218,7 @@ def build_overview(f: ReportFilter) -> Report:
                 ["Blind-slice accuracy (unbiased)", rate(summary["blind_agreed"], summary["blind_decided"])],
                 ["Blind-slice tickets", summary["blind_decided"]],
                 ["Acceptance floor (retrain below)", floor],
+                ["Suggestions the floor needs", settings.REPORTS_ACCEPTANCE_MIN_DECISIONS],
                 ["Drift warnings in range", len(drift_report.warnings)],
                 [
                     "Last retrain requested by the floor",
@@ -245,7 +250,12 @@ def build_overview(f: ReportFilter) -> Report:
         )
     )
     report.warnings = drift_report.warnings[-3:]
-    if accepted is not None and accepted < floor:
+    if below_floor:
         report.warnings.insert(0, f"Acceptance last week {accepted:.0%} is below the floor of {floor:.0%}.")
+    elif accepted is not None and accepted < floor:
+        report.extra["too_few"] = (
+            f"Acceptance {accepted:.0%} is below the floor of {floor:.0%}, but over only {totals['shown']} "
+            f"suggestions: the floor judges from {settings.REPORTS_ACCEPTANCE_MIN_DECISIONS}."
+        )
     report.extra["retrain"] = retrain
     return report
