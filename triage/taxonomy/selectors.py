@@ -20,17 +20,23 @@ def category_rows() -> list[Category]:
     return sorted(categories, key=lambda c: (not c.is_active, c.label.lower()))
 
 
-def category_slugs_by_label(labels: Iterable[str]) -> dict[str, str | None]:
-    """Each label's category slug, reading a label as a slug or a name (any case); a
-    category merged into another answers with the survivor's slug. None: no such category."""
-    categories = {c.pk: c for c in Category.objects.all()}
-    finals: dict[int, str] = {}
+def merge_ends(categories: dict[int, Category]) -> dict[int, Category]:
+    """Each category (by id) -> the one it lives on in: itself, or the end of its merges."""
+    ends: dict[int, Category] = {}
     for category in categories.values():
         final, seen = category, set()
         while final.merged_into_id is not None and final.pk not in seen:  # merges can chain
             seen.add(final.pk)
             final = categories[final.merged_into_id]
-        finals[category.pk] = final.slug
+        ends[category.pk] = final
+    return ends
+
+
+def category_slugs_by_label(labels: Iterable[str]) -> dict[str, str | None]:
+    """Each label's category slug, reading a label as a slug or a name (any case); a
+    category merged into another answers with the survivor's slug. None: no such category."""
+    categories = {c.pk: c for c in Category.objects.all()}
+    finals = {pk: end.slug for pk, end in merge_ends(categories).items()}
     # A label is read as a slug exactly as written first, then as a name: a slug names
     # its own category even when another category's name reads the same (a "Refund"
     # renamed "Returns" keeps the slug `refund`; a new "Refund" is `refund-request`).

@@ -17,23 +17,17 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from triage.models import Category, Prediction, Ticket
+from triage.taxonomy.selectors import merge_ends
 
 logger = logging.getLogger(__name__)
 
 
-def _survivors() -> tuple[dict[str, Category], dict[str, Category | None]]:
-    """Active categories by slug, and every category's slug -> the active category
-    standing for it (itself, or the end of its merges), or None."""
+def _standing() -> dict[str, Category | None]:
+    """Every category's slug -> the active category standing for it (itself, or the
+    end of its merges), or None."""
     categories = {c.pk: c for c in Category.objects.select_related("queue")}
-    active = {c.slug: c for c in categories.values() if c.is_active}
-    standing: dict[str, Category | None] = {}
-    for category in categories.values():
-        final, seen = category, set()
-        while final.merged_into_id is not None and final.pk not in seen:  # merges can chain
-            seen.add(final.pk)
-            final = categories[final.merged_into_id]
-        standing[category.slug] = final if final.is_active else None
-    return active, standing
+    ends = merge_ends(categories)
+    return {c.slug: ends[pk] if ends[pk].is_active else None for pk, c in categories.items()}
 
 
 def _ranked(prediction: Prediction, standing: dict[str, Category | None]) -> list[tuple[Category, float]]:
@@ -62,7 +56,7 @@ def waiting_resuggest(category_ids: Iterable[int] | None = None) -> int:
     predictions = list(waiting.select_for_update(of=("self",)))
     if not predictions:
         return 0
-    _, standing = _survivors()
+    standing = _standing()
     changed: list[Prediction] = []
     tickets: list[Ticket] = []
     for prediction in predictions:
