@@ -91,7 +91,10 @@ def test_a_click_on_a_confusion_cell_lists_its_tickets(supervisor_page: Page, as
     ticket = seeded.tickets[2]
     expect(items.first).to_have_attribute("data-ticket", str(ticket.pk))
     expect(items.first).to_contain_text("<b>ticket 3</b>")  # the subject, shown as text
-    expect(page.locator("#cell-tickets h3")).to_have_text("Suggested alpha, chosen beta: 1 ticket")
+    expect(page.locator("#cell-tickets h3")).to_have_text("Suggested Alpha, chosen Beta: 1 ticket")
+    # The heatmap names its rows and columns as people know the categories.
+    ticks = page.evaluate("() => window.Chart.getChart('chart-confusion').scales.x.ticks.map((t) => t.label)")
+    assert "Alpha" in ticks and "alpha" not in ticks, ticks
 
     page.locator("#cell-ticket-list a").first.click()
     expect(page.locator("h1")).to_have_text(f"Ticket #{ticket.pk}")

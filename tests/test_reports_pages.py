@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from tests.reports_data import RANGE, seed
+from triage.models import Category
 from triage.reports.pages import REPORTS
 from triage.reports.urls import REPORT_SLUGS
 
@@ -115,7 +116,32 @@ def test_the_csv_download_matches_the_table_on_the_page(seeded: Any, supervisor:
     response = client.get(f"/reports/{slug}/{table}.csv?{QUERY}")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[1:] == parser.rows and len(rows) > 1
+    assert len(rows) > 1 and len(rows[1:]) == len(parser.rows)
+    names = dict(Category.objects.values_list("slug", "name"))
+    for downloaded, shown in zip(rows[1:], parser.rows, strict=True):
+        assert len(downloaded) == len(shown)
+        for raw, text in zip(downloaded, shown, strict=True):
+            # The same cell: as is, a category's slug shown by name, or a share as a percentage.
+            assert text in (raw, names.get(raw), _percent(raw)), (raw, text)
+
+
+def _percent(raw: str) -> str | None:
+    try:
+        return f"{float(raw) * 100:.1f} %"
+    except ValueError:
+        return None
+
+
+def test_the_page_shows_category_names_and_percentages_where_the_csv_keeps_slugs_and_fractions(
+    seeded: Any, supervisor: Any
+) -> None:
+    page = logged_in(supervisor).get(f"/reports/quality/?{QUERY}").content.decode()
+    parser = TableCells("table-categories")
+    parser.feed(page)
+    rows = {row[0]: row for row in parser.rows}
+    assert rows["Alpha"][4:] == ["75.0 %", "75.0 %", "75.0 %"]
+    assert rows["Beta"][4:] == ["75.0 %", "60.0 %", "66.7 %"]
+    assert 'title="alpha"' in page  # the slug stays at hand
 
 
 def test_the_quality_csv_carries_the_hand_computed_scores(seeded: Any, supervisor: Any) -> None:

@@ -4,6 +4,7 @@ bad input, concurrent edits."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from triage.models import (
     Ticket,
     TrainingRun,
 )
-from triage.taxonomy import merge, rules, selectors
+from triage.taxonomy import merge, rules, selectors, split
 from triage.taxonomy import services as tax
 from triage.taxonomy.services import TaxonomyError
 
@@ -93,6 +94,10 @@ def test_rename_keeps_history_and_a_stale_version_is_refused(admin_user: Any, ca
     assert fees.name == "Fees" and fees.version == 2
     change = TaxonomyChange.objects.get(action="edit")
     assert change.before["name"] == "Fees and charges" and change.after["name"] == "Fees"
+    # The history on the category's page reads as fields, not as a Python dict.
+    page = logged_in(admin_user).get(f"/taxonomy/c/{fees.pk}/").content.decode()
+    assert "<dt>name</dt><dd>Fees and charges</dd>" in page and "<dt>name</dt><dd>Fees</dd>" in page
+    assert "{&#x27;" not in page and "{'" not in page
 
 
 def test_merge_relabels_tickets_and_decisions_keeps_old_labels_and_queues_a_retrain(
@@ -230,6 +235,33 @@ def test_split_puts_tickets_in_a_relabel_list_and_supervisors_confirm_in_bulk(
     assert late not in selectors.suggestable_categories()
     Category.objects.filter(pk=late.pk).update(min_examples=3)
     assert late in selectors.suggestable_categories()
+
+
+def test_a_split_target_merged_away_offers_its_survivor_on_the_relabel_list(
+    admin_user: Any, supervisor: Any, agent: Any, categories: Any
+) -> None:
+    cards, fraud = categories["card-delivery"], categories["suspected-fraud"]
+    tickets = [_decide(agent, "Card not arrived", "my new card has not arrived in the post", cards) for _ in range(2)]
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
+    )
+    late, address = Category.objects.get(slug="card-not-arrived"), Category.objects.get(slug="card-address")
+    merge.category_merge(actor=admin_user, source_id=late.pk, target_id=fraud.pk, source_version=late.version)
+
+    page = logged_in(supervisor).get(response["Location"]).content.decode()
+    options = re.findall(r'<option value="(\d+)"( selected)?>', page)
+    assert {int(pk) for pk, _ in options} == {fraud.pk, address.pk}  # not the merged-away target
+    assert {int(pk) for pk, selected in options if selected} == {fraud.pk}  # its guesses follow the merge
+
+    first, second = SplitItem.objects.order_by("ticket_id")
+    post = {"item": [str(second.pk)], f"choice-{second.pk}": str(fraud.pk)}
+    assert logged_in(supervisor).post(response["Location"], post).status_code == 302
+    assert Ticket.objects.get(pk=tickets[1].pk).category == fraud
+    # The merged-away target itself is refused, as any category outside the split.
+    for pk in (late.pk, categories["transfers"].pk):
+        with pytest.raises(TaxonomyError, match="split's active categories"):
+            split.split_confirm(actor=supervisor, split_id=first.split_id, choices={first.pk: pk})
+    assert Ticket.objects.get(pk=tickets[0].pk).category == cards
 
 
 def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) -> None:

@@ -245,3 +245,30 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch: Any)
 
     assert codes == [400]
     assert list(User.objects.filter(groups__name="admin").values_list("username", flat=True)) == ["ada"]
+
+
+def test_two_admins_creating_one_name_in_two_cases_at_once_make_one_category(
+    admin_user: Any, categories: Any, monkeypatch: Any
+) -> None:
+    # Both creates pass the name check before either inserts: only the database's
+    # case-insensitive constraint can refuse the second.
+    both_checked = threading.Barrier(2)
+    check_parent = tax._check_parent
+
+    def after_the_name_check(parent: Any, category: Any) -> None:
+        both_checked.wait(timeout=10)
+        check_parent(parent, category)
+
+    monkeypatch.setattr(tax, "_check_parent", after_the_name_check)
+    results = _race(
+        [
+            lambda: tax.category_create(actor=admin_user, name="Crypto", slug="crypto-a"),
+            lambda: tax.category_create(actor=admin_user, name="CRYPTO", slug="crypto-b"),
+        ]
+    )
+    created = [r for r in results if isinstance(r, Category)]
+    refused = [r for r in results if isinstance(r, TaxonomyError)]
+    assert len(created) == 1 and len(refused) == 1, results
+    assert refused[0].field == "name"
+    assert Category.objects.filter(name__iexact="crypto").count() == 1
+    assert TaxonomyChange.objects.filter(action="create").count() == 1

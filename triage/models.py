@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 
 class Category(models.Model):
@@ -41,6 +42,10 @@ class Category(models.Model):
                 condition=Q(auto_threshold__isnull=True) | (Q(auto_threshold__gte=0.0) & Q(auto_threshold__lte=1.0)),
                 name="category_auto_threshold_0_1",
             ),
+            # "Crypto" and "CRYPTO" are one name to an agent: two admins creating them at
+            # the same instant must not both succeed (the services' iexact check can't
+            # see a row that is not committed yet).
+            models.UniqueConstraint(Lower("name"), name="category_name_case_insensitive_unique"),
         ]
 
     def __str__(self) -> str:

@@ -71,11 +71,22 @@
     ds.borderColor = "rgba(0, 0, 0, 0.08)";
     ds.borderWidth = 1;
     ds.width = function (ctx) { const a = ctx.chart.chartArea; return a ? a.width / labels.length - 1 : 0; };
+    // Cells are keyed by slug (the ticket list asks for slugs); people read names.
+    const names = config.names || {};
+    delete config.names;
+    function named(slug) { return names[slug] || slug; }
     // Every row and column is a category: a skipped label leaves a column unnamed.
     ["x", "y"].forEach(function (axis) {
       const scale = config.options.scales[axis];
-      scale.ticks = Object.assign({}, scale.ticks, { autoSkip: false });
+      scale.ticks = Object.assign({}, scale.ticks, {
+        autoSkip: false,
+        callback: function (value) { return named(this.getLabelForValue(value)); },
+      });
     });
+    config.options.plugins.tooltip.callbacks.label = function (item) {
+      const raw = item.raw || {};
+      return raw.v + " tickets: suggested " + named(raw.x) + ", chosen " + named(raw.y);
+    };
     ds.height = function (ctx) { const a = ctx.chart.chartArea; return a ? a.height / labels.length - 1 : 0; };
     config.options.plugins.legend = { display: false };
     const cellUrl = config.cellUrl;
@@ -102,7 +113,7 @@
       })
       .then(function (body) {
         const heading = document.createElement("h3");
-        heading.textContent = "Suggested " + body.suggested + ", chosen " + body.chosen + ": " +
+        heading.textContent = "Suggested " + body.suggested_name + ", chosen " + body.chosen_name + ": " +
           body.tickets.length + " ticket" + (body.tickets.length === 1 ? "" : "s");
         const list = document.createElement("ul");
         list.id = "cell-ticket-list";

@@ -20,6 +20,27 @@ class Link:
         return str(self.text)
 
 
+@dataclass(frozen=True)
+class Rate:
+    """A share between 0 and 1: the CSV keeps the fraction, the page shows a percentage."""
+
+    value: float | None
+
+    def __str__(self) -> str:
+        return cell_text(self.value)
+
+
+@dataclass(frozen=True)
+class CategoryCell:
+    """A category: the CSV keeps its slug (stable, what the API uses), the page its name."""
+
+    slug: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.slug
+
+
 @dataclass
 class Table:
     name: str
@@ -62,11 +83,27 @@ class Report:
 
 
 def cell_text(value: Any) -> str:
+    """A cell as the CSV writes it: plain numbers (fractions, not percentages) and slugs."""
+    if isinstance(value, (Rate, CategoryCell, Link)):
+        return cell_text(value.value) if isinstance(value, Rate) else str(value)
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else ""
     return str(value)
+
+
+def display_text(value: Any) -> str:
+    """A cell as the page shows it: a share as a percentage, a category by its name."""
+    if isinstance(value, Link):
+        return display_text(value.text)
+    if isinstance(value, Rate):
+        if value.value is None or value.value != value.value:
+            return ""
+        return f"{value.value * 100:.1f} %"
+    if isinstance(value, CategoryCell):
+        return value.name
+    return cell_text(value)
 
 
 def csv_response(table: Table, filename: str) -> HttpResponse:

@@ -98,6 +98,8 @@ def confusion_cell(request: HttpRequest) -> HttpResponse:
             {
                 "suggested": suggested.slug,
                 "chosen": chosen.slug,
+                "suggested_name": suggested.name,
+                "chosen_name": chosen.name,
                 "tickets": [
                     {
                         "id": x.ticket_id,

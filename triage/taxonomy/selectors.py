@@ -32,6 +32,18 @@ def merge_ends(categories: dict[int, Category]) -> dict[int, Category]:
     return ends
 
 
+def split_choices(split: Split) -> list[Category]:
+    """Where a split's tickets can go: each active target, or for a target merged away
+    since, the active category it was merged into (its tickets would follow it there)."""
+    ends = merge_ends({c.pk: c for c in Category.objects.all()})
+    choices: list[Category] = []
+    for target in split.targets.order_by("pk"):
+        end = ends[target.pk]
+        if end.is_active and all(c.pk != end.pk for c in choices):
+            choices.append(end)
+    return choices
+
+
 def category_slugs_by_label(labels: Iterable[str]) -> dict[str, str | None]:
     """Each label's category slug, reading a label as a slug or a name (any case); a
     category merged into another answers with the survivor's slug. None: no such category."""

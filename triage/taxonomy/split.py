@@ -19,6 +19,7 @@ from triage.models import Category, Decision, RoutingRule, Split, SplitItem, Tax
 from triage.taxonomy import broadcast
 from triage.taxonomy.alternatives import replace_in_waiting_alternatives
 from triage.taxonomy.merge import relabel, request_retrain
+from triage.taxonomy.selectors import split_choices
 from triage.taxonomy.services import (
     TaxonomyError,
     _bump,
@@ -149,9 +150,13 @@ def split_confirm(*, actor: Any, split_id: int, choices: dict[int, int]) -> int:
         raise TaxonomyError("__all__", "That split does not exist.")
     if not choices:
         raise TaxonomyError("__all__", "Select at least one ticket to confirm.")
-    # Locked, so a target being merged away or retired meanwhile is either seen as
-    # retired here or waits until these tickets are relabelled (and then moves them).
-    targets = {t.pk: t for t in split.targets.select_for_update().filter(is_active=True).order_by("pk")}
+    # The targets, or the survivors of those merged away since. Locked, so a category
+    # being merged away or retired meanwhile is either seen as retired here or waits
+    # until these tickets are relabelled (and then moves them).
+    allowed = [c.pk for c in split_choices(split)]
+    targets = {
+        t.pk: t for t in Category.objects.select_for_update().filter(pk__in=allowed, is_active=True).order_by("pk")
+    }
     bad = {c for c in choices.values() if c not in targets}
     if bad:
         raise TaxonomyError("__all__", "Choose one of the split's active categories for every selected ticket.")

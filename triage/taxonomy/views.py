@@ -306,9 +306,14 @@ def split_detail(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Relabelled {count} tickets; a retrain is queued.")
             return redirect("taxonomy-split", pk=pk)
     items = list(split.split_items(the_split))
+    targets = selectors.split_choices(the_split)
+    # A guess at a target merged away since preselects the category it lives on in.
+    ends = selectors.merge_ends({c.pk: c for c in Category.objects.all()})
+    for item in items:
+        item.preselect = ends[item.guess_id].pk if item.guess_id else None  # type: ignore[attr-defined]
     context = {
         "split": the_split,
-        "targets": list(the_split.targets.all()),
+        "targets": targets,
         "pending": [i for i in items if i.chosen_id is None],
         "done": [i for i in items if i.chosen_id is not None],
         "error": error,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from triage.reports.tables import cell_text
+from triage.reports.tables import cell_text, display_text
 
 register = template.Library()
 
@@ -15,6 +15,12 @@ register = template.Library()
 def cell(value: Any) -> str:
     """A table cell as the CSV writes it (so the page and the download agree)."""
     return cell_text(value)
+
+
+@register.filter
+def shown(value: Any) -> str:
+    """A table cell as the page shows it: shares as percentages, categories by name."""
+    return display_text(value)
 
 
 @register.filter

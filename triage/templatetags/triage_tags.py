@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 from django.utils.safestring import SafeString
 
@@ -18,3 +20,34 @@ def percent(value: float | None) -> str:
 def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
     """`{% ticket_row ticket names %}`: the queue row, as the websocket pushes it."""
     return queue_row.ticket_row(ticket, names)
+
+
+@register.filter
+def as_fields(record: Any) -> list[tuple[str, str]]:
+    """A taxonomy change's before/after record as (label, value) lines for people:
+    `{"source": {"name": "Fees", "urgent": False}}` reads "source name: Fees",
+    "source urgent: no"."""
+    lines: list[tuple[str, str]] = []
+
+    def walk(value: Any, label: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{label} {key}".strip().replace("_", " "))
+        else:
+            lines.append((label, _field_text(value)))
+
+    if isinstance(record, dict):
+        walk(record, "")
+    elif record not in (None, ""):
+        lines.append(("", _field_text(record)))
+    return lines
+
+
+def _field_text(value: Any) -> str:
+    if value is None or value == "":
+        return "\u2013"  # an en dash: nothing there
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_field_text(v) for v in value) or "none"
+    return str(value)

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
@@ -210,9 +212,10 @@ def _check_new(plan: CategoryPlan) -> None:
     names = list(plan.new_names.values())
     for name in {n for n in names if names.count(n) > 1}:
         plan.clashes.append(f"several labels make the category name {name!r}")
-    taken = Category.objects.filter(slug__in=plan.new_names) | Category.objects.filter(name__in=names)
+    lowered = [n.lower() for n in names]  # names are unique whatever their case
+    taken = Category.objects.annotate(lname=Lower("name")).filter(Q(slug__in=plan.new_names) | Q(lname__in=lowered))
     for slug, name in taken.values_list("slug", "name"):
-        label = next(label for label, s in plan.new.items() if s == slug or plan.new_names[s] == name)
+        label = next(label for label, s in plan.new.items() if s == slug or plan.new_names[s].lower() == name.lower())
         plan.clashes.append(
             f"label {label!r} would make a category like the existing {name!r} ({slug}); "
             "rename the label to that category's slug or name"

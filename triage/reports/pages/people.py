@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from triage.reports.filters import ReportFilter
-from triage.reports.pages.common import line, r4, rate
+from triage.reports.pages.common import line, pct, r4, share
 from triage.reports.selectors import agents
 from triage.reports.tables import Chart, Report, Table
 
@@ -33,8 +33,8 @@ def build_agents(f: ReportFilter) -> Report:
                     r.active_hours,
                     r4(r.per_hour),
                     r4(r.median_seconds),
-                    r4(r.accepted_share),
-                    r4(r.overridden_share),
+                    pct(r.accepted_share),
+                    pct(r.overridden_share),
                 ]
                 for r in rows
             ],
@@ -65,7 +65,7 @@ def build_agents(f: ReportFilter) -> Report:
             "quality-check",
             f"Quality-check sample ({settings.REPORTS_QC_SHARE:.0%} of accepted suggestions)",
             ["Drawn", "Reviewed", "Kept by the reviewer", "Accuracy of accepted labels"],
-            [[qc["drawn"], qc["reviewed"], qc["correct"], rate(qc["correct"], qc["reviewed"])]],
+            [[qc["drawn"], qc["reviewed"], qc["correct"], share(qc["correct"], qc["reviewed"])]],
         )
     )
     return report

@@ -8,9 +8,18 @@ from django.urls import reverse
 
 from triage.models import DecisionFact
 from triage.reports.filters import ReportFilter
-from triage.reports.pages.common import cell_link, line, r4, rate, ticket_link
+from triage.reports.pages.common import (
+    category_cell,
+    category_names,
+    cell_link,
+    line,
+    pct,
+    r4,
+    share,
+    ticket_link,
+)
 from triage.reports.selectors import confidence, errors, quality
-from triage.reports.tables import Chart, Report, Table
+from triage.reports.tables import CategoryCell, Chart, Report, Table
 
 
 def build_quality(f: ReportFilter) -> Report:
@@ -20,26 +29,37 @@ def build_quality(f: ReportFilter) -> Report:
         "For which categories are suggestions right? Agents' choices are the truth here.",
     )
     cells = quality.report_confusion(f)
+    names = category_names()
     # Weakest first, in the table and in the chart beside it.
     per = quality.weakest_first(quality.report_category_quality(cells, only=f.category))
     summary = quality.accuracy_summary(cells)
     report.extra["summary"] = {
         "decided": summary["decided"],
-        "accuracy": rate(summary["agreed"], summary["decided"]),
+        "accuracy": share(summary["agreed"], summary["decided"]),
         "blind": summary["blind_decided"],
-        "blind_accuracy": rate(summary["blind_agreed"], summary["blind_decided"]),
+        "blind_accuracy": share(summary["blind_agreed"], summary["blind_decided"]),
     }
     report.tables.append(
         Table(
             "categories",
             "Precision, recall, F1 and support",
             ["Category", "Suggested", "Support (chosen)", "Correct", "Precision", "Recall", "F1"],
-            [[q.slug, q.suggested, q.support, q.correct, r4(q.precision), r4(q.recall), r4(q.f1)] for q in per],
+            [
+                [
+                    CategoryCell(q.slug, q.name),
+                    q.suggested,
+                    q.support,
+                    q.correct,
+                    pct(q.precision),
+                    pct(q.recall),
+                    pct(q.f1),
+                ]
+                for q in per
+            ],
             note="Sorted weakest first. Precision: of the model's suggestions of the category, the share agents kept. "
             "Recall: of the tickets agents put in the category, the share the model suggested.",
         )
     )
-    slugs = [q.slug for q in per]
     report.charts.append(
         Chart(
             "chart-quality",
@@ -48,7 +68,7 @@ def build_quality(f: ReportFilter) -> Report:
             {
                 "type": "bar",
                 "data": {
-                    "labels": slugs,
+                    "labels": [q.name for q in per],
                     "datasets": [
                         line("Precision", [r4(q.precision) for q in per]),
                         line("Recall", [r4(q.recall) for q in per]),
@@ -64,7 +84,14 @@ def build_quality(f: ReportFilter) -> Report:
             "confusion",
             "Confusion: suggested against chosen",
             ["Suggested", "Chosen", "Tickets"],
-            [[c.suggested, c.chosen, cell_link(f, c.suggested, c.chosen, c.count)] for c in cells],
+            [
+                [
+                    category_cell(c.suggested, names),
+                    category_cell(c.chosen, names),
+                    cell_link(f, c.suggested, c.chosen, c.count),
+                ]
+                for c in cells
+            ],
             note="Click a count, or a cell of the heatmap, to list its tickets.",
         )
     )
@@ -91,6 +118,7 @@ def build_quality(f: ReportFilter) -> Report:
                     }
                 },
                 "cellUrl": f"{reverse('reports-confusion-cell')}?{f.querystring()}",
+                "names": {slug: names.get(slug, slug) for slug in labels},
             },
         )
     )
@@ -110,7 +138,7 @@ def build_confidence(f: ReportFilter) -> Report:
             "reliability",
             "Reliability: predicted confidence against observed acceptance",
             ["Confidence from", "to", "Decisions", "Accepted", "Mean confidence", "Observed acceptance"],
-            [[b.low, b.high, b.count, b.accepted, r4(b.mean_confidence), r4(b.observed)] for b in bins],
+            [[b.low, b.high, b.count, b.accepted, pct(b.mean_confidence), pct(b.observed)] for b in bins],
         )
     )
     points = [{"x": r4(b.mean_confidence), "y": r4(b.observed)} for b in bins if b.count]
@@ -133,11 +161,12 @@ def build_confidence(f: ReportFilter) -> Report:
     )
     overall, per = confidence.report_coverage(f, bucket_rows)
     rows = []
+    names = category_names()
     for cov in [overall, *per]:
-        row: list[Any] = [cov.slug, cov.total]
+        row: list[Any] = [cov.slug if cov is overall else category_cell(cov.slug, names), cov.total]
         for target in confidence.PRECISION_TARGETS:
             point = cov.at(target)
-            row += [r4(point.coverage) if point else 0.0, point.threshold if point else None]
+            row += [pct(point.coverage if point else 0.0), point.threshold if point else None]
         rows.append(row)
     columns = ["Category", "Tickets"]
     for target in confidence.PRECISION_TARGETS:
@@ -157,7 +186,7 @@ def build_confidence(f: ReportFilter) -> Report:
             "held-back",
             "Held back for a human, and whether the model's guess was right",
             ["Shown as", "Decisions", "Share of model suggestions", "Model's guess was the agent's choice"],
-            [[h.label, h.decisions, r4(h.share), r4(h.right_share)] for h in confidence.report_held_back(f)],
+            [[h.label, h.decisions, pct(h.share), pct(h.right_share)] for h in confidence.report_held_back(f)],
             note="A ticket needs a human when the model's confidence is below the threshold picked at training "
             "for the target precision, or when it has more unseen words than the held-out tickets had. Held-back "
             "guesses that are right about as often as answered ones mean the target precision "
@@ -170,7 +199,7 @@ def build_confidence(f: ReportFilter) -> Report:
             "coverage-curve",
             "Coverage against precision (all categories)",
             ["Threshold", "Answered", "Coverage", "Precision"],
-            [[p.threshold, p.answered, r4(p.coverage), r4(p.precision)] for p in overall.curve],
+            [[p.threshold, p.answered, pct(p.coverage), pct(p.precision)] for p in overall.curve],
         )
     )
     report.charts.append(
@@ -201,9 +230,9 @@ def _fact_rows(facts: list[DecisionFact]) -> list[list[Any]]:
         [
             ticket_link(x.ticket_id),
             x.ticket.subject or x.ticket.body[:80],
-            x.suggested.slug if x.suggested else "",
-            x.chosen.slug,
-            r4(x.confidence),
+            CategoryCell(x.suggested.slug, x.suggested.name) if x.suggested else "",
+            CategoryCell(x.chosen.slug, x.chosen.name),
+            pct(x.confidence),
             x.day.isoformat(),
         ]
         for x in facts
@@ -223,12 +252,22 @@ def build_errors(f: ReportFilter) -> Report:
     )
     report.tables.append(Table("least-sure", "Least sure", columns, _fact_rows(list(errors.errors_least_sure(f)))))
     pairs = errors.errors_confused_pairs(quality.report_confusion(f))
+    names = category_names()
     report.tables.append(
         Table(
             "confused-pairs",
             "Categories most often confused with each other (both directions)",
             ["Category A", "Category B", "Tickets", "A suggested, B chosen", "B suggested, A chosen"],
-            [[a, b, n, cell_link(f, a, b, "list"), cell_link(f, b, a, "list")] for a, b, n in pairs],
+            [
+                [
+                    category_cell(a, names),
+                    category_cell(b, names),
+                    n,
+                    cell_link(f, a, b, "list"),
+                    cell_link(f, b, a, "list"),
+                ]
+                for a, b, n in pairs
+            ],
         )
     )
     report.charts.append(
@@ -239,7 +278,7 @@ def build_errors(f: ReportFilter) -> Report:
             {
                 "type": "bar",
                 "data": {
-                    "labels": [f"{a} ↔ {b}" for a, b, _ in pairs],
+                    "labels": [f"{names.get(a, a)} ↔ {names.get(b, b)}" for a, b, _ in pairs],
                     "datasets": [line("Tickets", [n for *_, n in pairs])],
                 },
                 "options": {"indexAxis": "y"},

@@ -8,9 +8,9 @@ from django.conf import settings
 
 from triage.models import TrainingRun
 from triage.reports.filters import ReportFilter
-from triage.reports.pages.common import line, r4, rate
+from triage.reports.pages.common import category_cell, category_names, line, pct, r4, rate, share
 from triage.reports.selectors import acceptance, drift, quality
-from triage.reports.tables import Chart, Report, Table
+from triage.reports.tables import CategoryCell, Chart, Rate, Report, Table
 
 
 def build_acceptance(f: ReportFilter) -> Report:
@@ -27,7 +27,7 @@ def build_acceptance(f: ReportFilter) -> Report:
                 title=f"{title}, by model version",
                 columns=[period.capitalize(), "Model version", "Shown", "Accepted", "Acceptance"],
                 rows=[
-                    [r.period.isoformat(), f"v{r.version}" if r.version else "", r.shown, r.accepted, r4(r.rate)]
+                    [r.period.isoformat(), f"v{r.version}" if r.version else "", r.shown, r.accepted, pct(r.rate)]
                     for r in rows
                 ],
             )
@@ -104,10 +104,10 @@ def build_drift(f: ReportFilter) -> Report:
             "Weekly drift measures",
             ["Week", "Tickets", "Category mix PSI", "Confidence PSI", "Unseen-word share"],
             [
-                [w.week.isoformat(), w.tickets, r4(w.mix_psi), r4(w.confidence_psi), r4(w.unseen_share)]
+                [w.week.isoformat(), w.tickets, r4(w.mix_psi), r4(w.confidence_psi), pct(w.unseen_share)]
                 for w in result.weeks
             ]
-            + ([["training", ref.sample_rows, 0.0, 0.0, r4(ref.unseen_share)]] if ref else []),
+            + ([["training", ref.sample_rows, 0.0, 0.0, pct(ref.unseen_share)]] if ref else []),
             note=f"Warning above PSI {limit} (mix or confidence) or an unseen-word share "
             f"{settings.REPORTS_UNSEEN_WARNING:.0%} above the training reference's own.",
         )
@@ -134,10 +134,11 @@ def build_drift(f: ReportFilter) -> Report:
         )
     )
     slugs = sorted({s for w in result.weeks for s in w.mix} | set(ref.class_mix if ref else {}))
-    mix_rows = [
-        [s, r4((ref.class_mix if ref else {}).get(s, 0.0))] + [r4(w.mix.get(s, 0.0)) for w in result.weeks]
-        for s in slugs
+    names = category_names()
+    mix = [
+        [r4((ref.class_mix if ref else {}).get(s, 0.0))] + [r4(w.mix.get(s, 0.0)) for w in result.weeks] for s in slugs
     ]
+    mix_rows = [[category_cell(s, names), *(pct(v) for v in shares)] for s, shares in zip(slugs, mix, strict=True)]
     report.tables.append(Table("mix", "Mix of suggested categories", ["Category", "Training", *weeks], mix_rows))
     report.charts.append(
         Chart(
@@ -148,16 +149,17 @@ def build_drift(f: ReportFilter) -> Report:
                 "type": "bar",
                 "data": {
                     "labels": ["training", *weeks],
-                    "datasets": [line(str(row[0]), row[1:]) for row in mix_rows],
+                    "datasets": [line(names.get(s, s), shares) for s, shares in zip(slugs, mix, strict=True)],
                 },
                 "options": {"scales": {"x": {"stacked": True}, "y": {"stacked": True, "max": 1}}},
             },
         )
     )
     bins = [f"{i / 10:.1f}-{(i + 1) / 10:.1f}" for i in range(drift.HISTOGRAM_BINS)]
-    hist_rows = [["training", *[r4(s) for s in (ref.confidence_histogram if ref else [])]]] + [
-        [w.week.isoformat(), *[r4(s) for s in w.histogram]] for w in result.weeks
+    hist = [("training", [r4(s) for s in (ref.confidence_histogram if ref else [])])] + [
+        (w.week.isoformat(), [r4(s) for s in w.histogram]) for w in result.weeks
     ]
+    hist_rows = [[label, *(pct(v) for v in shares)] for label, shares in hist]
     report.tables.append(Table("confidence", "Confidence distribution (share per bin)", ["Week", *bins], hist_rows))
     report.charts.append(
         Chart(
@@ -169,8 +171,7 @@ def build_drift(f: ReportFilter) -> Report:
                 "data": {
                     "labels": bins,
                     "datasets": [
-                        line(str(row[0]), row[1:])
-                        for row in (hist_rows[:1] + hist_rows[-1:] if len(hist_rows) > 1 else hist_rows)
+                        line(label, shares) for label, shares in (hist[:1] + hist[-1:] if len(hist) > 1 else hist)
                     ],
                 },
             },
@@ -214,10 +215,10 @@ def build_overview(f: ReportFilter) -> Report:
             ["Measure", "Value"],
             [
                 ["Suggestions shown", totals["shown"]],
-                ["Accepted unchanged", accepted],
-                ["Blind-slice accuracy (unbiased)", rate(summary["blind_agreed"], summary["blind_decided"])],
+                ["Accepted unchanged", Rate(accepted)],
+                ["Blind-slice accuracy (unbiased)", share(summary["blind_agreed"], summary["blind_decided"])],
                 ["Blind-slice tickets", summary["blind_decided"]],
-                ["Acceptance floor (retrain below)", floor],
+                ["Acceptance floor (retrain below)", Rate(floor)],
                 ["Suggestions the floor needs", settings.REPORTS_ACCEPTANCE_MIN_DECISIONS],
                 ["Drift warnings in range", len(drift_report.warnings)],
                 [
@@ -234,7 +235,7 @@ def build_overview(f: ReportFilter) -> Report:
             "weakest",
             "Weakest categories last week (by F1)",
             ["Category", "Support", "Precision", "Recall", "F1"],
-            [[q.slug, q.support, r4(q.precision), r4(q.recall), r4(q.f1)] for q in weakest],
+            [[CategoryCell(q.slug, q.name), q.support, pct(q.precision), pct(q.recall), pct(q.f1)] for q in weakest],
         )
     )
     report.charts.append(
@@ -244,7 +245,7 @@ def build_overview(f: ReportFilter) -> Report:
             "weakest",
             {
                 "type": "bar",
-                "data": {"labels": [q.slug for q in weakest], "datasets": [line("F1", [r4(q.f1) for q in weakest])]},
+                "data": {"labels": [q.name for q in weakest], "datasets": [line("F1", [r4(q.f1) for q in weakest])]},
                 "options": {"indexAxis": "y", "scales": {"x": {"min": 0, "max": 1}}},
             },
         )
