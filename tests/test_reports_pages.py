@@ -127,7 +127,7 @@ def test_the_csv_download_matches_the_table_on_the_page(seeded: Any, supervisor:
 
 def _percent(raw: str) -> str | None:
     try:
-        return f"{float(raw) * 100:.1f} %"
+        return f"{float(raw) * 100:.1f}\u00a0%"
     except ValueError:
         return None
 
@@ -139,8 +139,8 @@ def test_the_page_shows_category_names_and_percentages_where_the_csv_keeps_slugs
     parser = TableCells("table-categories")
     parser.feed(page)
     rows = {row[0]: row for row in parser.rows}
-    assert rows["Alpha"][4:] == ["75.0 %", "75.0 %", "75.0 %"]
-    assert rows["Beta"][4:] == ["75.0 %", "60.0 %", "66.7 %"]
+    assert rows["Alpha"][4:] == ["75.0\u00a0%", "75.0\u00a0%", "75.0\u00a0%"]
+    assert rows["Beta"][4:] == ["75.0\u00a0%", "60.0\u00a0%", "66.7\u00a0%"]
     assert 'title="alpha"' in page  # the slug stays at hand
 
 

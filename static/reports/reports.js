@@ -56,6 +56,12 @@
     };
     Object.values((config.options && config.options.scales) || {}).forEach(function (scale) {
       if (scale.title) scale.title.display = true;
+      // An axis of shares (0 to 1) reads in percent, as the tables beside it do.
+      if (scale.max === 1 || scale.max === 1.05) {
+        scale.ticks = Object.assign({}, scale.ticks, {
+          callback: function (value) { return value <= 1 ? Math.round(value * 100) + " %" : ""; },
+        });
+      }
     });
   }
 

@@ -100,7 +100,7 @@ def display_text(value: Any) -> str:
     if isinstance(value, Rate):
         if value.value is None or value.value != value.value:
             return ""
-        return f"{value.value * 100:.1f} %"
+        return f"{value.value * 100:.1f}\u00a0%"  # no break between the number and its sign
     if isinstance(value, CategoryCell):
         return value.name
     return cell_text(value)
