@@ -149,6 +149,62 @@ def test_the_queue_fetches_more_rows_as_others_clear_the_first_page_and_only_tel
     expect(page.locator("#toasts .toast")).to_have_count(0)
 
 
+def _triage_as(base_url: str, agent: Any, ticket: Ticket, slug: str) -> None:
+    token, _ = Token.objects.get_or_create(user=agent)
+    response = requests.post(
+        f"{base_url}/api/tickets/{ticket.pk}/triage/",
+        json={"category": slug},
+        headers={"Authorization": f"Token {token.key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_ticket_triaged_beyond_the_rows_shown_still_leaves_the_count(
+    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
+) -> None:
+    from triage import services
+
+    settings.QUEUE_PAGE_SIZE = 5
+    made = [services.ticket_ingest(subject=f"Fee {i}", body="why was I charged a monthly fee").ticket for i in range(8)]
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    expect(page.locator("li.ticket")).to_have_count(5)
+    expect(page.locator("#queue-count")).to_have_text("8")
+    _triage_as(asgi_server, second_agent, made[0], made[0].live_prediction.suggested.slug)  # the oldest: not shown
+    expect(page.locator("#queue-count")).to_have_text("7")
+    expect(page.locator("li.ticket")).to_have_count(5)
+
+
+def test_a_ticket_triaged_while_the_rows_are_fetched_does_not_come_back(
+    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
+) -> None:
+    # The rows the page fetches may have been read before another agent took a ticket
+    # whose removal the page has already applied: replayed on the answer, it stays gone.
+    from triage import services
+
+    settings.QUEUE_PAGE_SIZE = 5
+    made = [services.ticket_ingest(subject=f"Fee {i}", body="why was I charged a monthly fee").ticket for i in range(8)]
+    fees = made[0].live_prediction.suggested.slug
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    expect(page.locator("li.ticket")).to_have_count(5)
+    taken_meanwhile = made[6]
+
+    def stale_answer(route: Any) -> None:
+        answer = route.fetch()  # the server reads the queue now...
+        _triage_as(asgi_server, second_agent, taken_meanwhile, fees)  # ...then another agent takes a shown ticket
+        page.wait_for_timeout(1000)  # its removal reaches the page before the answer does
+        route.fulfill(response=answer)
+
+    page.route(re.compile(r"/queue/rows/"), stale_answer, times=1)
+    with page.expect_response(re.compile(r"/queue/rows/")):
+        _triage_as(asgi_server, second_agent, made[7], fees)  # the page tops up its rows: the fetch above
+    page.wait_for_timeout(500)  # the stale answer is applied (the count read 6 before it came)
+    expect(page.locator("#queue-count")).to_have_text("6")
+    expect(page.locator(f"#ticket-{taken_meanwhile.pk}")).to_have_count(0)
+    expect(page.locator("li.ticket")).to_have_count(5)  # and the next fetch filled the gap it left
+    page.close()
+
+
 def test_enter_on_a_focused_control_is_the_controls_own_not_an_accept(
     browser: Browser, asgi_server: str, agent: Any, live_model: Any
 ) -> None:

@@ -20,6 +20,8 @@ def test_names_that_differ_only_in_case_are_told_apart_before_the_constraint() -
     second = old.objects.create(name="CRYPTO", slug="crypto-2")
     third = old.objects.create(name="crypto", slug="crypto-3")
     taken = old.objects.create(name="Crypto (2)", slug="crypto-4")
+    long_first = old.objects.create(name="W" * 120, slug="long-1")
+    long_second = old.objects.create(name="w" * 120, slug="long-2")
 
     executor = MigrationExecutor(connection)  # a fresh graph, as `migrate` would load
     executor.migrate(AFTER)
@@ -29,4 +31,6 @@ def test_names_that_differ_only_in_case_are_told_apart_before_the_constraint() -
     assert names[first.pk] == "Crypto"  # the oldest keeps its name
     assert names[taken.pk] == "Crypto (2)"  # a name that was never a clash is left alone
     assert {names[second.pk], names[third.pk]} == {"CRYPTO (3)", "crypto (4)"}
+    assert names[long_first.pk] == "W" * 120
+    assert names[long_second.pk] == "w" * 116 + " (2)"  # still within the column's 120
     assert len({n.lower() for n in names.values()}) == len(names)

@@ -96,18 +96,21 @@ class TableCells(HTMLParser):
             self.cell.append(data)
 
 
-@pytest.mark.parametrize(
-    ("slug", "table"),
-    [
-        ("acceptance", "per-day"),
-        ("quality", "categories"),
-        ("quality", "confusion"),
-        ("confidence", "coverage"),
-        ("confidence", "held-back"),
-        ("errors", "confident-wrong"),
-        ("agents", "agents"),
-    ],
-)
+# What each column of a table holds: "raw" is shown as the CSV has it, "name" is a
+# category's slug in the CSV and its name on the page, "pct" a fraction in the CSV and
+# a percentage on the page.
+COLUMN_KINDS = {
+    ("acceptance", "per-day"): ["raw", "raw", "raw", "raw", "pct"],
+    ("quality", "categories"): ["name", "raw", "raw", "raw", "pct", "pct", "pct"],
+    ("quality", "confusion"): ["name", "name", "raw"],
+    ("confidence", "coverage"): ["name", "raw", "pct", "raw", "pct", "raw", "pct", "raw"],
+    ("confidence", "held-back"): ["raw", "raw", "pct", "pct"],
+    ("errors", "confident-wrong"): ["raw", "raw", "name", "name", "pct", "raw"],
+    ("agents", "agents"): ["raw", "raw", "raw", "raw", "raw", "pct", "pct"],
+}
+
+
+@pytest.mark.parametrize(("slug", "table"), list(COLUMN_KINDS))
 def test_the_csv_download_matches_the_table_on_the_page(seeded: Any, supervisor: Any, slug: str, table: str) -> None:
     client = logged_in(supervisor)
     page = client.get(f"/reports/{slug}/?{QUERY}").content.decode()
@@ -116,20 +119,20 @@ def test_the_csv_download_matches_the_table_on_the_page(seeded: Any, supervisor:
     response = client.get(f"/reports/{slug}/{table}.csv?{QUERY}")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
+    kinds = COLUMN_KINDS[(slug, table)]
+    assert rows[0] and len(rows[0]) == len(kinds)
     assert len(rows) > 1 and len(rows[1:]) == len(parser.rows)
-    names = dict(Category.objects.values_list("slug", "name"))
+    names = dict(Category.objects.values_list("slug", "name")) | {"all": "All categories"}
     for downloaded, shown in zip(rows[1:], parser.rows, strict=True):
-        assert len(downloaded) == len(shown)
-        for raw, text in zip(downloaded, shown, strict=True):
-            # The same cell: as is, a category's slug shown by name, or a share as a percentage.
-            assert text in (raw, names.get(raw), _percent(raw)), (raw, text)
+        expected = [
+            names[raw] if kind == "name" else _percent(raw) if kind == "pct" and raw else raw
+            for raw, kind in zip(downloaded, kinds, strict=True)
+        ]
+        assert shown == expected
 
 
-def _percent(raw: str) -> str | None:
-    try:
-        return f"{float(raw) * 100:.1f}\u00a0%"
-    except ValueError:
-        return None
+def _percent(raw: str) -> str:
+    return f"{float(raw) * 100:.1f}\u00a0%"
 
 
 def test_the_page_shows_category_names_and_percentages_where_the_csv_keeps_slugs_and_fractions(
@@ -186,7 +189,7 @@ def test_a_confusion_cell_lists_its_tickets(seeded: Any, supervisor: Any) -> Non
 def test_the_ticket_page_shows_text_escaped_with_prediction_and_decisions(seeded: Any, supervisor: Any) -> None:
     html = logged_in(supervisor).get(f"/reports/tickets/{seeded.tickets[0].pk}/").content.decode()
     assert "&lt;b&gt;ticket 1&lt;/b&gt;" in html and "<b>ticket 1</b>" not in html
-    assert "live" in html and "0.95" in html
+    assert "live" in html and "95.0\u00a0%" in html  # the confidence, as the reports show shares
     assert html.count("<td>alice</td>") == 1 and html.count("<td>bob</td>") == 1
 
 

@@ -263,6 +263,17 @@ def test_a_split_target_merged_away_offers_its_survivor_on_the_relabel_list(
             split.split_confirm(actor=supervisor, split_id=first.split_id, choices={first.pk: pk})
     assert Ticket.objects.get(pk=tickets[0].pk).category == cards
 
+    # A target retired since is not offered; a ticket guessed there preselects nothing.
+    address = Category.objects.get(pk=address.pk)
+    tax.category_retire(actor=admin_user, category_id=address.pk, version=address.version)
+    SplitItem.objects.filter(pk=first.pk).update(guess=address)
+    page = logged_in(supervisor).get(response["Location"]).content.decode()
+    options = re.findall(r'<option value="(\d*)"( selected)?>', page)
+    assert options == [("", " selected"), (str(fraud.pk), "")]
+    assert "Since the split, some of these were merged or retired" in page
+    refused = logged_in(supervisor).post(response["Location"], {"item": [str(first.pk)], f"choice-{first.pk}": ""})
+    assert refused.status_code == 400 and Ticket.objects.get(pk=tickets[0].pk).category == cards
+
 
 def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) -> None:
     cards = categories["card-delivery"]

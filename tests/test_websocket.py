@@ -159,7 +159,13 @@ async def test_a_triaged_ticket_leaves_every_queue(redis_layer: Any, agent: Any,
     assert (await watcher.connect())[0]
     await database_sync_to_async(services.ticket_triage)(ticket=ticket, agent=agent, category=category)
     message = await watcher.receive_json_from(timeout=5)
-    assert message == {"event": "ticket_removed", "ticket_id": ticket.pk, "category": "Fees", "agent": "alice"}
+    assert message == {
+        "event": "ticket_removed",
+        "ticket_id": ticket.pk,
+        "category": "Fees",
+        "agent": "alice",
+        "queue": "",
+    }
     await watcher.disconnect()
 
 

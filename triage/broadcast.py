@@ -71,6 +71,9 @@ def ticket_triaged(ticket: Ticket, decision: Decision) -> None:
             "ticket_id": ticket.pk,
             "category": decision.chosen.name,
             "agent": decision.agent.get_username(),
+            # The queue it waited in: a page watching it counts one fewer waiting,
+            # even when the ticket was beyond the rows it shows.
+            "queue": ticket.queue.slug if ticket.queue_id and ticket.queue else "",
         }
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Window
 
 from triage.models import Category, Prediction, Queue, Ticket
 
@@ -23,14 +23,17 @@ def _untriaged(queue: Queue | None) -> QuerySet[Ticket]:
     return tickets
 
 
-def queue_untriaged(*, limit: int, queue: Queue | None = None) -> list[Ticket]:
-    """The agents' queue: untriaged tickets, urgent first, then newest first."""
-    tickets = _untriaged(queue).order_by("-urgent", "-received_at", "-id")
-    return list(with_live_prediction(tickets)[:limit])
+def queue_page(*, limit: int, queue: Queue | None = None) -> tuple[list[Ticket], int]:
+    """The agents' queue: its first untriaged tickets, urgent first, then newest first,
+    and how many are waiting in all.
 
-
-def queue_count(queue: Queue | None = None) -> int:
-    return _untriaged(queue).count()
+    Both come from one statement (a window count), so they agree: read apart, a ticket
+    triaged in between was counted out but still listed, and a page that then replays
+    the removal it had already heard of counted it out twice.
+    """
+    tickets = _untriaged(queue).annotate(waiting=Window(Count("id"))).order_by("-urgent", "-received_at", "-id")
+    rows = list(with_live_prediction(tickets)[:limit])
+    return rows, (rows[0].waiting if rows else 0)  # type: ignore[attr-defined]
 
 
 def ticket_list(*, status: str | None = None, category: Category | None = None) -> QuerySet[Ticket]:

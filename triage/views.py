@@ -24,9 +24,10 @@ def _watched(request: HttpRequest) -> Queue | None:
 def _queue_context(request: HttpRequest) -> dict[str, object]:
     model = serving.active_model()
     watched = _watched(request)
+    tickets, waiting = selectors.queue_page(limit=settings.QUEUE_PAGE_SIZE, queue=watched)
     return {
-        "tickets": selectors.queue_untriaged(limit=settings.QUEUE_PAGE_SIZE, queue=watched),
-        "queue_count": selectors.queue_count(watched),
+        "tickets": tickets,
+        "queue_count": waiting,
         "model_version": model.version if model else None,
         "names": selectors.category_names(),
         "watched": watched,

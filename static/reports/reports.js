@@ -44,25 +44,37 @@
     config.options.animation = false;
     config.options.maintainAspectRatio = false;
     config.options.plugins = config.options.plugins || {};
+    // An axis of shares (0 to 1) reads in percent, as the tables beside it do, and so
+    // do the tooltips of the values drawn against it.
+    const percentAxes = new Set();
+    Object.entries(config.options.scales || {}).forEach(function ([id, scale]) {
+      if (scale.title) scale.title.display = true;
+      if (scale.max === 1 || scale.max === 1.05) {
+        percentAxes.add(id);
+        scale.ticks = Object.assign({}, scale.ticks, {
+          callback: function (value) { return value <= 1 ? Math.round(value * 100) + " %" : ""; },
+        });
+      }
+    });
+    const pct = function (v) { return (v * 100).toFixed(1) + " %"; };
     config.options.plugins.tooltip = {
       callbacks: {
         label: function (item) {
           const raw = item.raw || {};
           if (raw.label) return raw.label;
           if (raw.v !== undefined) return raw.v + " tickets: suggested " + raw.x + ", chosen " + raw.y;
+          const x = item.dataset.xAxisID || "x";
+          const y = item.dataset.yAxisID || "y";
+          if (typeof item.raw === "number" && percentAxes.has(config.options.indexAxis === "y" ? x : y)) {
+            return item.dataset.label + ": " + pct(item.raw);
+          }
+          if (typeof raw.x === "number" && typeof raw.y === "number" && percentAxes.has(x) && percentAxes.has(y)) {
+            return item.dataset.label + ": " + pct(raw.x) + " → " + pct(raw.y);
+          }
           return undefined;
         },
       },
     };
-    Object.values((config.options && config.options.scales) || {}).forEach(function (scale) {
-      if (scale.title) scale.title.display = true;
-      // An axis of shares (0 to 1) reads in percent, as the tables beside it do.
-      if (scale.max === 1 || scale.max === 1.05) {
-        scale.ticks = Object.assign({}, scale.ticks, {
-          callback: function (value) { return value <= 1 ? Math.round(value * 100) + " %" : ""; },
-        });
-      }
-    });
   }
 
   function matrixOptions(config, canvas) {

@@ -42,18 +42,13 @@
   // The page holds the first page of the queue; as its rows leave, fetch the next ones
   // rather than say "empty" while the count says more are waiting.
   const TOP_UP_BELOW = 10;
-  let toppingUp = null;
 
   function updateCount(delta) {
     const n = Math.max(0, parseInt(countEl.textContent, 10) + delta);
     countEl.textContent = String(n);
     const shown = tickets().length;
     document.getElementById("queue-empty").hidden = shown > 0;
-    if (delta < 0 && shown < Math.min(n, TOP_UP_BELOW) && !toppingUp) {
-      toppingUp = reloadRows().finally(() => {
-        toppingUp = null;
-      });
-    }
+    if (delta < 0 && shown < Math.min(n, TOP_UP_BELOW)) reloadRows(); // one at a time (reloadRows)
   }
 
   // The ticket the agent chose (j/k, a click), not one the page moved to by itself:
@@ -243,17 +238,83 @@
     location.assign("/accounts/login/?next=" + encodeURIComponent(location.pathname + location.search));
   }
 
-  async function reloadRows() {
-    const response = await fetch("/queue/rows/" + location.search, { credentials: "same-origin" });
-    if (response.redirected) return signedOut(); // the login page, not rows
-    if (!response.ok) return;
-    const keep = selected ? selected.dataset.ticketId : null;
-    document.getElementById("queue-rows").innerHTML = await response.text(); // server-rendered, escaped
-    const lane = document.getElementById("auto-rows");
-    if (lane) autoList.replaceChildren(lane.content.cloneNode(true));
-    decorate(document);
-    countEl.textContent = list().dataset.count;
-    select(keep ? document.getElementById("ticket-" + keep) || tickets()[0] : tickets()[0]);
+  // The rows (and the count) come from the server, one fetch at a time: a fetch asked
+  // for while one is under way runs after it, so an older answer never lands last.
+  // Events that arrive while rows are being fetched may or may not be in the server's
+  // answer, depending on when it read the queue. Each fetch records them and replays
+  // them on its answer: a ticket triaged meanwhile must not come back as a ghost row
+  // (and count), and one that arrived meanwhile must not be lost.
+  let loading = null;
+  let loadAgain = false;
+  let missed = null;
+
+  function reloadRows() {
+    if (loading) {
+      loadAgain = true;
+      return loading;
+    }
+    loading = fetchRows().finally(() => {
+      loading = null;
+      if (loadAgain) {
+        loadAgain = false;
+        reloadRows();
+      }
+    });
+    return loading;
+  }
+
+  async function fetchRows() {
+    const events = (missed = []);
+    try {
+      const response = await fetch("/queue/rows/" + location.search, { credentials: "same-origin" });
+      if (response.redirected) return signedOut(); // the login page, not rows
+      if (!response.ok) return;
+      const html = await response.text();
+      const keep = selected ? selected.dataset.ticketId : null;
+      document.getElementById("queue-rows").innerHTML = html; // server-rendered, escaped
+      const lane = document.getElementById("auto-rows");
+      if (lane) autoList.replaceChildren(lane.content.cloneNode(true));
+      decorate(document);
+      countEl.textContent = list().dataset.count;
+      replay(events);
+      select(keep ? document.getElementById("ticket-" + keep) || tickets()[0] : tickets()[0]);
+    } finally {
+      missed = null;
+    }
+  }
+
+  // A ticket taken from beyond the rows shown leaves the count too; the page can't
+  // tell from the event alone whether its last answer counted it, so it asks again.
+  let recountTimer = null;
+  function recountSoon() {
+    clearTimeout(recountTimer);
+    recountTimer = setTimeout(() => {
+      recountTimer = null;
+      reloadRows();
+    }, 400);
+  }
+
+  function replay(missed) {
+    for (const data of missed) {
+      const row = document.getElementById("ticket-" + data.ticket_id);
+      if (data.event === "ticket_removed" && row) {
+        row.remove(); // the answer was read before this ticket left
+        updateCount(-1);
+      } else if (data.event === "ticket_added" && !row && watches(data.queue)) {
+        addRow(data); // the answer was read before this ticket came
+      }
+    }
+  }
+
+  function addRow(data) {
+    const el = fromServer(data.html);
+    el.classList.add("arrived");
+    decorate(el);
+    const urgent = list().querySelectorAll("li.ticket.urgent");
+    if (data.urgent || !urgent.length) list().prepend(el);
+    else urgent[urgent.length - 1].after(el); // urgent tickets stay on top
+    updateCount(1);
+    if (!selected) select(el);
   }
 
   function fromServer(html) {
@@ -277,16 +338,10 @@
   }
 
   function onEvent(data) {
+    if (missed && (data.event === "ticket_added" || data.event === "ticket_removed")) missed.push(data);
     if (data.event === "ticket_added") {
       if (document.getElementById("ticket-" + data.ticket_id) || !watches(data.queue)) return;
-      const el = fromServer(data.html);
-      el.classList.add("arrived");
-      decorate(el);
-      const urgent = list().querySelectorAll("li.ticket.urgent");
-      if (data.urgent || !urgent.length) list().prepend(el);
-      else urgent[urgent.length - 1].after(el); // urgent tickets stay on top
-      updateCount(1);
-      if (!selected) select(el);
+      addRow(data);
       if (data.urgent) notifyUrgent(data);
     } else if (data.event === "ticket_auto") {
       if (document.getElementById("auto-" + data.ticket_id) || !watches(data.queue)) return;
@@ -305,8 +360,10 @@
     } else if (data.event === "ticket_removed") {
       const wasMine =
         chosenId === String(data.ticket_id) && selected && selected.dataset.ticketId === chosenId && !selected.classList.contains("leaving");
-      if (removeTicket(data.ticket_id) && wasMine) {
-        toast("Ticket #" + data.ticket_id + " was triaged by " + data.agent + " as " + data.category + ".");
+      if (removeTicket(data.ticket_id)) {
+        if (wasMine) toast("Ticket #" + data.ticket_id + " was triaged by " + data.agent + " as " + data.category + ".");
+      } else if (watches(data.queue)) {
+        recountSoon();
       }
     }
   }

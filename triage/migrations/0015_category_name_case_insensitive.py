@@ -3,31 +3,43 @@
 Names that already clash (two admins created them at the same instant before this
 constraint existed) are told apart first: every clashing name but the oldest gets
 " (2)", " (3)", ... appended, so the constraint can be added and nothing is lost.
+Going back drops the constraint and leaves those names as they are.
 """
 
 import django.db.models.functions.text
 from django.db import migrations, models
+from django.db.models.functions import Lower
 
 
 def rename_case_duplicates(apps, schema_editor):
+    """Names are compared as the constraint will compare them: by the database's own
+    LOWER(), which differs from Python's outside ASCII (SQLite lowers ASCII only)."""
     Category = apps.get_model("triage", "Category")
-    taken = {name.lower() for name in Category.objects.values_list("name", flat=True)}
+    connection = schema_editor.connection
+
+    def lowered(name: str) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT LOWER(%s)", [name])
+            return cursor.fetchone()[0]
+
+    rows = list(Category.objects.annotate(key=Lower("name")).order_by("pk").values_list("pk", "name", "key"))
+    taken = {key for _, _, key in rows}
     seen: set[str] = set()
-    for category in Category.objects.order_by("pk"):
-        key = category.name.lower()
+    for pk, name, key in rows:
         if key not in seen:
             seen.add(key)
             continue
         n = 2
         while True:
             suffix = f" ({n})"
-            candidate = category.name[: 120 - len(suffix)] + suffix
-            if candidate.lower() not in taken:
+            candidate = name[: 120 - len(suffix)] + suffix
+            candidate_key = lowered(candidate)
+            if candidate_key not in taken:
                 break
             n += 1
-        taken.add(candidate.lower())
-        seen.add(candidate.lower())
-        Category.objects.filter(pk=category.pk).update(name=candidate)
+        taken.add(candidate_key)
+        seen.add(candidate_key)
+        Category.objects.filter(pk=pk).update(name=candidate)
 
 
 class Migration(migrations.Migration):

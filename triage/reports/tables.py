@@ -84,8 +84,12 @@ class Report:
 
 def cell_text(value: Any) -> str:
     """A cell as the CSV writes it: plain numbers (fractions, not percentages) and slugs."""
-    if isinstance(value, (Rate, CategoryCell, Link)):
-        return cell_text(value.value) if isinstance(value, Rate) else str(value)
+    if isinstance(value, Rate):
+        return cell_text(value.value)
+    if isinstance(value, Link):
+        return cell_text(value.text)
+    if isinstance(value, CategoryCell):
+        return value.slug
     if value is None:
         return ""
     if isinstance(value, float):

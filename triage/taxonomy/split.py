@@ -59,7 +59,9 @@ def _text(subject: str, body: str) -> str:
 
 
 def _refresh_guesses(split: Split) -> None:
-    targets = list(split.targets.all())
+    # Only where the tickets can still go: a target merged away since counts as its
+    # survivor, a retired one not at all.
+    targets = split_choices(split)
     seeds: dict[int, list[str]] = defaultdict(list)
     for subject, body, category in Ticket.objects.filter(category__in=targets).values_list(
         "subject", "body", "category"

@@ -313,7 +313,10 @@ def split_detail(request: HttpRequest, pk: int) -> HttpResponse:
         item.preselect = ends[item.guess_id].pk if item.guess_id else None  # type: ignore[attr-defined]
     context = {
         "split": the_split,
+        "made": list(the_split.targets.all()),
         "targets": targets,
+        # A guess at a target retired since preselects nothing: the supervisor chooses.
+        "target_ids": {t.pk for t in targets},
         "pending": [i for i in items if i.chosen_id is None],
         "done": [i for i in items if i.chosen_id is not None],
         "error": error,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from triage.reports.tables import cell_text, display_text
+from triage.reports.tables import Rate, cell_text, display_text
 
 register = template.Library()
 
@@ -21,6 +21,12 @@ def cell(value: Any) -> str:
 def shown(value: Any) -> str:
     """A table cell as the page shows it: shares as percentages, categories by name."""
     return display_text(value)
+
+
+@register.filter
+def share(value: float | None) -> str:
+    """A share (0 to 1) as the report tables show it: a percentage."""
+    return display_text(Rate(value))
 
 
 @register.filter

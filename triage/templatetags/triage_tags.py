@@ -29,10 +29,12 @@ def as_fields(record: Any) -> list[tuple[str, str]]:
     "source urgent: no"."""
     lines: list[tuple[str, str]] = []
 
-    def walk(value: Any, label: str) -> None:
+    def walk(value: Any, label: str, keys_are_slugs: bool = False) -> None:
         if isinstance(value, dict):
             for key, inner in value.items():
-                walk(inner, f"{label} {key}".strip().replace("_", " "))
+                # Field names read as words; the slugs a split moved tickets to stay slugs.
+                name = key if keys_are_slugs else key.replace("_", " ")
+                walk(inner, f"{label} {name}".strip(), keys_are_slugs=key == "moved")
         else:
             lines.append((label, _field_text(value)))
 

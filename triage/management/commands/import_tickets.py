@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -212,14 +212,27 @@ def _check_new(plan: CategoryPlan) -> None:
     names = list(plan.new_names.values())
     for name in {n for n in names if names.count(n) > 1}:
         plan.clashes.append(f"several labels make the category name {name!r}")
-    lowered = [n.lower() for n in names]  # names are unique whatever their case
-    taken = Category.objects.annotate(lname=Lower("name")).filter(Q(slug__in=plan.new_names) | Q(lname__in=lowered))
-    for slug, name in taken.values_list("slug", "name"):
-        label = next(label for label, s in plan.new.items() if s == slug or plan.new_names[s].lower() == name.lower())
+    # Names are unique whatever their case, as the database lowers them.
+    new_by_key = dict(zip(_db_lower(names), plan.new_names, strict=True))
+    taken = Category.objects.annotate(lname=Lower("name"))
+    taken = taken.filter(Q(slug__in=plan.new_names) | Q(lname__in=list(new_by_key)))
+    for slug, name, key in taken.values_list("slug", "name", "lname"):
+        clashing = slug if slug in plan.new_names else new_by_key[key]
+        label = next(label for label, s in plan.new.items() if s == clashing)
         plan.clashes.append(
             f"label {label!r} would make a category like the existing {name!r} ({slug}); "
             "rename the label to that category's slug or name"
         )
+
+
+def _db_lower(names: list[str]) -> list[str]:
+    """Each name as the database's LOWER() has it: what its unique index compares."""
+    if not names:
+        return []
+    placeholders = ", ".join(["LOWER(%s)"] * len(names))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {placeholders}", names)  # values are parameters
+        return list(cursor.fetchone())
 
 
 def _name(label: str) -> str:

@@ -163,7 +163,8 @@ def build_confidence(f: ReportFilter) -> Report:
     rows = []
     names = category_names()
     for cov in [overall, *per]:
-        row: list[Any] = [cov.slug if cov is overall else category_cell(cov.slug, names), cov.total]
+        row: list[Any] = [CategoryCell("all", "All categories") if cov is overall else category_cell(cov.slug, names)]
+        row.append(cov.total)
         for target in confidence.PRECISION_TARGETS:
             point = cov.at(target)
             row += [pct(point.coverage if point else 0.0), point.threshold if point else None]
