@@ -308,6 +308,28 @@ def test_the_models_page_shows_the_cache_hit_rate(live_model: Any, supervisor: A
     assert "hit rate 50% (1 hits, 1 misses)" in client.get("/models/").content.decode()
 
 
+def test_each_prediction_says_whether_the_cache_answered_and_the_page_sums_every_process(
+    live_model: Any, supervisor: Any
+) -> None:
+    first = services.ticket_ingest(subject="Card", body="My card has not arrived").prediction
+    again = services.ticket_ingest(subject="Card", body="My card has  not arrived").prediction
+    other = services.ticket_ingest(subject="Fee", body="Why was I charged a fee?").prediction
+    assert first is not None and again is not None and other is not None
+    assert [first.cached, again.cached, other.cached] == [False, True, False]
+    assert Prediction.objects.get(pk=again.pk).cached  # stored, not only on the object
+    # Another serving process answered three more from its own cache: the page counts
+    # them too, which this process's own counters can't.
+    for _ in range(3):
+        ticket = Ticket.objects.create(subject="Card", body="My card has not arrived", received_at=timezone.now())
+        Prediction.objects.create(
+            ticket=ticket, model_version=live_model, suggested=first.suggested, confidence=0.9, cached=True
+        )
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get("/models/").content.decode()
+    assert f"67% of v{live_model.version}'s 6 suggestions in the last 7 days came from the cache (4)" in page
+
+
 def test_the_cache_keeps_apart_tickets_the_model_tells_apart(history: Any) -> None:
     # Another split between subject and body is another ticket (the subject weighs
     # double), and so is another case (reasons quote the ticket's own words).

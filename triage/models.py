@@ -321,6 +321,9 @@ class Prediction(models.Model):
     # Why it abstained ("" when it did not, and for predictions stored before the reason was).
     abstain_reason = models.CharField(max_length=16, choices=AbstainReason.choices, blank=True, default="")
     is_live = models.BooleanField(default=True)
+    # Answered by the serving process's cache of repeated messages, not by the model:
+    # what the models page's hit rate counts, over every process.
+    cached = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

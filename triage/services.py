@@ -53,7 +53,7 @@ def _classify(ticket: Ticket, model: serving.LoadedModel | None) -> Prediction |
         return None
     if result is None:
         return None
-    suggestion, category = result
+    suggestion, category, cached = result
     abstain_reason = model.abstain_reason(suggestion)
     return Prediction(
         ticket=ticket,
@@ -64,6 +64,7 @@ def _classify(ticket: Ticket, model: serving.LoadedModel | None) -> Prediction |
         reasons=[{"term": term, "weight": round(float(w), 4)} for term, w in suggestion.reasons],
         needs_human=bool(abstain_reason),
         abstain_reason=abstain_reason,
+        cached=cached,
     )
 
 

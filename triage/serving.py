@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -90,6 +91,15 @@ class SuggestionCache:
         }
 
 
+class Served(NamedTuple):
+    """A suggestion as serving gives it: on the best active category, and whether this
+    process's cache of repeated messages answered it instead of the model."""
+
+    suggestion: Suggestion
+    category: Category
+    cached: bool = False
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     row: ModelVersion
@@ -127,14 +137,16 @@ class LoadedModel:
         model's own detection (memoised) is free: one detection per ticket."""
         return detect_language(self.suggester.text(subject, body))
 
-    def suggest(self, subject: str, body: str, *, cached: bool = True) -> tuple[Suggestion, Category] | None:
+    def suggest(self, subject: str, body: str, *, cached: bool = True) -> Served | None:
         """The suggestion, moved to the best active category; None if none is active.
 
         ``cached=False`` asks the model itself (evaluate measures the model, not the cache).
         """
+        from_cache = False
         if cached:
             key = self.cache.key(subject, body)
             hit = self.cache.get(key)
+            from_cache = hit is not None
             if hit is None:
                 hit = self.suggester.suggest(subject, body)
                 self.cache.put(key, hit)
@@ -142,7 +154,7 @@ class LoadedModel:
         else:
             suggestion = self.suggester.suggest(subject, body)
         if suggestion.label in self.categories and not self.aliases:
-            return suggestion, self.categories[suggestion.label]  # the usual case
+            return Served(suggestion, self.categories[suggestion.label], from_cache)  # the usual case
         # A category merged away counts for the one it was merged into (a model
         # trained before the merge, until the retrain the merge queues), over every
         # class, not only the few the suggestion lists: a survivor ranked fifth can
@@ -169,7 +181,7 @@ class LoadedModel:
             alternatives=order[1 : 1 + len(suggestion.alternatives)],
             reasons=suggestion.reasons if own else [],
         )
-        return suggestion, self.categories[best]
+        return Served(suggestion, self.categories[best], from_cache)
 
 
 @dataclass(frozen=True)

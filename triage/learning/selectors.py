@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 from scipy.stats import binomtest, chi2
 
 from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun
@@ -25,6 +27,28 @@ def open_run(kind: str = TrainingRun.Kind.TRAIN) -> TrainingRun | None:
 
 def promotions(*, limit: int = 20) -> list[ModelPromotion]:
     return list(ModelPromotion.objects.select_related("version", "previous", "user")[:limit])
+
+
+@dataclass(frozen=True)
+class CacheShare:
+    """How many of a version's suggestions the cache of repeated messages answered,
+    summed over every serving process (each prediction says whether it did)."""
+
+    days: int
+    suggestions: int
+    cached: int
+
+    @property
+    def share(self) -> float | None:
+        return self.cached / self.suggestions if self.suggestions else None
+
+
+def cache_share(version: ModelVersion, *, days: int = 7) -> CacheShare:
+    since = timezone.now() - timedelta(days=days)
+    counts = Prediction.objects.filter(model_version=version, is_live=True, created_at__gte=since).aggregate(
+        suggestions=Count("id"), cached=Count("id", filter=Q(cached=True))
+    )
+    return CacheShare(days=days, suggestions=counts["suggestions"], cached=counts["cached"])
 
 
 def shadow_version() -> ModelVersion | None:

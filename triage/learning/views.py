@@ -20,12 +20,14 @@ from triage.roles import CAN_MANAGE_MODELS
 @permission_required(CAN_MANAGE_MODELS, raise_exception=True)
 def models_page(request: HttpRequest) -> HttpResponse:
     shadow = selectors.shadow_version()
+    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     return render(
         request,
         "learning/models.html",
         {
             "versions": selectors.model_versions(),
-            "live": ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first(),
+            "live": live,
+            "cache_share": selectors.cache_share(live) if live else None,
             "runs": selectors.training_runs(),
             "open_run": selectors.open_run(),
             "open_tuning": selectors.open_run(TrainingRun.Kind.TUNE),
