@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -12,7 +14,15 @@ BEFORE = [("triage", "0014_prediction_abstain_retired")]
 AFTER = [("triage", "0015_category_name_case_insensitive")]
 
 
-def test_names_that_differ_only_in_case_are_told_apart_before_the_constraint() -> None:
+@pytest.fixture
+def latest_schema_after() -> Iterator[None]:
+    """Whatever a test migrates to, the tests after it get every migration back."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_names_that_differ_only_in_case_are_told_apart_before_the_constraint(latest_schema_after: None) -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     old = executor.loader.project_state(BEFORE).apps.get_model("triage", "Category")

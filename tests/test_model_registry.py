@@ -50,7 +50,7 @@ def test_a_saved_model_loads_back_and_predicts_the_same(history: Any) -> None:
     serving.reset()
     model = serving.active_model()
     assert model is not None and model.version == version.version
-    suggestion, category = model.suggest(*pairs[0])
+    suggestion, category, _cached = model.suggest(*pairs[0])
     assert category.slug == "lost-or-stolen-card"
     assert suggestion.confidence == pytest.approx(pipeline.predict_proba(pairs).max(), abs=1e-6)
 

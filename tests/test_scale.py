@@ -64,7 +64,7 @@ def test_the_streamed_model_round_trips_the_signed_artifact_and_serves_words_of_
     assert loaded is not None and isinstance(loaded.suggester, StreamingSuggester)
     result = loaded.suggest(subject, body)
     assert result is not None
-    suggestion, _ = result
+    suggestion = result.suggestion
     words = set(re.findall(r"\w+", f"{subject} {body}".lower()))
     assert suggestion.reasons
     assert all(set(re.findall(r"\w+", reason.lower())) <= words for reason, _ in suggestion.reasons)

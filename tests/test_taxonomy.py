@@ -627,7 +627,7 @@ def test_a_model_trained_before_a_merge_suggests_the_survivor_with_the_merged_ca
     serving.reset()  # as every process does within ASSIST_MODEL_REFRESH_SECONDS
     model = serving.active_model()
     assert model is not None and model.aliases == {"lost-or-stolen-card": "suspected-fraud"}
-    suggestion, category = model.suggest(*text, cached=False)
+    suggestion, category, _ = model.suggest(*text, cached=False)
     assert category == fraud and suggestion.label == "suspected-fraud"
     assert suggestion.confidence == pytest.approx(share["lost-or-stolen-card"] + share.get("suspected-fraud", 0.0))
     assert suggestion.reasons == raw.reasons  # the model's own top class, now part of the survivor
@@ -676,7 +676,7 @@ def test_a_survivor_ranked_low_still_wins_with_the_share_of_a_category_merged_in
     source, target = categories[top], categories[low]  # the top class merged into the least likely one
     merge.category_merge(actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=source.version)
     serving.reset()
-    suggestion, category = serving.active_model().suggest(*text, cached=False)
+    suggestion, category, _ = serving.active_model().suggest(*text, cached=False)
     assert category == target and suggestion.confidence == pytest.approx(every[top] + every[low])
     assert len(suggestion.alternatives) == 3
 

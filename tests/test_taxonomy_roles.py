@@ -44,6 +44,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "model-shadow": [("POST", SUPERVISORS)],
     "taxonomy": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-queue-create": [("POST", ADMINS)],
+    "taxonomy-precision": [("POST", ADMINS)],
     "taxonomy-category": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-retire": [("POST", ADMINS)],
     "taxonomy-restore": [("POST", ADMINS)],

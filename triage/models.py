@@ -400,4 +400,5 @@ from triage.taxonomy.models import (  # noqa: E402, F401
     Split,
     SplitItem,
     TaxonomyChange,
+    TriagePolicy,
 )

@@ -159,6 +159,13 @@ class SuggestsMany(Protocol):
     def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]: ...
 
 
+def _target_precision() -> float:
+    """The admins' target precision (the taxonomy page), else ASSIST_TARGET_PRECISION."""
+    from triage.taxonomy.policy import target_precision  # the taxonomy app imports training
+
+    return target_precision()
+
+
 def score(
     suggester: SuggestsMany,
     pairs: list[tuple[str, str]],
@@ -182,7 +189,7 @@ def score(
     correct = np.array([p == y for p, y in zip(predicted, labels, strict=True)], dtype=float)
     names = sorted(set(labels) | set(predicted))
     matrix = confusion_matrix(labels, predicted, labels=names)
-    abstention = abstention_thresholds(suggestions, labels, settings.TARGET_PRECISION)
+    abstention = abstention_thresholds(suggestions, labels, _target_precision())
     result: dict[str, Any] = {
         "accuracy": round(float(correct.mean()), 4),
         "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 4),

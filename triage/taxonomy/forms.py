@@ -70,3 +70,13 @@ class RuleForm(forms.Form):
 
 class QueueForm(forms.Form):
     name = forms.CharField(max_length=80, label="New queue")
+
+
+class PrecisionForm(forms.Form):
+    # Checked by triage.taxonomy.policy.parse_percent, which names what is wrong.
+    target_precision = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Target precision (%)",
+        help_text="Suggestions the model is less sure of show as “needs a human”. Empty: the default.",
+    )

@@ -62,6 +62,30 @@ class RoutingRule(models.Model):
         return f"{self.name}: {self.field} {self.kind} {self.pattern!r} → {self.category_id}"
 
 
+class TriagePolicy(models.Model):
+    """Settings admins change on the taxonomy page; one row (pk 1), made on first save.
+
+    ``target_precision``: a suggestion needs a human unless the model is confident
+    enough to be right this share of the time (the thresholds are picked on each new
+    model's held-out tickets). NULL: the deployment's default, ASSIST_TARGET_PRECISION.
+    """
+
+    target_precision = models.FloatField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_precision__isnull=True)
+                | (Q(target_precision__gte=0.5) & Q(target_precision__lte=0.999)),
+                name="policy_target_precision_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"target precision {self.target_precision}"
+
+
 class TaxonomyChange(models.Model):
     """Every change to the taxonomy, rules, thresholds and roles: who, when, before, after."""
 
@@ -79,6 +103,7 @@ class TaxonomyChange(models.Model):
         RULE_DELETE = "rule_delete", "Rule deleted"
         QUEUE_CREATE = "queue_create", "Queue created"
         ROLE = "role", "Role changed"
+        PRECISION = "precision", "Target precision"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     actor = models.ForeignKey(

@@ -5,6 +5,7 @@ from triage.taxonomy import rule_views, views
 urlpatterns = [
     path("", views.index, name="taxonomy"),
     path("queues/", views.queue_create, name="taxonomy-queue-create"),
+    path("precision/", views.precision_set, name="taxonomy-precision"),
     path("c/<int:pk>/", views.category_detail, name="taxonomy-category"),
     path("c/<int:pk>/retire/", views.category_retire, name="taxonomy-retire"),
     path("c/<int:pk>/restore/", views.category_restore, name="taxonomy-restore"),

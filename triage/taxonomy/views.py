@@ -14,10 +14,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from triage.models import Category, RoutingRule, Split
+from triage.models import Category, ModelVersion, RoutingRule, Split
 from triage.roles import CAN_MANAGE_TAXONOMY, CAN_REVIEW
-from triage.taxonomy import merge, selectors, services, split
-from triage.taxonomy.forms import CategoryForm, MergeForm, QueueForm, SplitForm, ThresholdForm, VersionForm
+from triage.taxonomy import merge, policy, selectors, services, split
+from triage.taxonomy.forms import (
+    CategoryForm,
+    MergeForm,
+    PrecisionForm,
+    QueueForm,
+    SplitForm,
+    ThresholdForm,
+    VersionForm,
+)
 
 PREVIEW_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
 
@@ -46,8 +54,22 @@ def _overview(request: HttpRequest, status: int = 200, **forms_: forms.Form) -> 
         "history": selectors.history(limit=100),
         "splits": selectors.open_splits(),
         "min_examples": settings.TAXONOMY_MIN_EXAMPLES,
+        **_precision_context(forms_.get("precision_form")),
     }
     return render(request, "taxonomy/index.html", context, status=status)
+
+
+def _precision_context(form: forms.Form | None) -> dict[str, Any]:
+    chosen = policy.target_precision()
+    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    abstention = ((live.metrics or {}).get("holdout") or {}).get("abstention") or {} if live else {}
+    return {
+        "precision_form": form or PrecisionForm(initial={"target_precision": f"{chosen * 100:g}"}),
+        "target_precision": chosen,
+        "default_precision": settings.TARGET_PRECISION,
+        "live_model": live,
+        "live_precision": abstention.get("target_precision"),
+    }
 
 
 @require_http_methods(["GET", "POST"])
@@ -87,6 +109,21 @@ def queue_create(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Created queue “{form.cleaned_data['name']}”.")
         return redirect("taxonomy")
     return _overview(request, status=400, queue_form=form)
+
+
+@require_POST
+@login_required
+@admin_only
+def precision_set(request: HttpRequest) -> HttpResponse:
+    form = PrecisionForm(request.POST)
+    if form.is_valid():
+        value = form.cleaned_data["target_precision"]
+        change = _attempt(form, lambda: policy.target_precision_set(actor=request.user, value=value))
+        if not form.errors:
+            if change is not None:
+                messages.success(request, f"{change.summary}. A retrain is queued: the next model follows it.")
+            return redirect("taxonomy")
+    return _overview(request, status=400, precision_form=form)
 
 
 def _detail(request: HttpRequest, category: Category, status: int = 200, **forms_: forms.Form) -> HttpResponse:

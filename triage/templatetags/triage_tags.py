@@ -53,3 +53,9 @@ def _field_text(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_field_text(v) for v in value) or "none"
     return str(value)
+
+
+@register.filter
+def percent_exact(value: float | None) -> str:
+    """A setting's share as written: 0.975 is "97.5 %", 0.95 is "95 %"."""
+    return "" if value is None else f"{float(value) * 100:g}\u00a0%"

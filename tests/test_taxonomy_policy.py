@@ -1,0 +1,68 @@
+"""The target precision admins set on the taxonomy page: stored, audited, refused when
+out of range, and followed by the next model's "needs a human" thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from triage.ml.training import train_model
+from triage.models import TaxonomyChange, TrainingRun, TriagePolicy
+from triage.taxonomy import policy
+
+pytestmark = [pytest.mark.django_db]
+
+
+def logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_an_admin_sets_the_target_precision_and_a_retrain_is_queued(admin_user: Any, settings: Any) -> None:
+    settings.TARGET_PRECISION = 0.95
+    assert policy.target_precision() == 0.95  # nothing chosen yet: the deployment's default
+    page = logged_in(admin_user).get("/taxonomy/").content.decode()
+    assert 'value="95"' in page and "(the default)" in page
+
+    response = logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": "97.5 %"})
+    assert response.status_code == 302
+    assert policy.target_precision() == 0.975
+    change = TaxonomyChange.objects.get(action=TaxonomyChange.Action.PRECISION)
+    assert change.before == {"target_precision": 0.95} and change.after == {"target_precision": 0.975}
+    assert change.retrain_run is not None and change.retrain_run.trigger == TrainingRun.Trigger.TAXONOMY
+    page = logged_in(admin_user).get("/taxonomy/").content.decode()
+    assert "97.5\u00a0%" in page and 'value="97.5"' in page
+
+    # The same value again changes nothing and queues nothing; empty goes back to the default.
+    assert policy.target_precision_set(actor=admin_user, value="97.5") is None
+    logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": ""})
+    assert TriagePolicy.objects.get().target_precision is None and policy.target_precision() == 0.95
+    assert TaxonomyChange.objects.filter(action=TaxonomyChange.Action.PRECISION).count() == 2
+
+
+@pytest.mark.parametrize("value", ["abc", "49", "99.95", "100", "nan", "inf", "-95", "1e9"])
+def test_a_target_precision_out_of_range_is_refused_and_nothing_is_stored(admin_user: Any, value: str) -> None:
+    response = logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": value})
+    assert response.status_code == 400
+    assert "target precision" in response.content.decode().lower()
+    assert not TriagePolicy.objects.exists() or TriagePolicy.objects.get().target_precision is None
+    assert not TaxonomyChange.objects.exists() and not TrainingRun.objects.exists()
+
+
+def test_only_admins_set_the_target_precision(agent: Any, supervisor: Any) -> None:
+    for user in (agent, supervisor):
+        assert logged_in(user).post("/taxonomy/precision/", {"target_precision": "99"}).status_code == 403
+    assert Client().post("/taxonomy/precision/", {"target_precision": "99"}).status_code == 302  # to the login
+    assert not TriagePolicy.objects.exists()
+
+
+def test_the_next_model_picks_its_thresholds_for_the_admins_target(history: Any, admin_user: Any) -> None:
+    lenient = train_model().version.metrics["holdout"]["abstention"]
+    policy.target_precision_set(actor=admin_user, value="99.9")
+    strict = train_model().version.metrics["holdout"]["abstention"]
+    assert lenient["target_precision"] != 0.999 and strict["target_precision"] == 0.999
+    # A stricter target never lowers the confidence a suggestion needs.
+    assert strict["min_confidence"] >= lenient["min_confidence"]
