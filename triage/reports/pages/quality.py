@@ -191,8 +191,8 @@ def build_confidence(f: ReportFilter) -> Report:
             note="A ticket needs a human when the model's confidence is below the threshold picked at training "
             "for the target precision, or when it has more unseen words than the held-out tickets had. Held-back "
             "guesses that are right about as often as answered ones mean the target precision "
-            "(ASSIST_TARGET_PRECISION) is stricter than the team needs. Blind-slice tickets and routing rules are "
-            "left out.",
+            "(admins set it on the taxonomy page) is stricter than the team needs. Blind-slice tickets and "
+            "routing rules are left out.",
         )
     )
     report.tables.append(
