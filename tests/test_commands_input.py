@@ -328,3 +328,11 @@ def test_a_tiny_rate_waits_an_hour_at_most(stub_server: str, monkeypatch: Any) -
     monkeypatch.setattr(feed_tickets.time, "sleep", waits.append)
     feed(f"{stub_server}/ok", rate=1e-300, count=2)
     assert waits and max(waits) <= 3600.0
+
+
+def test_import_lowers_any_number_of_new_category_names_as_the_database_does(db: Any) -> None:
+    # One statement holds at most ~1,600 columns: a file with more labels than that is
+    # read in chunks, in order.
+    names = [f"Label {i} ÉTÉ" for i in range(2100)]
+    lowered = import_tickets._db_lower(names)
+    assert len(lowered) == 2100 and lowered[0].startswith("label 0 ") and lowered[-1].startswith("label 2099 ")

@@ -224,6 +224,7 @@ def test_split_puts_tickets_in_a_relabel_list_and_supervisors_confirm_in_bulk(
     assert [i.guess_id for i in items] == [late.pk] * 3 + [address.pk] * 2  # the preview's guesses
     page = logged_in(supervisor).get(response["Location"]).content.decode()
     assert "Card not arrived" in page and "Confirm selected" in page
+    assert 'id="split-moved"' not in page  # nothing merged or retired since
 
     post = {"item": [str(i.pk) for i in items]} | {f"choice-{i.pk}": str(i.guess_id) for i in items}
     assert logged_in(supervisor).post(response["Location"], post).status_code == 302

@@ -43,11 +43,36 @@ def test_an_admin_sets_the_target_precision_and_a_retrain_is_queued(admin_user: 
     assert TaxonomyChange.objects.filter(action=TaxonomyChange.Action.PRECISION).count() == 2
 
 
-@pytest.mark.parametrize("value", ["abc", "49", "99.95", "100", "nan", "inf", "-95", "1e9"])
-def test_a_target_precision_out_of_range_is_refused_and_nothing_is_stored(admin_user: Any, value: str) -> None:
+def test_saving_the_precision_already_in_effect_audits_and_retrains_nothing(admin_user: Any, settings: Any) -> None:
+    settings.TARGET_PRECISION = 0.95
+    assert logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": "95"}).status_code == 302
+    assert not TaxonomyChange.objects.exists() and not TrainingRun.objects.exists()
+
+
+NOT_A_NUMBER = "Write the target precision as a percentage, e.g. 95."
+OUT_OF_RANGE = "The target precision is between 50% and 99.9%."
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", NOT_A_NUMBER),
+        ("49", OUT_OF_RANGE),
+        ("99.95", OUT_OF_RANGE),
+        ("100", OUT_OF_RANGE),
+        ("nan", OUT_OF_RANGE),
+        ("inf", OUT_OF_RANGE),
+        ("-95", OUT_OF_RANGE),
+        ("1e9", OUT_OF_RANGE),
+        ("9" * 30, "Ensure this value has at most 20 characters"),
+    ],
+)
+def test_a_target_precision_out_of_range_is_refused_and_nothing_is_stored(
+    admin_user: Any, value: str, message: str
+) -> None:
     response = logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": value})
     assert response.status_code == 400
-    assert "target precision" in response.content.decode().lower()
+    assert message in response.content.decode()
     assert not TriagePolicy.objects.exists() or TriagePolicy.objects.get().target_precision is None
     assert not TaxonomyChange.objects.exists() and not TrainingRun.objects.exists()
 
@@ -57,6 +82,15 @@ def test_only_admins_set_the_target_precision(agent: Any, supervisor: Any) -> No
         assert logged_in(user).post("/taxonomy/precision/", {"target_precision": "99"}).status_code == 403
     assert Client().post("/taxonomy/precision/", {"target_precision": "99"}).status_code == 302  # to the login
     assert not TriagePolicy.objects.exists()
+
+
+def test_a_training_run_keeps_the_target_it_read_when_it_started(history: Any, monkeypatch: Any) -> None:
+    # An admin saves another target while the model trains: the candidate's thresholds
+    # and the scores the gate compares stay those of the target the run started with.
+    reads = iter([0.9])
+    monkeypatch.setattr(policy, "target_precision", lambda: next(reads, 0.999))
+    version = train_model().version
+    assert version.metrics["holdout"]["abstention"]["target_precision"] == 0.9
 
 
 def test_the_next_model_picks_its_thresholds_for_the_admins_target(history: Any, admin_user: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Window
+from django.db.models import Count, Prefetch, Q, QuerySet, Subquery
 
 from triage.models import Category, Prediction, Queue, Ticket
 
@@ -27,11 +27,13 @@ def queue_page(*, limit: int, queue: Queue | None = None) -> tuple[list[Ticket],
     """The agents' queue: its first untriaged tickets, urgent first, then newest first,
     and how many are waiting in all.
 
-    Both come from one statement (a window count), so they agree: read apart, a ticket
-    triaged in between was counted out but still listed, and a page that then replays
-    the removal it had already heard of counted it out twice.
+    Both come from one statement, so they agree: read apart, a ticket triaged in
+    between was counted out but still listed, and a page that then replays the removal
+    it had already heard of counted it out twice. The count is a scalar subquery, run
+    once per statement, so the rows stay a top-N read.
     """
-    tickets = _untriaged(queue).annotate(waiting=Window(Count("id"))).order_by("-urgent", "-received_at", "-id")
+    count = _untriaged(queue).order_by().values("status").annotate(n=Count("id")).values("n")[:1]
+    tickets = _untriaged(queue).annotate(waiting=Subquery(count)).order_by("-urgent", "-received_at", "-id")
     rows = list(with_live_prediction(tickets)[:limit])
     return rows, (rows[0].waiting if rows else 0)  # type: ignore[attr-defined]
 

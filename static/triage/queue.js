@@ -76,7 +76,16 @@
     select(all[Math.min(all.length - 1, Math.max(0, i + step))], true);
   }
 
+  // Tickets this page has already taken out (its own triage, or an earlier event): the
+  // websocket's echo of them is no news, and asks for no recount.
+  const gone = new Set();
+  // Tickets whose triage this page has sent and not yet heard back about.
+  const leaving = new Set();
+
   function removeTicket(id) {
+    id = String(id);
+    if (gone.size > 5000) gone.clear();
+    gone.add(id);
     const el = document.getElementById("ticket-" + id);
     if (!el) return false;
     if (el === selected) {
@@ -96,6 +105,7 @@
     // performance.now() is monotonic: a clock change can't make the time negative.
     const seconds = started === undefined ? null : (performance.now() - started) / 1000;
     el.classList.add("leaving");
+    leaving.add(id);
     let response;
     try {
       response = await fetch("/api/tickets/" + id + "/triage/", {
@@ -105,10 +115,12 @@
         body: JSON.stringify({ category: slug, seconds_taken: seconds !== null && seconds <= MAX_SECONDS_TAKEN ? seconds : null }),
       });
     } catch (err) {
-      el.classList.remove("leaving");
+      leaving.delete(id);
+      rowOf(id)?.classList.remove("leaving");
       toast("Could not reach the server: your choice was not saved.", "bad");
       return;
     }
+    leaving.delete(id);
     const data = await response.json().catch(() => ({}));
     if (response.ok) {
       removeTicket(id);
@@ -117,7 +129,7 @@
       removeTicket(id);
       toast(data.detail, "bad");
     } else {
-      el.classList.remove("leaving");
+      rowOf(id)?.classList.remove("leaving"); // the row a reload put in its place, if any
       const problem = data.category || data.detail || "error " + response.status;
       toast("Not saved: " + problem, "bad");
     }
@@ -276,6 +288,7 @@
       if (lane) autoList.replaceChildren(lane.content.cloneNode(true));
       decorate(document);
       countEl.textContent = list().dataset.count;
+      leaving.forEach((id) => rowOf(id)?.classList.add("leaving")); // still being triaged here
       replay(events);
       select(keep ? document.getElementById("ticket-" + keep) || tickets()[0] : tickets()[0]);
     } finally {
@@ -284,10 +297,11 @@
   }
 
   // A ticket taken from beyond the rows shown leaves the count too; the page can't
-  // tell from the event alone whether its last answer counted it, so it asks again.
+  // tell from the event alone whether its last answer counted it, so it asks again:
+  // once for every burst of such events, at most 400 ms after the first.
   let recountTimer = null;
   function recountSoon() {
-    clearTimeout(recountTimer);
+    if (recountTimer) return;
     recountTimer = setTimeout(() => {
       recountTimer = null;
       reloadRows();
@@ -296,14 +310,22 @@
 
   function replay(missed) {
     for (const data of missed) {
-      const row = document.getElementById("ticket-" + data.ticket_id);
+      const row = rowOf(data.ticket_id);
       if (data.event === "ticket_removed" && row) {
+        if (row === selected) select(null);
         row.remove(); // the answer was read before this ticket left
         updateCount(-1);
       } else if (data.event === "ticket_added" && !row && watches(data.queue)) {
         addRow(data); // the answer was read before this ticket came
+      } else if (data.event === "ticket_auto" || data.event === "auto_undone") {
+        onAutoEvent(data); // the auto-triaged lane came with the answer too
       }
     }
+    if (!selected) select(tickets()[0]);
+  }
+
+  function rowOf(id) {
+    return document.getElementById("ticket-" + id);
   }
 
   function addRow(data) {
@@ -337,21 +359,29 @@
     };
   }
 
+  // The "Recently auto-triaged" lane.
+  function onAutoEvent(data) {
+    const el = document.getElementById("auto-" + data.ticket_id);
+    if (data.event === "auto_undone") {
+      if (el) el.remove();
+    } else if (!el && watches(data.queue)) {
+      const row = fromServer(data.html);
+      decorate(row);
+      autoList.prepend(row);
+      refreshAges(); // "12 s ago", as the rows the page loaded with say
+    }
+  }
+
   function onEvent(data) {
-    if (missed && (data.event === "ticket_added" || data.event === "ticket_removed")) missed.push(data);
+    if (missed && ["ticket_added", "ticket_removed", "ticket_auto", "auto_undone"].includes(data.event)) {
+      missed.push(data);
+    }
     if (data.event === "ticket_added") {
       if (document.getElementById("ticket-" + data.ticket_id) || !watches(data.queue)) return;
       addRow(data);
       if (data.urgent) notifyUrgent(data);
-    } else if (data.event === "ticket_auto") {
-      if (document.getElementById("auto-" + data.ticket_id) || !watches(data.queue)) return;
-      const el = fromServer(data.html);
-      decorate(el);
-      autoList.prepend(el);
-      refreshAges(); // "12 s ago", as the rows the page loaded with say
-    } else if (data.event === "auto_undone") {
-      const el = document.getElementById("auto-" + data.ticket_id);
-      if (el) el.remove();
+    } else if (data.event === "ticket_auto" || data.event === "auto_undone") {
+      onAutoEvent(data);
     } else if (data.event === "taxonomy") {
       applyTaxonomy(data);
       if (data.reload) reloadRows(); // waiting tickets got new suggestions
@@ -360,10 +390,11 @@
     } else if (data.event === "ticket_removed") {
       const wasMine =
         chosenId === String(data.ticket_id) && selected && selected.dataset.ticketId === chosenId && !selected.classList.contains("leaving");
+      const news = !gone.has(String(data.ticket_id));
       if (removeTicket(data.ticket_id)) {
         if (wasMine) toast("Ticket #" + data.ticket_id + " was triaged by " + data.agent + " as " + data.category + ".");
-      } else if (watches(data.queue)) {
-        recountSoon();
+      } else if (news && watches(data.queue)) {
+        recountSoon(); // waiting beyond the rows shown, and counted there
       }
     }
   }

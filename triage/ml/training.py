@@ -17,6 +17,7 @@ import resource
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -159,8 +160,16 @@ class SuggestsMany(Protocol):
     def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]: ...
 
 
+# The target precision a training run read when it started: the candidate's thresholds
+# and both sides of the gate are scored for the same one, whatever an admin saves meanwhile.
+_RUN_TARGET: ContextVar[float | None] = ContextVar("run_target_precision", default=None)
+
+
 def _target_precision() -> float:
     """The admins' target precision (the taxonomy page), else ASSIST_TARGET_PRECISION."""
+    fixed = _RUN_TARGET.get()
+    if fixed is not None:
+        return fixed
     from triage.taxonomy.policy import target_precision  # the taxonomy app imports training
 
     return target_precision()
@@ -230,6 +239,29 @@ def train_model(
     """
     if activate not in {"always", "gate", "never"}:
         raise ValueError(f"activate must be always, gate or never, not {activate!r}")
+    token = _RUN_TARGET.set(_target_precision())
+    try:
+        return _train_model(
+            params=params,
+            holdout_share=holdout_share,
+            activate=activate,
+            user=user,
+            progress=progress,
+            still_wanted=still_wanted,
+        )
+    finally:
+        _RUN_TARGET.reset(token)
+
+
+def _train_model(
+    *,
+    params: dict[str, Any] | None,
+    holdout_share: float | None,
+    activate: str,
+    user: Any,
+    progress: Progress | None,
+    still_wanted: Callable[[], bool] | None,
+) -> TrainOutcome:
     report = progress or (lambda stage, fraction: None)
     started = time.perf_counter()
     _reset_peak_memory()

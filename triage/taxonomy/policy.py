@@ -51,9 +51,9 @@ def target_precision_set(*, actor: Any, value: Any) -> TaxonomyChange | None:
     retrain, since only a new model's thresholds follow it. None when nothing changed."""
     chosen = parse_percent(value)
     policy, _ = TriagePolicy.objects.select_for_update().get_or_create(pk=1)
-    if policy.target_precision == chosen:
-        return None
     before = target_precision()
+    if (settings.TARGET_PRECISION if chosen is None else chosen) == before:
+        return None  # the precision in effect stays: nothing to audit or retrain for
     policy.target_precision = chosen
     policy.save(update_fields=["target_precision", "updated_at"])
     after = target_precision()

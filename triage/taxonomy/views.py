@@ -350,7 +350,8 @@ def split_detail(request: HttpRequest, pk: int) -> HttpResponse:
         item.preselect = ends[item.guess_id].pk if item.guess_id else None  # type: ignore[attr-defined]
     context = {
         "split": the_split,
-        "made": list(the_split.targets.all()),
+        "made": list(the_split.targets.order_by("pk")),
+        "moved": {t.pk for t in the_split.targets.all()} != {t.pk for t in targets},
         "targets": targets,
         # A guess at a target retired since preselects nothing: the supervisor chooses.
         "target_ids": {t.pk for t in targets},

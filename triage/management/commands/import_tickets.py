@@ -227,12 +227,13 @@ def _check_new(plan: CategoryPlan) -> None:
 
 def _db_lower(names: list[str]) -> list[str]:
     """Each name as the database's LOWER() has it: what its unique index compares."""
-    if not names:
-        return []
-    placeholders = ", ".join(["LOWER(%s)"] * len(names))
+    lowered: list[str] = []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {placeholders}", names)  # values are parameters
-        return list(cursor.fetchone())
+        for start in range(0, len(names), 500):  # a statement holds at most ~1,600 columns
+            chunk = names[start : start + 500]
+            cursor.execute("SELECT " + ", ".join(["LOWER(%s)"] * len(chunk)), chunk)  # values are parameters
+            lowered.extend(cursor.fetchone())
+    return lowered
 
 
 def _name(label: str) -> str:
