@@ -194,8 +194,8 @@ def test_the_gate_scores_the_live_model_as_it_serves_after_a_merge(
     # each ticket it put in the merged-away class counted wrong (macro-F1 0.83 against
     # 0.96 as served), and a worse candidate could pass.
     from triage.ml.registry import model_version_load
+    from triage.ml.scoring import score
     from triage.ml.streaming_suggest import suggester_for
-    from triage.ml.training import score
     from triage.serving import as_served
 
     source, target = categories["card-delivery"], categories["lost-or-stolen-card"]

@@ -36,9 +36,10 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from triage.ml.registry import ArtifactRefusedError, model_version_load
+from triage.ml.scoring import score
 from triage.ml.streaming import build_streaming_pipeline, snapshot
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
-from triage.ml.training import Fitted, NotEnoughDataError, Progress, confirmed_tickets, score, training_rows
+from triage.ml.training import Fitted, NotEnoughDataError, Progress, confirmed_tickets, training_rows
 from triage.models import Category, ModelVersion
 
 logger = logging.getLogger(__name__)
