@@ -119,37 +119,8 @@ def test_an_agent_picks_another_category_by_digit_and_by_typing(
     assert decisions[first.pk].chosen.slug == "suspected-fraud"
 
 
-def test_the_queue_fetches_more_rows_as_others_clear_the_first_page_and_only_tells_of_its_own(
-    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
-) -> None:
-    # Found by review: with more waiting than a page holds, the page said "empty" while
-    # its count said 25 more, and it toasted every ticket the agent had never touched.
-    from triage import services
-
-    settings.QUEUE_PAGE_SIZE = 5
-    made = [services.ticket_ingest(subject=f"Fee {i}", body="why was I charged a monthly fee").ticket for i in range(8)]
-    page = log_in(browser, asgi_server, "alice", "pw-alice")
-    expect(page.locator("li.ticket")).to_have_count(5)
-    expect(page.locator("#queue-count")).to_have_text("8")
-    token, _ = Token.objects.get_or_create(user=second_agent)
-    fees = made[0].live_prediction.suggested.slug
-    for ticket in made[3:]:  # the five shown, newest first: another agent takes them
-        response = requests.post(
-            f"{asgi_server}/api/tickets/{ticket.pk}/triage/",
-            json={"category": fees},
-            headers={"Authorization": f"Token {token.key}"},
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
-    expect(page.locator("#queue-count")).to_have_text("3")
-    expect(page.locator("li.ticket")).to_have_count(3, timeout=5_000)  # the rest, fetched
-    expect(page.locator("#queue-empty")).to_be_hidden()
-    # Alice never chose any of them (the page selected each by itself): no toasts.
-    expect(page.locator("#toasts .toast")).to_have_count(0)
-
-
 def _triage_as(base_url: str, agent: Any, ticket: Ticket, slug: str) -> None:
+    """Another agent's decision, over HTTP (this thread runs Playwright's event loop)."""
     token, _ = Token.objects.get_or_create(user=agent)
     response = requests.post(
         f"{base_url}/api/tickets/{ticket.pk}/triage/",
@@ -160,16 +131,39 @@ def _triage_as(base_url: str, agent: Any, ticket: Ticket, slug: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_a_ticket_triaged_beyond_the_rows_shown_still_leaves_the_count(
-    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
-) -> None:
+def _eight_waiting_five_shown(browser: Browser, base_url: str, settings: Any) -> tuple[list[Ticket], Page]:
+    """Eight fee tickets waiting, and Alice's queue page showing the newest five."""
     from triage import services
 
     settings.QUEUE_PAGE_SIZE = 5
     made = [services.ticket_ingest(subject=f"Fee {i}", body="why was I charged a monthly fee").ticket for i in range(8)]
-    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    page = log_in(browser, base_url, "alice", "pw-alice")
     expect(page.locator("li.ticket")).to_have_count(5)
     expect(page.locator("#queue-count")).to_have_text("8")
+    return made, page
+
+
+def test_the_queue_fetches_more_rows_as_others_clear_the_first_page_and_only_tells_of_its_own(
+    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
+) -> None:
+    # Found by review: with more waiting than a page holds, the page said "empty" while
+    # its count said 25 more, and it toasted every ticket the agent had never touched.
+    made, page = _eight_waiting_five_shown(browser, asgi_server, settings)
+    fees = made[0].live_prediction.suggested.slug
+    for ticket in made[3:]:  # the five shown, newest first: another agent takes them
+        _triage_as(asgi_server, second_agent, ticket, fees)
+
+    expect(page.locator("#queue-count")).to_have_text("3")
+    expect(page.locator("li.ticket")).to_have_count(3, timeout=5_000)  # the rest, fetched
+    expect(page.locator("#queue-empty")).to_be_hidden()
+    # Alice never chose any of them (the page selected each by itself): no toasts.
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+
+
+def test_a_ticket_triaged_beyond_the_rows_shown_still_leaves_the_count(
+    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, live_model: Any, settings: Any
+) -> None:
+    made, page = _eight_waiting_five_shown(browser, asgi_server, settings)
     _triage_as(asgi_server, second_agent, made[0], made[0].live_prediction.suggested.slug)  # the oldest: not shown
     expect(page.locator("#queue-count")).to_have_text("7")
     expect(page.locator("li.ticket")).to_have_count(5)
@@ -180,13 +174,8 @@ def test_a_ticket_triaged_while_the_rows_are_fetched_does_not_come_back(
 ) -> None:
     # The rows the page fetches may have been read before another agent took a ticket
     # whose removal the page has already applied: replayed on the answer, it stays gone.
-    from triage import services
-
-    settings.QUEUE_PAGE_SIZE = 5
-    made = [services.ticket_ingest(subject=f"Fee {i}", body="why was I charged a monthly fee").ticket for i in range(8)]
+    made, page = _eight_waiting_five_shown(browser, asgi_server, settings)
     fees = made[0].live_prediction.suggested.slug
-    page = log_in(browser, asgi_server, "alice", "pw-alice")
-    expect(page.locator("li.ticket")).to_have_count(5)
     taken_meanwhile = made[6]
 
     fetches: list[str] = []
