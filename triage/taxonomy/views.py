@@ -348,13 +348,15 @@ def split_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ends = selectors.merge_ends({c.pk: c for c in Category.objects.all()})
     for item in items:
         item.preselect = ends[item.guess_id].pk if item.guess_id else None  # type: ignore[attr-defined]
+    made = list(the_split.targets.order_by("pk"))
+    target_ids = {t.pk for t in targets}
     context = {
         "split": the_split,
-        "made": list(the_split.targets.order_by("pk")),
-        "moved": {t.pk for t in the_split.targets.all()} != {t.pk for t in targets},
+        "made": made,
+        "moved": {t.pk for t in made} != target_ids,
         "targets": targets,
         # A guess at a target retired since preselects nothing: the supervisor chooses.
-        "target_ids": {t.pk for t in targets},
+        "target_ids": target_ids,
         "pending": [i for i in items if i.chosen_id is None],
         "done": [i for i in items if i.chosen_id is not None],
         "error": error,
