@@ -38,10 +38,6 @@ class CacheShare:
     suggestions: int
     cached: int
 
-    @property
-    def share(self) -> float | None:
-        return self.cached / self.suggestions if self.suggestions else None
-
 
 def cache_share(version: ModelVersion, *, days: int = 7) -> CacheShare:
     since = timezone.now() - timedelta(days=days)
