@@ -3,7 +3,8 @@ promotion gate compares (accuracy, macro-F1, per category, calibration, threshol
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -35,12 +36,22 @@ class SuggestsMany(Protocol):
 
 # The target precision a training run read when it started: the candidate's thresholds
 # and both sides of the gate are scored for the same one, whatever an admin saves meanwhile.
-RUN_TARGET: ContextVar[float | None] = ContextVar("run_target_precision", default=None)
+_RUN_TARGET: ContextVar[float | None] = ContextVar("run_target_precision", default=None)
+
+
+@contextmanager
+def one_target_precision() -> Iterator[None]:
+    """Within it (a training run), the target precision is read once and kept."""
+    token = _RUN_TARGET.set(target_precision_now())
+    try:
+        yield
+    finally:
+        _RUN_TARGET.reset(token)
 
 
 def target_precision_now() -> float:
     """The admins' target precision (the taxonomy page), else ASSIST_TARGET_PRECISION."""
-    fixed = RUN_TARGET.get()
+    fixed = _RUN_TARGET.get()
     if fixed is not None:
         return fixed
     from triage.taxonomy.policy import target_precision  # the taxonomy app imports training

@@ -38,7 +38,7 @@ from triage.ml.registry import (
     model_version_create,
     model_version_load,
 )
-from triage.ml.scoring import RUN_TARGET, score, target_precision_now
+from triage.ml.scoring import one_target_precision, score
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester
 from triage.models import ModelPromotion, ModelVersion, Ticket
@@ -139,6 +139,7 @@ def _shuffle_ties(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         yield from run
 
 
+@one_target_precision()
 def train_model(
     *,
     params: dict[str, Any] | None = None,
@@ -161,29 +162,6 @@ def train_model(
     """
     if activate not in {"always", "gate", "never"}:
         raise ValueError(f"activate must be always, gate or never, not {activate!r}")
-    token = RUN_TARGET.set(target_precision_now())
-    try:
-        return _train_model(
-            params=params,
-            holdout_share=holdout_share,
-            activate=activate,
-            user=user,
-            progress=progress,
-            still_wanted=still_wanted,
-        )
-    finally:
-        RUN_TARGET.reset(token)
-
-
-def _train_model(
-    *,
-    params: dict[str, Any] | None,
-    holdout_share: float | None,
-    activate: str,
-    user: Any,
-    progress: Progress | None,
-    still_wanted: Callable[[], bool] | None,
-) -> TrainOutcome:
     report = progress or (lambda stage, fraction: None)
     started = time.perf_counter()
     _reset_peak_memory()

@@ -52,11 +52,11 @@ def target_precision_set(*, actor: Any, value: Any) -> TaxonomyChange | None:
     chosen = parse_percent(value)
     policy, _ = TriagePolicy.objects.select_for_update().get_or_create(pk=1)
     before = target_precision()
-    if (settings.TARGET_PRECISION if chosen is None else chosen) == before:
+    after = float(settings.TARGET_PRECISION) if chosen is None else chosen
+    if after == before:
         return None  # the precision in effect stays: nothing to audit or retrain for
     policy.target_precision = chosen
     policy.save(update_fields=["target_precision", "updated_at"])
-    after = target_precision()
     change = record(
         action=TaxonomyChange.Action.PRECISION,
         actor=actor,
