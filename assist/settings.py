@@ -63,6 +63,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 # Used only when DJANGO_SECRET_KEY is unset; a system check refuses it when DEBUG is off.
 INSECURE_DEV_SECRET_KEY = "django-insecure-assist-development-only-key-do-not-use-in-production"  # noqa: S105 (refused outside development)
 INSECURE_DEV_SIGNING_KEY = "assist-development-only-model-signing-key"
+INSECURE_DEV_CREDENTIALS_KEY = "assist-development-only-credentials-key"
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY)
@@ -260,6 +261,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Mail polls and webhook deliveries have a worker of their own (Procfile): a training
+# run holding the main worker never holds up a delivery.
+CELERY_TASK_ROUTES = {"triage.integrations.tasks.*": {"queue": "integrations"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -297,14 +301,20 @@ QUEUE_PAGE_SIZE = env_int("ASSIST_QUEUE_PAGE_SIZE", 100)
 MODEL_REFRESH_SECONDS = env_float("ASSIST_MODEL_REFRESH_SECONDS", 5.0)
 # HMAC key for model artifacts; a system check refuses the default outside DEBUG.
 MODEL_SIGNING_KEY = env_str("MODEL_SIGNING_KEY", INSECURE_DEV_SIGNING_KEY)
+# Key that encrypts stored credentials (mailbox passwords, webhook secrets); a system
+# check refuses the default outside DEBUG (triage/integrations/crypto.py).
+CREDENTIALS_KEY = env_str("ASSIST_CREDENTIALS_KEY", INSECURE_DEV_CREDENTIALS_KEY)
 # In production every process (web, worker, beat) refuses to start with a development
-# key: a known signing key would let anyone forge a model artifact.
+# key: a known signing key would let anyone forge a model artifact, a known credentials
+# key would let anyone with a database dump read the mailbox passwords.
 if env_bool("ASSIST_PRODUCTION", default=False) and (
     MODEL_SIGNING_KEY == INSECURE_DEV_SIGNING_KEY or SECRET_KEY == INSECURE_DEV_SECRET_KEY
 ):
     raise ImproperlyConfigured(
         "ASSIST_PRODUCTION is set: DJANGO_SECRET_KEY and MODEL_SIGNING_KEY must come from the environment"
     )
+if env_bool("ASSIST_PRODUCTION", default=False) and CREDENTIALS_KEY == INSECURE_DEV_CREDENTIALS_KEY:
+    raise ImproperlyConfigured("ASSIST_PRODUCTION is set: ASSIST_CREDENTIALS_KEY must come from the environment")
 MODEL_ARTIFACT_DIR = "models"
 # Share of confirmed tickets held out (the most recent ones) to score a model.
 TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
@@ -386,3 +396,25 @@ REPORTS_DRIFT_MIN_TICKETS = env_int("ASSIST_REPORTS_DRIFT_MIN_TICKETS", 100)
 # Default date range of the report pages, and the longest one accepted.
 REPORTS_DEFAULT_WEEKS = env_int("ASSIST_REPORTS_DEFAULT_WEEKS", 8)
 REPORTS_MAX_DAYS = env_int("ASSIST_REPORTS_MAX_DAYS", 731)
+
+
+# Integrations (triage/integrations; docs/integrations.md).
+# A new mailbox's polling interval (each mailbox has its own).
+MAIL_POLL_SECONDS = env_int("ASSIST_MAIL_POLL_SECONDS", 30)
+# Messages larger than this are skipped (counted, logged) without being downloaded.
+MAIL_MAX_BYTES = env_int("ASSIST_MAIL_MAX_BYTES", 25 * 1024 * 1024)
+# A message whose text (HTML turned into text) is longer is bad mail, not a ticket.
+MAIL_TEXT_MAX_CHARS = env_int("ASSIST_MAIL_TEXT_MAX_CHARS", 100_000)
+# Messages read per poll of one mailbox (the next poll goes on with the rest).
+MAIL_POLL_BATCH = env_int("ASSIST_MAIL_POLL_BATCH", 100)
+MAIL_TIMEOUT_SECONDS = env_float("ASSIST_MAIL_TIMEOUT_SECONDS", 30.0)
+# Outbound webhooks: one attempt's timeout, the backoff between attempts (doubling
+# from the base to the cap, jittered), how long an event is retried, and how long an
+# endpoint may fail before it is disabled.
+WEBHOOK_TIMEOUT_SECONDS = env_float("ASSIST_WEBHOOK_TIMEOUT_SECONDS", 10.0)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_float("ASSIST_WEBHOOK_BACKOFF_BASE_SECONDS", 5.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_float("ASSIST_WEBHOOK_BACKOFF_MAX_SECONDS", 600.0)
+WEBHOOK_RETRY_HOURS = env_float("ASSIST_WEBHOOK_RETRY_HOURS", 72.0)
+WEBHOOK_DISABLE_AFTER_HOURS = env_float("ASSIST_WEBHOOK_DISABLE_AFTER_HOURS", 72.0)
+# Inbound webhooks: a signature timestamp further than this from now is a replay.
+WEBHOOK_TOLERANCE_SECONDS = env_int("ASSIST_WEBHOOK_TOLERANCE_SECONDS", 300)

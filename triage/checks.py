@@ -22,6 +22,20 @@ def check_model_signing_key(app_configs: Any, **kwargs: Any) -> list[CheckMessag
     return errors
 
 
+@register(Tags.security, deploy=True)
+def check_credentials_key(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if settings.CREDENTIALS_KEY == settings.INSECURE_DEV_CREDENTIALS_KEY or len(settings.CREDENTIALS_KEY) < 32:
+        return [
+            Error(
+                "ASSIST_CREDENTIALS_KEY is the development default or shorter than 32 characters.",
+                hint="Set ASSIST_CREDENTIALS_KEY in the environment to a long random value; it encrypts "
+                "stored mailbox passwords and webhook secrets, so keep it with your backups.",
+                id="assist.E004",
+            )
+        ]
+    return []
+
+
 @register()
 def check_production_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Refuse to start with development keys when DEBUG is off and ASSIST_PRODUCTION is set."""
@@ -34,4 +48,6 @@ def check_production_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
         errors.append(Error("DJANGO_SECRET_KEY is unset in production.", id="assist.E002"))
     if settings.MODEL_SIGNING_KEY == settings.INSECURE_DEV_SIGNING_KEY:
         errors.append(Error("MODEL_SIGNING_KEY is unset in production.", id="assist.E003"))
+    if settings.CREDENTIALS_KEY == settings.INSECURE_DEV_CREDENTIALS_KEY:
+        errors.append(Error("ASSIST_CREDENTIALS_KEY is unset in production.", id="assist.E005"))
     return errors

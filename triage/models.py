@@ -391,6 +391,18 @@ class Decision(models.Model):
 
 # The taxonomy's own tables (queues, routing rules, the change history, splits).
 # The reports' tables (decision facts, training references, quality checks).
+# The integrations' tables (mailboxes, helpdesks, conversations, the outbox).
+from triage.integrations.models import (  # noqa: E402, F401
+    Delivery,
+    DeliveryAttempt,
+    HelpdeskIntegration,
+    Mailbox,
+    MailSkip,
+    OutboxEvent,
+    SourceLink,
+    TicketMessage,
+    WebhookEndpoint,
+)
 from triage.reports.models import DecisionFact, ModelReference, QualityCheck  # noqa: E402, F401
 from triage.taxonomy.models import (  # noqa: E402, F401
     LabelChange,

@@ -41,6 +41,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "change_category",
         "manage_taxonomy",
         "manage_users",
+        "manage_integrations",
     ],
     # Service accounts that post tickets (a helpdesk webhook, the demo feed).
     INTEGRATION: ["ingest_ticket", "view_ticket", "view_category"],
@@ -54,6 +55,7 @@ CAN_REVIEW = "triage.review_decision"
 CAN_MANAGE_MODELS = "triage.manage_models"
 CAN_MANAGE_TAXONOMY = "triage.manage_taxonomy"
 CAN_MANAGE_USERS = "triage.manage_users"
+CAN_MANAGE_INTEGRATIONS = "triage.manage_integrations"
 
 
 def user_may(user: AbstractUser | AnonymousUser | None, perm: str) -> bool:
