@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "triage.integrations.context.integration_alerts",
             ],
         },
     },
@@ -399,6 +400,8 @@ REPORTS_MAX_DAYS = env_int("ASSIST_REPORTS_MAX_DAYS", 731)
 
 
 # Integrations (triage/integrations; docs/integrations.md).
+# Where people reach this Assist (https://assist.example.com): events link to ticket pages.
+PUBLIC_URL = env_str("ASSIST_PUBLIC_URL", "").rstrip("/")
 # A new mailbox's polling interval (each mailbox has its own).
 MAIL_POLL_SECONDS = env_int("ASSIST_MAIL_POLL_SECONDS", 30)
 # Messages larger than this are skipped (counted, logged) without being downloaded.
@@ -416,5 +419,3 @@ WEBHOOK_BACKOFF_BASE_SECONDS = env_float("ASSIST_WEBHOOK_BACKOFF_BASE_SECONDS", 
 WEBHOOK_BACKOFF_MAX_SECONDS = env_float("ASSIST_WEBHOOK_BACKOFF_MAX_SECONDS", 600.0)
 WEBHOOK_RETRY_HOURS = env_float("ASSIST_WEBHOOK_RETRY_HOURS", 72.0)
 WEBHOOK_DISABLE_AFTER_HOURS = env_float("ASSIST_WEBHOOK_DISABLE_AFTER_HOURS", 72.0)
-# Inbound webhooks: a signature timestamp further than this from now is a replay.
-WEBHOOK_TOLERANCE_SECONDS = env_int("ASSIST_WEBHOOK_TOLERANCE_SECONDS", 300)

@@ -13,11 +13,13 @@ import unicodedata
 from datetime import timedelta
 
 import regex
+from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from triage.integrations.links import source_link
 from triage.models import Prediction, Ticket
 
 BODY_CHARS = 600
@@ -130,8 +132,8 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         '<li class="ticket{}" id="ticket-{}" data-ticket-id="{}" data-suggested="{}" data-queue="{}" tabindex="-1">\n'
         '  <div class="ticket-head">\n'
         '    <h2 class="subject">{}{}</h2>\n'
-        '    <span class="meta"><span class="channel">{}</span>{} · '
-        '<time class="age" datetime="{}" title="{}">{}</time></span>\n'
+        '    <span class="meta"><a class="ticket-link" href="{}" title="Open the ticket page">#{}</a> · '
+        '<span class="channel">{}</span>{}{} · <time class="age" datetime="{}" title="{}">{}</time></span>\n'
         "  </div>\n"
         '  <p class="body">{}</p>\n'
         "{}"
@@ -143,13 +145,25 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         ticket.queue.slug if ticket.queue_id and ticket.queue else "",
         mark_safe('<span class="urgent-badge">Urgent</span> ') if ticket.urgent else "",
         subject,
+        reverse("ticket", args=[ticket.pk]),
+        ticket.pk,
         ticket.get_channel_display(),
         format_html(" · {}", ticket.customer_ref) if ticket.customer_ref else "",
+        _source_link(ticket),
         dateformat.format(received, "c"),
         dateformat.format(received, "M j, H:i"),
         age(timezone.now() - ticket.received_at),
         highlight(Truncator(ticket.body).chars(BODY_CHARS), p),
         _suggestion(p, names),
+    )
+
+
+def _source_link(ticket: Ticket) -> SafeString | str:
+    link = source_link(ticket)
+    if not link:
+        return ""
+    return format_html(
+        ' · <a class="source-link" href="{}" target="_blank" rel="noopener noreferrer">source ↗</a>', link
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import random
 import unicodedata
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -20,8 +19,9 @@ from django.utils import timezone
 
 from triage import broadcast, serving
 from triage.db import insert_parent_and_child
+from triage.integrations import outbox
 from triage.ml.language import detect_language
-from triage.models import Category, Decision, Prediction, Ticket
+from triage.models import Category, Decision, Prediction, Queue, Ticket
 from triage.reports.services import decision_fact_record
 
 logger = logging.getLogger(__name__)
@@ -86,11 +86,17 @@ def ticket_ingest(
     channel: str = "api",
     customer_ref: str = "",
     received_at: datetime | None = None,
+    queue: Queue | None = None,
 ) -> IngestResult:
-    """Store a new ticket with the live model's suggestion, then tell the agents' queues.
+    """Store a new ticket with the live model's suggestion, record the event for
+    webhook endpoints (`ticket.suggested` or `ticket.auto_triaged`) in the same
+    transaction, then tell the agents' queues.
 
     Idempotent on (source, external_id): a repeat, even a concurrent one, gets
     the ticket stored first and `created=False`.
+
+    `queue`: the queue of the channel it came through (a mailbox's, a helpdesk's);
+    without one, its suggested category's queue.
 
     Text is stored in Unicode's composed form (NFC): "é" typed as "e" plus a
     combining accent is the same "é" to the model, its reasons and the page.
@@ -106,6 +112,7 @@ def ticket_ingest(
         customer_ref=customer_ref,
         received_at=received_at or timezone.now(),
         language=model.language(subject, body) if model else detect_language(f"{subject}\n{body}"),
+        queue=queue,
     )
     # Classify outside the transaction: it is CPU work and holds no lock.
     # Routing rules come first; the model only when no rule matches.
@@ -116,15 +123,22 @@ def ticket_ingest(
     ticket.blind = ruled is None and prediction is not None and random.random() < settings.BLIND_SHARE
     _route(ticket, prediction, rule_urgent=bool(ruled and ruled[1]))
     shadow = _shadow_prediction(ticket)
+    auto = ticket.label_source == Ticket.LabelSource.AUTO
     try:
-        # Outside a transaction each statement below commits on its own; inside
-        # one (a caller's atomic block) a savepoint keeps a duplicate recoverable.
-        with transaction.atomic() if connection.in_atomic_block or shadow else nullcontext():
+        # The ticket, its predictions and its event commit together; inside a
+        # caller's atomic block this is a savepoint, which keeps a duplicate recoverable.
+        with transaction.atomic():
             _store(ticket, prediction)
             if shadow is not None:
                 shadow.ticket = ticket
                 shadow.save()
-            if ticket.label_source == Ticket.LabelSource.AUTO:
+            outbox.event_record(
+                event_type=outbox.TICKET_AUTO_TRIAGED if auto else outbox.TICKET_SUGGESTED,
+                ticket=ticket,
+                new_ticket=True,
+                data=outbox.ticket_data(ticket, prediction=prediction),
+            )
+            if auto:
                 transaction.on_commit(partial(broadcast.ticket_auto_triaged, ticket, prediction))
             else:
                 transaction.on_commit(partial(broadcast.ticket_added, ticket, prediction))
@@ -160,7 +174,8 @@ def _route(ticket: Ticket, prediction: Prediction | None, rule_urgent: bool) -> 
     if prediction is None:
         return
     category = prediction.suggested
-    ticket.queue = category.queue  # loaded with the category: no query, here or in the broadcast
+    if ticket.queue is None:  # the channel's own queue comes first
+        ticket.queue = category.queue  # loaded with the category: no query, here or in the broadcast
     ticket.urgent = rule_urgent or category.urgent
     threshold = category.auto_threshold
     if (
@@ -220,7 +235,7 @@ def ticket_triage(
     category = Category.objects.select_for_update(no_key=True).get(pk=category.pk)
     if not category.is_active:
         raise CategoryClosedError(category)
-    live = Prediction.objects.filter(ticket=ticket, is_live=True).first()
+    live = Prediction.objects.filter(ticket=ticket, is_live=True).select_related("suggested", "model_version").first()
     now = timezone.now()
     # The conditional UPDATE is the claim: of two agents, exactly one sees a row count of 1.
     applied = (
@@ -251,6 +266,11 @@ def ticket_triage(
     decision_fact_record(decision=decision, ticket=ticket, prediction=live)
     ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
     if applied:
+        outbox.event_record(
+            event_type=outbox.TICKET_TRIAGED,
+            ticket=ticket,
+            data=outbox.ticket_data(ticket, prediction=live, decision=decision),
+        )
         transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
     return TriageResult(ticket=ticket, decision=decision, applied=applied)
 
@@ -299,6 +319,15 @@ def ticket_auto_undo(*, ticket_id: int, agent: User) -> Ticket:
     from triage.selectors import with_live_prediction
 
     ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
+    outbox.event_record(
+        event_type=outbox.TICKET_UNDONE,
+        ticket=ticket,
+        data=outbox.ticket_data(
+            ticket,
+            prediction=ticket.live_prediction,
+            undone={"what": "auto_triage", "by": agent.get_username(), "decision_id": None},
+        ),
+    )
     transaction.on_commit(partial(broadcast.ticket_auto_undone, ticket, agent.get_username()))
     return ticket
 

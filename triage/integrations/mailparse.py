@@ -67,11 +67,11 @@ _FORWARD_MARK = re.compile(
 )
 
 
-class NotATicket(Exception):  # noqa: N818 (an outcome, not an error)
+class NotATicket(Exception):
     """An auto-reply, out-of-office, bounce or delivery report: counted, never queued."""
 
 
-class BadMail(Exception):  # noqa: N818
+class BadMail(Exception):
     """The message cannot be read as a support message: skipped with this reason."""
 
 
