@@ -9,7 +9,7 @@ FEED_RATE ?= 0.2
 # Local demo over plain http: switch off the HTTPS-only hardening meant for production.
 LOCAL_HTTP := DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
 
-.PHONY: run test lint format bench-ingest bench-quality bench-reports install install-dev install-encoder vendor browser clean
+.PHONY: run test lint format bench-ingest bench-quality bench-reports bench-webhooks install install-dev install-encoder vendor browser imap clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,13 @@ browser:
 		echo "Installing Debian's chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install-dev browser
+# The mail tests run a private Dovecot (Debian's dovecot-imapd; never started as a service).
+imap:
+	@command -v dovecot >/dev/null || test -x /usr/sbin/dovecot || { \
+		echo "Installing Debian's dovecot-imapd for the mail tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+
+test: install-dev browser imap
 	@mkdir -p var
 	$(BIN)/python -m pytest
 

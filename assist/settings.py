@@ -402,6 +402,9 @@ REPORTS_MAX_DAYS = env_int("ASSIST_REPORTS_MAX_DAYS", 731)
 # Integrations (triage/integrations; docs/integrations.md).
 # Where people reach this Assist (https://assist.example.com): events link to ticket pages.
 PUBLIC_URL = env_str("ASSIST_PUBLIC_URL", "").rstrip("/")
+# Without Redis a worker cannot push to the agents' pages (the in-memory channel layer
+# is per process), so the web process polls mailboxes and delivers webhooks itself.
+INTEGRATIONS_IN_WEB = env_bool("ASSIST_INTEGRATIONS_IN_WEB", default=not REDIS_URL)
 # A new mailbox's polling interval (each mailbox has its own).
 MAIL_POLL_SECONDS = env_int("ASSIST_MAIL_POLL_SECONDS", 30)
 # Messages larger than this are skipped (counted, logged) without being downloaded.

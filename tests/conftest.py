@@ -22,6 +22,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.mailserver import imap_server  # noqa: F401 (the mail tests' IMAP server, a session fixture)
 from triage import demo, roles, services, serving
 from triage.ml.pipeline import build_pipeline
 from triage.ml.registry import model_version_activate, model_version_create

@@ -108,7 +108,7 @@ def mail_parse(raw: bytes, *, max_text_chars: int) -> ParsedMail:
     if b"\x00" in raw:
         raise BadMail("contains a NUL byte")
     if raw.lower().count(b"multipart/") > MAX_MULTIPARTS:
-        raise BadMail(f"more than {MAX_MULTIPARTS} multipart parts")
+        raise BadMail(f"MIME tree of more than {MAX_MULTIPARTS} multipart parts, nested or side by side")
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
         _check_tree(message)
@@ -124,9 +124,11 @@ def mail_parse(raw: bytes, *, max_text_chars: int) -> ParsedMail:
     if reason:
         raise NotATicket(reason)
     body_part, text = _body(message)
-    text = _clean(text)
     if len(text) > max_text_chars:
         raise BadMail(f"text of {len(text):,} characters is over the {max_text_chars:,} limit")
+    if "\x00" in text:  # encoded inside a part; PostgreSQL text cannot hold it either
+        raise BadMail("contains a NUL byte")
+    text = _clean(text)
     if not text.strip():
         raise BadMail("no body: no text or HTML part with words in it")
     return ParsedMail(

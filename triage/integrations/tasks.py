@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,7 +28,10 @@ def mail_poll(mailbox_id: int) -> dict[str, int] | None:
 @shared_task
 def mail_poll_due() -> int:
     """Every few seconds (beat): send a poll for each mailbox whose interval has passed.
-    Its next time is claimed first, so a slow poll is not sent twice."""
+    Its next time is claimed first, so a slow poll is not sent twice. Without Redis the
+    web process polls instead (its pushes reach the pages; runner.py)."""
+    if settings.INTEGRATIONS_IN_WEB:
+        return 0
     sent = 0
     now = timezone.now()
     for mailbox_id, seconds in Mailbox.objects.filter(pk__in=mail.mailboxes_due()).values_list("pk", "poll_seconds"):
