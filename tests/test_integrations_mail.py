@@ -125,7 +125,7 @@ def test_auto_replies_bounces_and_delivery_reports_are_skipped_and_counted(
     mailbox = mailbox_for(imap_server, user)
     report = raw_message(
         'From: "Mail Delivery System" <notices@mail.example.net>\nSubject: Delivery Status Notification\n'
-        'Message-ID: <dsn-1@mail.example.net>\n'
+        "Message-ID: <dsn-1@mail.example.net>\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
         b"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
         b"--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.net\r\n\r\n"
