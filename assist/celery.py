@@ -1,4 +1,5 @@
-"""The Celery app. Tasks live in triage/tasks.py; the schedule in the database (django-celery-beat)."""
+"""The Celery app. Tasks live in triage/tasks.py and triage/integrations/tasks.py; the schedule
+in the database (django-celery-beat)."""
 
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
 app = Celery("assist")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["triage.integrations"])  # its own tasks module (mail polls, webhook deliveries)
 
 
 @app.on_after_configure.connect
