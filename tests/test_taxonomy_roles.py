@@ -29,6 +29,7 @@ VIEWERS = {"agent", "supervisor", "admin", "integration"}
 INGESTERS = {"admin", "integration"}
 EVERYONE_LOGGED_IN = {"outsider", "agent", "supervisor", "admin", "integration"}
 PUBLIC = "public"  # login pages, health: no role needed
+SIGNED = "signed"  # helpdesk webhooks: the sender's signature, never a session or token
 STAFF = "staff"  # Django's admin site: is_staff accounts only (none of the personas)
 
 # URL name -> [(method, who may)]; "api" marks token-authenticated endpoints.
@@ -71,6 +72,27 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "api-ticket-triage": [("POST", TRIAGERS)],
     "api-categories": [("GET", VIEWERS)],
     "schema": [("GET", EVERYONE_LOGGED_IN)],
+    "ticket": [("GET", VIEWERS)],
+    "integrations": [("GET", ADMINS)],
+    "integrations-source-link": [("POST", ADMINS)],
+    "integrations-mailbox-new": [("GET", ADMINS), ("POST", ADMINS)],
+    "integrations-mailbox-test": [("POST", ADMINS)],
+    "integrations-mailbox": [("GET", ADMINS), ("POST", ADMINS)],
+    "integrations-mailbox-poll": [("POST", ADMINS)],
+    "integrations-mailbox-delete": [("POST", ADMINS)],
+    "integrations-helpdesk-new": [("GET", ADMINS), ("POST", ADMINS)],
+    "integrations-helpdesk": [("GET", ADMINS), ("POST", ADMINS)],
+    "integrations-helpdesk-secret": [("POST", ADMINS)],
+    "integrations-helpdesk-delete": [("POST", ADMINS)],
+    "integrations-endpoint-new": [("GET", ADMINS), ("POST", ADMINS)],
+    "integrations-endpoint": [("GET", ADMINS), ("POST", ADMINS)],
+    "integrations-endpoint-secret": [("POST", ADMINS)],
+    "integrations-endpoint-test": [("POST", ADMINS)],
+    "integrations-endpoint-enable": [("POST", ADMINS)],
+    "integrations-endpoint-resend": [("POST", ADMINS)],
+    "integrations-endpoint-delete": [("POST", ADMINS)],
+    "integrations-delivery-resend": [("POST", ADMINS)],
+    "api-integration-webhook": [("POST", SIGNED)],
 }
 # Prefixes served by Django itself: login/logout/password pages, and the admin site.
 PUBLIC_PREFIXES = ("accounts/",)
@@ -105,11 +127,26 @@ CASES = [(name, method, allowed, role) for name, rules in ACCESS.items() for met
 @pytest.fixture
 def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
     from triage import services
+    from triage.integrations import services as integrations
+    from triage.integrations.models import Delivery, OutboxEvent
     from triage.models import RoutingRule, Split
 
     ticket = services.ticket_ingest(subject="x", body="y").ticket
     rule = RoutingRule.objects.create(name="r", pattern="zzz", category=categories["transfers"])
     split = Split.objects.create(source=categories["transfers"])
+    mailbox = integrations.mailbox_save(
+        actor=None, name="m", host="127.0.0.1", port=1, security="none", username="u", password="p", folder="INBOX",
+        after="seen", move_to="", queue=None, channel="email", poll_seconds=30, enabled=False, link_template="",
+    )  # fmt: skip
+    helpdesk = integrations.helpdesk_save(
+        actor=None, name="h", kind="generic", secret="", mapping={"external_id": "id", "body": "text"}, queue=None,
+        channel="web", enabled=True, link_template="",
+    )  # fmt: skip
+    endpoint, _ = integrations.endpoint_save(
+        actor=None, name="e", url="http://127.0.0.1:1/hook", events=["ticket.triaged"]
+    )
+    event = OutboxEvent.objects.create(event_id="evt_x", type="ticket.triaged", payload={})
+    delivery = Delivery.objects.create(event=event, endpoint=endpoint)
     return {
         "pk": categories["transfers"].pk,
         "ticket_id": ticket.pk,
@@ -118,6 +155,11 @@ def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
         "check_id": 1,
         "rule": rule,
         "split": split,
+        "mailbox_id": mailbox.pk,
+        "helpdesk_id": helpdesk.pk,
+        "endpoint_id": endpoint.pk,
+        "delivery_id": delivery.pk,
+        "slug": helpdesk.slug,
     }
 
 
@@ -130,9 +172,11 @@ def _path(name: str, objects: dict[str, Any]) -> str:
         kwargs["pk"] = (
             objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
         )
-    for key in ("ticket_id", "run_id", "number", "check_id"):
+    for key in ("ticket_id", "run_id", "number", "check_id", "mailbox_id", "helpdesk_id", "endpoint_id", "delivery_id"):
         if f"<int:{key}>" in route:
             kwargs[key] = objects[key]
+    if "<slug:slug>" in route:
+        kwargs["slug"] = objects["slug"]
     if "<str:table>" in route:
         kwargs["table"] = "daily"
     return reverse(name, kwargs=kwargs)
@@ -150,7 +194,9 @@ def test_role_matrix(name: str, method: str, allowed: Any, role: str, objects: d
     response = client.get(path) if method == "GET" else client.post(path, {})
     code = response.status_code
     may = allowed == PUBLIC or role in allowed
-    if may:
+    if allowed == SIGNED:  # whoever asks: without the sender's signature, a 401
+        assert code == 401, f"{role} {method} {path}: {code}"
+    elif may:
         assert code not in (401, 403, 500), f"{role} {method} {path}: {code}"
     elif role == "anonymous" and not is_api:
         assert code == 302 and "/accounts/login/" in response["Location"], f"{method} {path}: {code}"
