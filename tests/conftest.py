@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 
 from tests.mailserver import imap_server  # noqa: F401 (the mail tests' IMAP server, a session fixture)
 from triage import demo, roles, services, serving
+from triage.integrations import links, outbox
 from triage.ml.pipeline import build_pipeline
 from triage.ml.registry import model_version_activate, model_version_create
 from triage.models import Category, ModelVersion, Ticket
@@ -56,6 +57,8 @@ def _fast_and_isolated(settings: Any, tmp_path: Any) -> Iterator[None]:
     settings.CSRF_COOKIE_SECURE = False
     settings.SECURE_HSTS_SECONDS = 0
     serving.reset()
+    links.links_changed()  # per-process caches of the integrations: nothing from another test
+    outbox.subscriptions_changed()
     yield
     serving.reset()
 
