@@ -182,6 +182,12 @@ def _free_port() -> int:
 @pytest.fixture
 def asgi_server(transactional_db: Any) -> Iterator[str]:
     """The real ASGI application (HTTP and websockets) served by uvicorn on a free port."""
+    yield from serve_asgi(lifespan="off")
+
+
+def serve_asgi(lifespan: str) -> Iterator[str]:
+    """Serve the ASGI application until the generator is closed; lifespan "on" runs its
+    startup work (the in-process mail polls and deliveries, when configured)."""
     import uvicorn
 
     from assist.asgi import build_application
@@ -193,7 +199,7 @@ def asgi_server(transactional_db: Any) -> Iterator[str]:
 
     port = _free_port()
     config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets-sansio"
+        application, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning", ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

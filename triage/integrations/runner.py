@@ -39,9 +39,9 @@ def tick() -> None:
         close_old_connections()
 
 
-async def run(stop: asyncio.Event, interval: float = TICK_SECONDS) -> None:
+async def run(stop: asyncio.Event) -> None:
     logger.info("polling mailboxes and delivering webhooks in the web process (no Redis)")
     while not stop.is_set():
         await sync_to_async(tick, thread_sensitive=False)()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            await asyncio.wait_for(stop.wait(), timeout=TICK_SECONDS)
