@@ -379,5 +379,6 @@ def test_a_mailbox_whose_server_is_gone_shows_the_error_and_polls_again_later(
     report = mail.mailbox_poll(mailbox_id=mailbox.pk)
     assert report is not None and report.error.startswith("dns:")
     mailbox.refresh_from_db()
-    assert mailbox.last_error.startswith("dns:") and mailbox.next_poll_at > timezone.now()
+    assert mailbox.last_error.startswith("dns:")
+    assert mailbox.next_poll_at is not None and mailbox.next_poll_at > timezone.now()
     assert mailbox.poll_lease_until is None  # free for the next poll

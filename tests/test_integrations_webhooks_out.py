@@ -159,6 +159,7 @@ def test_a_4xx_is_final_and_shown_but_408_409_and_429_are_retried(
     assert deliveries[first.pk].status == "failed" and deliveries[first.pk].last_status_code == 422
     assert deliveries[second.pk].status == "pending"  # 429: retried, after the receiver's Retry-After
     hook.refresh_from_db()
+    assert hook.retry_at is not None
     wait = (hook.retry_at - timezone.now()).total_seconds()
     assert 110 < wait <= 120
     assert len(httpserver.log) == 2  # nothing more before then

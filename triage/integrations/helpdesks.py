@@ -188,6 +188,7 @@ def payload_read(integration: HelpdeskIntegration, body: bytes) -> IncomingTicke
         raise BadPayload("body", "not JSON in UTF-8") from exc
     if not isinstance(payload, dict):
         raise BadPayload("body", "a JSON object is expected")
+    paths: dict[str, tuple[str, ...]]
     if integration.kind == HelpdeskIntegration.Kind.GENERIC:
         paths = {f: (integration.mapping.get(f, ""),) for f in MAPPED_FIELDS if integration.mapping.get(f)}
     else:

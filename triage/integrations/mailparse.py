@@ -173,7 +173,7 @@ def _check_tree(message: Message) -> None:
         if part.is_multipart():
             payload = part.get_payload()
             if isinstance(payload, list):
-                stack.extend((child, depth + 1) for child in payload)
+                stack.extend((child, depth + 1) for child in payload if isinstance(child, Message))
 
 
 def _header_text(message: Message, name: str) -> str:
@@ -194,7 +194,7 @@ def repair(text: str) -> str:
 def _headers(message: Message) -> dict[str, Any]:
     sender, sender_name = "", ""
     try:
-        addresses = message["From"].addresses if message["From"] is not None else ()
+        addresses = getattr(message["From"], "addresses", ())
         first: Address | None = addresses[0] if addresses else None
         if first is not None:
             sender, sender_name = repair(first.addr_spec), repair(first.display_name)
@@ -255,7 +255,7 @@ def _parts(message: Message) -> list[Message]:
         if part.get_content_type() != "message/rfc822" and part.is_multipart():
             payload = part.get_payload()
             if isinstance(payload, list):
-                stack.extend(reversed(payload))
+                stack.extend(child for child in reversed(payload) if isinstance(child, Message))
     return found
 
 
@@ -356,8 +356,9 @@ def _attachments(message: Message, body: Message | None) -> list[Attachment]:
             continue  # the other alternative of the body (its HTML or plain twin)
         if kind == "message/rfc822":
             inner = part.get_payload(0)
-            size = len(inner.as_bytes())
-            name = name or f"{_header_text(inner, 'Subject') or 'message'}.eml"
+            size = len(inner.as_bytes()) if isinstance(inner, Message) else 0
+            subject = _header_text(inner, "Subject") if isinstance(inner, Message) else ""
+            name = name or f"{subject or 'message'}.eml"
         else:
             payload = part.get_payload(decode=True)
             size = len(payload) if isinstance(payload, bytes) else 0

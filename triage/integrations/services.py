@@ -93,7 +93,7 @@ def mailbox_save(
         raise IntegrationError("move_to", "Name the folder read messages move to.")
     if poll_seconds < 5:
         raise IntegrationError("poll_seconds", "Poll at most every 5 seconds.")
-    if Mailbox.objects.exclude(pk=mailbox_id).filter(name__iexact=name.strip()).exists():
+    if Mailbox.objects.exclude(pk=mailbox_id or 0).filter(name__iexact=name.strip()).exists():
         raise IntegrationError("name", f"A mailbox is already called “{name.strip()}”.")
     for field, value in {
         "name": name.strip(),
@@ -160,7 +160,9 @@ def helpdesk_save(
     Zendesk; the others get one made here when none is given (shown on its page)."""
     creating = helpdesk_id is None
     helpdesk = (
-        HelpdeskIntegration() if creating else HelpdeskIntegration.objects.select_for_update().get(pk=helpdesk_id)
+        HelpdeskIntegration()
+        if helpdesk_id is None
+        else HelpdeskIntegration.objects.select_for_update().get(pk=helpdesk_id)
     )
     if creating:
         slug = slugify(name)[:60]
@@ -172,7 +174,7 @@ def helpdesk_save(
         if kind == HelpdeskIntegration.Kind.ZENDESK and not secret:
             raise IntegrationError("secret", "Paste the webhook's signing secret from Zendesk.")
         secret = secret or _new_inbound_secret(kind)
-    if HelpdeskIntegration.objects.exclude(pk=helpdesk_id).filter(name__iexact=name.strip()).exists():
+    if HelpdeskIntegration.objects.exclude(pk=helpdesk_id or 0).filter(name__iexact=name.strip()).exists():
         raise IntegrationError("name", f"An integration is already called “{name.strip()}”.")
     helpdesk.name = name.strip()
     helpdesk.mapping = _generic_mapping(mapping) if helpdesk.kind == HelpdeskIntegration.Kind.GENERIC else {}
@@ -225,7 +227,9 @@ def endpoint_save(
     """Create or edit an endpoint; a new one gets its signing secret (returned once
     here, revealed to admins on its page later)."""
     creating = endpoint_id is None
-    endpoint = WebhookEndpoint() if creating else WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+    endpoint = (
+        WebhookEndpoint() if endpoint_id is None else WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+    )
     endpoint.name, endpoint.url, endpoint.events = name.strip(), url.strip(), _check_events(events)
     secret = ""
     if creating:

@@ -97,11 +97,12 @@ def _outcome(t: Ticket) -> str:
     if t.status == Ticket.Status.NEW:
         return "waiting"
     name = t.category.label if t.category else "?"
-    how = {
-        Ticket.LabelSource.AGENT: f"by {t.triaged_by.get_username()}" if t.triaged_by else "by an agent",
-        Ticket.LabelSource.AUTO: "auto-triaged",
-        Ticket.LabelSource.IMPORT: "imported history",
-    }.get(t.label_source, "")
+    if t.label_source == Ticket.LabelSource.AGENT:
+        how = f"by {t.triaged_by.get_username()}" if t.triaged_by else "by an agent"
+    else:
+        how = {Ticket.LabelSource.AUTO: "auto-triaged", Ticket.LabelSource.IMPORT: "imported history"}.get(
+            Ticket.LabelSource(t.label_source), ""
+        )
     return f"{name} ({how})" if how else name
 
 

@@ -24,18 +24,20 @@ from triage.services import HistoryRow, category_ensure, tickets_import
 BATCH = 2000
 
 
-def _folders(path: Path) -> list[tuple[str, stdlib_mailbox.Mailbox]]:
+def _folders(path: Path) -> list[tuple[str, stdlib_mailbox.Mailbox[Any]]]:
     """(folder name, mailbox) pairs: an mbox file is one folder; a Maildir is its inbox
     ("") and its Maildir++ folders; a directory of Maildirs or mbox files is one folder
     each, named by its name."""
     if path.is_file():
-        return [("", stdlib_mailbox.mbox(path, create=False))]
+        single: list[tuple[str, stdlib_mailbox.Mailbox[Any]]] = [("", stdlib_mailbox.mbox(path, create=False))]
+        return single
     if not path.is_dir():
         raise CommandError(f"{path} is neither an mbox file nor a Maildir")
     if (path / "cur").is_dir():
         maildir = stdlib_mailbox.Maildir(path, factory=None, create=False)
-        return [("", maildir)] + [(name, maildir.get_folder(name)) for name in sorted(maildir.list_folders())]
-    found: list[tuple[str, stdlib_mailbox.Mailbox]] = []
+        folders: list[tuple[str, stdlib_mailbox.Mailbox[Any]]] = [("", maildir)]
+        return folders + [(name, maildir.get_folder(name)) for name in sorted(maildir.list_folders())]
+    found: list[tuple[str, stdlib_mailbox.Mailbox[Any]]] = []
     for child in sorted(path.iterdir()):
         if child.is_dir() and (child / "cur").is_dir():
             found.append((child.name, stdlib_mailbox.Maildir(child, factory=None, create=False)))
@@ -46,7 +48,7 @@ def _folders(path: Path) -> list[tuple[str, stdlib_mailbox.Mailbox]]:
     return found
 
 
-def _messages(folders: list[tuple[str, stdlib_mailbox.Mailbox]]) -> Iterator[tuple[str, bytes]]:
+def _messages(folders: list[tuple[str, stdlib_mailbox.Mailbox[Any]]]) -> Iterator[tuple[str, bytes]]:
     for name, box in folders:
         for key in box.iterkeys():
             yield name, box.get_bytes(key)
@@ -154,13 +156,13 @@ class Command(BaseCommand):
                 for start in range(0, len(opening), BATCH):
                     rows = []
                     for folder, mail in opening[start : start + BATCH]:
-                        slug = plan.slug(folder)
+                        category_slug = plan.slug(folder)
                         rows.append(
                             HistoryRow(
                                 external_id=mail.message_id,
                                 subject=mail.subject[: ticket_subject_limit()],
                                 body=mail.new_text,
-                                category=categories[slug] if slug else None,
+                                category=categories[category_slug] if category_slug else None,
                                 received_at=min(mail.sent_at or now, now),
                                 channel="email",
                                 customer_ref=mail.sender,
@@ -179,8 +181,8 @@ class Command(BaseCommand):
                     )
                 )
                 messages = [_message(tickets[m.message_id], source, m, now) for _, m in opening]
-                for root, mail in replies:
-                    ticket_id = root if isinstance(root, int) else tickets[root]
+                for target, mail in replies:
+                    ticket_id = target if isinstance(target, int) else tickets[target]
                     messages.append(_message(ticket_id, source, mail, now))
                 TicketMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=BATCH)
                 bar.update(len(replies))
