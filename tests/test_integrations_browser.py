@@ -69,6 +69,7 @@ def test_mail_appended_to_a_mailbox_added_on_the_page_is_triaged_and_the_decisio
     admin.fill("#id_name", "Helpdesk")
     admin.fill("#id_url", httpserver.url_for("/assist-events"))
     admin.click("#endpoint-form button.primary")
+    admin.click("button[value=reveal]")
     expect(admin.locator("#secret code")).to_contain_text("whsec_")
     mailbox = Mailbox.objects.get(name="Support inbox")
     assert mailbox.username == user and WebhookEndpoint.objects.get().events == ["ticket.triaged"]

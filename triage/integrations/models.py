@@ -17,7 +17,7 @@ class Mailbox(models.Model):
     class Security(models.TextChoices):
         SSL = "ssl", "SSL/TLS"
         STARTTLS = "starttls", "STARTTLS"
-        NONE = "none", "None (a server on this machine only)"
+        NONE = "none", "None (a local server only)"
 
     class After(models.TextChoices):
         SEEN = "seen", "Mark it seen"

@@ -224,8 +224,8 @@ def _check_events(events: list[str]) -> list[str]:
 def endpoint_save(
     *, actor: Any, endpoint_id: int | None = None, name: str, url: str, events: list[str]
 ) -> tuple[WebhookEndpoint, str]:
-    """Create or edit an endpoint; a new one gets its signing secret (returned once
-    here, revealed to admins on its page later)."""
+    """Create or edit an endpoint; a new one gets its signing secret (returned, and
+    revealed to admins on its page on request)."""
     creating = endpoint_id is None
     endpoint = (
         WebhookEndpoint() if endpoint_id is None else WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)

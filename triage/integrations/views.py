@@ -283,9 +283,12 @@ def endpoint_new(request: HttpRequest) -> HttpResponse:
             ),
         )
         if saved is not None:
-            endpoint, secret = saved
-            messages.success(request, f"Endpoint “{endpoint.name}” registered.")
-            return _endpoint_page(request, endpoint, secret=secret)
+            endpoint, _ = saved
+            messages.success(
+                request,
+                f"Endpoint “{endpoint.name}” registered: “Show the signing secret” gives its receiver's secret.",
+            )
+            return redirect("integrations-endpoint", endpoint_id=endpoint.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "integrations/endpoint_new.html", {"form": form}, status=status)
 
