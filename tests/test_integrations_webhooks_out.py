@@ -247,3 +247,38 @@ def test_an_endpoint_registered_on_the_page_shows_its_secret_to_admins_on_reques
     assert secret in revealed.content.decode()
     bad = client.post("/integrations/endpoints/new/", {"name": "x", "url": url, "events": []})
     assert bad.status_code == 400 and "Choose at least one event" in bad.content.decode()
+
+
+def test_a_model_going_live_and_a_taxonomy_change_reach_the_endpoints_that_want_them(
+    httpserver: HTTPServer, categories: Any, trained_pipeline: Any, admin_user: Any
+) -> None:
+    from triage.learning.services import model_promote
+    from triage.ml.registry import model_version_create
+    from triage.taxonomy.services import category_create
+
+    endpoint(receiver(httpserver), events=["model.promoted", "taxonomy.changed"])
+    version = model_version_create(
+        pipeline=trained_pipeline,
+        classes=[str(c) for c in trained_pipeline.classes_],
+        params={},
+        metrics={},
+        lineage={"training_rows": 400},
+    )
+    model_promote(version=version, user=admin_user, reason="first model")
+    category_create(actor=admin_user, name="Crypto")
+    services.ticket_ingest(subject="a", body="My card was declined")  # ticket.suggested: not wanted
+
+    outbox.outbox_run()
+
+    promoted, changed = received(httpserver)
+    assert promoted["type"] == "model.promoted" and promoted["sequence"] is None
+    assert promoted["data"]["model"] == {
+        "version": version.version,
+        "previous": None,
+        "action": "promote",
+        "by": "ada",
+        "reason": "first model",
+        "categories": len(version.classes),
+    }
+    assert changed["type"] == "taxonomy.changed" and changed["data"]["change"]["category"] == "crypto"
+    assert changed["data"]["change"]["by"] == "ada" and changed["data"]["change"]["action"] == "create"

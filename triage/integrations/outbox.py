@@ -435,3 +435,33 @@ def ticket_data(
     if undone is not None:
         data["undone"] = undone
     return data
+
+
+def taxonomy_change_data(change: Any) -> dict[str, Any]:
+    """The `data` of a `taxonomy.changed` event: the change as its history records it."""
+    return {
+        "change": {
+            "id": change.pk,
+            "action": change.action,
+            "category": change.category.slug if change.category_id and change.category else None,
+            "target": change.target.slug if change.target_id and change.target else None,
+            "summary": change.summary,
+            "by": change.actor_name,
+            "before": change.before,
+            "after": change.after,
+        }
+    }
+
+
+def model_promotion_data(promotion: Any) -> dict[str, Any]:
+    """The `data` of a `model.promoted` event: which version went live, instead of which, how and why."""
+    return {
+        "model": {
+            "version": promotion.version.version,
+            "previous": promotion.previous.version if promotion.previous_id and promotion.previous else None,
+            "action": promotion.action,
+            "by": promotion.user.get_username() if promotion.user_id and promotion.user else None,
+            "reason": promotion.reason,
+            "categories": len(promotion.version.classes or []),
+        }
+    }

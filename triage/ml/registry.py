@@ -125,9 +125,14 @@ def model_version_activate(
     version.activated_at = timezone.now()
     version.activated_by = user if user is not None and user.is_authenticated else None
     version.save(update_fields=["status", "shadow_since", "activated_at", "activated_by"])
-    ModelPromotion.objects.create(
+    promotion = ModelPromotion.objects.create(
         version=version, previous=previous, action=action, user=version.activated_by, reason=reason
     )
+    # Every way a version goes live (the gate, a promotion, a rollback) passes here:
+    # webhook endpoints hear of it in the same transaction.
+    from triage.integrations import outbox
+
+    outbox.event_record(event_type=outbox.MODEL_PROMOTED, data=outbox.model_promotion_data(promotion))
     logger.info("model v%s is now active (%s%s)", version.version, action, f": {reason}" if reason else "")
     return version
 

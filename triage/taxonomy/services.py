@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.text import slugify
 
+from triage.integrations import outbox
 from triage.models import (
     Category,
     Decision,
@@ -82,16 +83,21 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> TaxonomyChange:
-    return TaxonomyChange.objects.create(
-        action=action,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        actor_name=actor.get_username() if actor is not None and actor.is_authenticated else "system",
-        category=category,
-        target=target,
-        summary=summary[:500],
-        before=before or {},
-        after=after or {},
-    )
+    """Every taxonomy change's history row, and its `taxonomy.changed` event for webhook
+    endpoints (triage.integrations.outbox), stored together."""
+    with transaction.atomic():
+        change = TaxonomyChange.objects.create(
+            action=action,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            actor_name=actor.get_username() if actor is not None and actor.is_authenticated else "system",
+            category=category,
+            target=target,
+            summary=summary[:500],
+            before=before or {},
+            after=after or {},
+        )
+        outbox.event_record(event_type=outbox.TAXONOMY_CHANGED, data=outbox.taxonomy_change_data(change))
+    return change
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
