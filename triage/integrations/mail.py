@@ -111,8 +111,15 @@ def _sent_at(mail: ParsedMail) -> datetime:
 
 
 def _message(ticket: Ticket, source: str, mail: ParsedMail) -> TicketMessage:
-    return TicketMessage.objects.create(
-        ticket=ticket,
+    message = ticket_message(ticket.pk, source, mail)
+    message.save()
+    return message
+
+
+def ticket_message(ticket_id: int, source: str, mail: ParsedMail) -> TicketMessage:
+    """The conversation row of a message (unsaved): its whole text, what it adds, its attachments."""
+    return TicketMessage(
+        ticket_id=ticket_id,
         source=source,
         message_id=mail.message_id,
         in_reply_to=mail.in_reply_to,

@@ -120,13 +120,18 @@ def mailbox_save(
     return mailbox
 
 
+def _channel_delete(channel: Mailbox | HelpdeskIntegration) -> None:
+    """A mailbox or helpdesk goes, and its link template with it; its tickets stay
+    (and keep their source)."""
+    SourceLink.objects.filter(source=channel.source).delete()
+    channel.delete()
+    transaction.on_commit(links.links_changed)
+
+
 @transaction.atomic
 def mailbox_delete(*, actor: Any, mailbox_id: int) -> None:
-    """Stop reading a mailbox. Its tickets stay (and keep their source)."""
-    mailbox = Mailbox.objects.get(pk=mailbox_id)
-    SourceLink.objects.filter(source=mailbox.source).delete()
-    mailbox.delete()
-    transaction.on_commit(links.links_changed)
+    """Stop reading a mailbox."""
+    _channel_delete(Mailbox.objects.get(pk=mailbox_id))
     logger.info("%s deleted mailbox %s", _actor(actor), mailbox_id)
 
 
@@ -190,11 +195,9 @@ def helpdesk_save(
 
 @transaction.atomic
 def helpdesk_delete(*, actor: Any, helpdesk_id: int) -> None:
-    """Stop receiving from a helpdesk. Its tickets stay (and keep their source)."""
+    """Stop receiving from a helpdesk."""
     helpdesk = HelpdeskIntegration.objects.get(pk=helpdesk_id)
-    SourceLink.objects.filter(source=helpdesk.source).delete()
-    helpdesk.delete()
-    transaction.on_commit(links.links_changed)
+    _channel_delete(helpdesk)
     logger.info("%s deleted helpdesk integration %s", _actor(actor), helpdesk.slug)
 
 

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from triage.integrations.mail import thread_ticket
+from triage.integrations.mail import thread_ticket, ticket_message
 from triage.integrations.mailparse import BadMail, NotATicket, ParsedMail, mail_parse
 from triage.integrations.models import TicketMessage
 from triage.management.commands.import_tickets import CategoryPlan, _category_plan
@@ -180,28 +180,12 @@ class Command(BaseCommand):
                         "message_id", flat=True
                     )
                 )
-                messages = [_message(tickets[m.message_id], source, m, now) for _, m in opening]
+                messages = [ticket_message(tickets[m.message_id], source, m) for _, m in opening]
                 for target, mail in replies:
                     ticket_id = target if isinstance(target, int) else tickets[target]
-                    messages.append(_message(ticket_id, source, mail, now))
+                    messages.append(ticket_message(ticket_id, source, mail))
                 TicketMessage.objects.bulk_create(messages, ignore_conflicts=True, batch_size=BATCH)
                 bar.update(len(replies))
         except IntegrityError as exc:
             raise CommandError(f"the taxonomy changed while importing, nothing was imported; try again: {exc}") from exc
         return created, sum(1 for _, mail in replies if mail.message_id not in known)
-
-
-def _message(ticket_id: int, source: str, mail: ParsedMail, now: Any) -> TicketMessage:
-    return TicketMessage(
-        ticket_id=ticket_id,
-        source=source,
-        message_id=mail.message_id,
-        in_reply_to=mail.in_reply_to,
-        sender=mail.sender,
-        sender_name=mail.sender_name,
-        subject=mail.subject[:500],
-        text=mail.text,
-        new_text=mail.new_text,
-        attachments=[{"name": a.name, "type": a.type, "size": a.size} for a in mail.attachments],
-        sent_at=min(mail.sent_at or now, now),
-    )
