@@ -1,7 +1,14 @@
-// The mailbox page's "Test connection": tries what is on the form, saved or not,
-// and says which step failed (DNS, connection, TLS, login, folder).
+// The integrations pages: a confirmation before what cannot be taken back (a form or
+// button with data-confirm), and the mailbox page's "Test connection", which tries
+// what is on the form, saved or not, and says which step failed (DNS, connection,
+// TLS, login, folder). No inline handlers: the pages' content security policy.
 (function () {
   "use strict";
+  document.addEventListener("submit", (ev) => {
+    const question = (ev.submitter && ev.submitter.dataset.confirm) || ev.target.dataset.confirm;
+    if (question && !window.confirm(question)) ev.preventDefault();
+  });
+
   const form = document.getElementById("mailbox-form");
   const button = document.getElementById("test-connection");
   const result = document.getElementById("test-result");
