@@ -382,3 +382,15 @@ def test_a_mailbox_whose_server_is_gone_shows_the_error_and_polls_again_later(
     assert mailbox.last_error.startswith("dns:")
     assert mailbox.next_poll_at is not None and mailbox.next_poll_at > timezone.now()
     assert mailbox.poll_lease_until is None  # free for the next poll
+
+
+def test_a_mailbox_without_tls_is_refused_unless_its_server_is_on_this_machine(admin_user: Any) -> None:
+    client = Client()
+    client.force_login(admin_user)
+    form = {"name": "Remote", "host": "imap.example.com", "port": 143, "security": "none", "username": "u",
+            "password": "p", "folder": "INBOX", "after": "seen", "channel": "email", "poll_seconds": 30}  # fmt: skip
+    response = client.post("/integrations/mailboxes/new/", form)
+    assert response.status_code == 400 and "in clear" in response.content.decode()
+    assert not Mailbox.objects.exists()
+    tested = client.post("/integrations/mailboxes/test/", form).json()
+    assert tested["step"] == "tls" and "in clear" in tested["message"]

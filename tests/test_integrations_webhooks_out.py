@@ -282,3 +282,25 @@ def test_a_model_going_live_and_a_taxonomy_change_reach_the_endpoints_that_want_
     }
     assert changed["type"] == "taxonomy.changed" and changed["data"]["change"]["category"] == "crypto"
     assert changed["data"]["change"]["by"] == "ada" and changed["data"]["change"]["action"] == "create"
+
+
+def test_an_auto_triaged_ticket_and_its_undo_are_events_too(
+    httpserver: HTTPServer, live_model: Any, agent: Any
+) -> None:
+    endpoint(receiver(httpserver), events=["ticket.auto_triaged", "ticket.undone"])
+    Category.objects.filter(slug="lost-or-stolen-card").update(auto_threshold=0.0)
+    ticket = services.ticket_ingest(subject="Card stolen", body="My wallet was stolen with my card in it").ticket
+    assert ticket.label_source == "auto"
+    services.ticket_auto_undo(ticket_id=ticket.pk, agent=agent)
+
+    outbox.outbox_run()
+
+    auto, undone = received(httpserver)
+    assert (auto["type"], auto["sequence"], auto["data"]["ticket"]["category"]) == (
+        "ticket.auto_triaged",
+        1,
+        "lost-or-stolen-card",
+    )
+    assert (undone["type"], undone["sequence"]) == ("ticket.undone", 2)
+    assert undone["data"]["undone"] == {"what": "auto_triage", "by": "alice", "decision_id": None}
+    assert undone["data"]["ticket"]["status"] == "new" and undone["data"]["ticket"]["category"] is None

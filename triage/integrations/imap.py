@@ -42,6 +42,16 @@ class ImapSettings:
         return f"ImapSettings({self.username}@{self.host}:{self.port}/{self.folder}, {self.security})"
 
 
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def plaintext_problem(host: str, security: str) -> str:
+    """Why these settings would send the password in clear over a network, or ""."""
+    if security == "none" and host.strip().lower() not in LOCAL_HOSTS:
+        return "without TLS the password would cross the network in clear: choose SSL/TLS or STARTTLS"
+    return ""
+
+
 class _Connected(BaseMailBox):
     """imap-tools' mailbox over a client this module connected (and so could tell
     which step failed)."""
@@ -56,6 +66,9 @@ class _Connected(BaseMailBox):
 
 def _connect(s: ImapSettings, timeout: float) -> imaplib.IMAP4:
     where = f"{s.host}:{s.port}"
+    problem = plaintext_problem(s.host, s.security)
+    if problem:
+        raise ImapProblem("tls", problem)
     try:
         socket.getaddrinfo(s.host, s.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:

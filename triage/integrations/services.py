@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from triage.integrations import links, outbox
 from triage.integrations.crypto import credential_encrypt
 from triage.integrations.helpdesks import MAPPED_FIELDS, REQUIRED_FIELDS
+from triage.integrations.imap import plaintext_problem
 from triage.integrations.models import (
     Delivery,
     HelpdeskIntegration,
@@ -93,6 +94,9 @@ def mailbox_save(
         raise IntegrationError("move_to", "Name the folder read messages move to.")
     if poll_seconds < 5:
         raise IntegrationError("poll_seconds", "Poll at most every 5 seconds.")
+    plaintext = plaintext_problem(host, security)
+    if plaintext:
+        raise IntegrationError("security", plaintext[0].upper() + plaintext[1:] + ".")
     if Mailbox.objects.exclude(pk=mailbox_id or 0).filter(name__iexact=name.strip()).exists():
         raise IntegrationError("name", f"A mailbox is already called “{name.strip()}”.")
     for field, value in {
