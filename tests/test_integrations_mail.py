@@ -317,7 +317,7 @@ def test_test_connection_names_the_step_that_failed(imap_server: ImapServer, adm
 
     ok = _test(client, imap_server, user)
     assert ok["ok"] and "1 messages, 1 unseen" in ok["message"]
-    assert _test(client, imap_server, user, host="no-such-host.invalid")["step"] == "dns"
+    assert _test(client, imap_server, user, host="no-such-host.invalid", security="ssl")["step"] == "dns"
     assert _test(client, imap_server, user, port=closed_port)["step"] == "connect"
     assert _test(client, imap_server, user, security="ssl")["step"] == "tls"  # TLS to a plain port
     assert _test(client, imap_server, user, security="starttls")["step"] == "tls"  # not offered
@@ -375,7 +375,7 @@ def test_a_mailbox_whose_server_is_gone_shows_the_error_and_polls_again_later(
     imap_server: ImapServer, live_model: Any
 ) -> None:
     user = imap_server.user()
-    mailbox = mailbox_for(imap_server, user, host="no-such-host.invalid")
+    mailbox = mailbox_for(imap_server, user, host="no-such-host.invalid", security="ssl")
     report = mail.mailbox_poll(mailbox_id=mailbox.pk)
     assert report is not None and report.error.startswith("dns:")
     mailbox.refresh_from_db()

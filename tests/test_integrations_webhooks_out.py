@@ -96,11 +96,13 @@ def test_an_event_is_stored_with_its_change_or_not_at_all(live_model: Any, https
     with pytest.raises(RuntimeError, match="rolled back"), transaction.atomic():
         services.ticket_ingest(subject="Card stolen", body="My card was stolen", external_id="x-1")
         raise RuntimeError("rolled back")
-    assert not OutboxEvent.objects.exists()
+    assert not OutboxEvent.objects.filter(type="ticket.suggested").exists()
     with pytest.raises(RuntimeError, match="inside the transaction"):
         outbox.event_record(event_type="ticket.triaged", data={})
     services.ticket_ingest(subject="Card stolen", body="My card was stolen", external_id="x-1")
-    assert list(OutboxEvent.objects.values_list("type", "sequence")) == [("ticket.suggested", 1)]
+    assert list(OutboxEvent.objects.filter(ticket__isnull=False).values_list("type", "sequence")) == [
+        ("ticket.suggested", 1)
+    ]
 
 
 def test_a_receiver_that_fails_then_recovers_gets_every_event_once_by_id_in_per_ticket_order(
@@ -131,7 +133,7 @@ def test_a_receiver_that_fails_then_recovers_gets_every_event_once_by_id_in_per_
     deliver_all()
 
     events = received(httpserver)
-    stored = set(OutboxEvent.objects.values_list("event_id", flat=True))
+    stored = set(OutboxEvent.objects.filter(ticket__isnull=False).values_list("event_id", flat=True))
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids)) == len(stored) == 8 and set(ids) == stored  # every event, once
     for ticket in tickets:
