@@ -421,6 +421,10 @@ def test_a_process_refuses_to_start_in_production_with_the_default_signing_key()
     refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
     assert refused.returncode != 0 and "MODEL_SIGNING_KEY must come from the environment" in refused.stderr
     env.update(MODEL_SIGNING_KEY="k" * 40, DJANGO_SECRET_KEY="s" * 50)
+    env.pop("ASSIST_CREDENTIALS_KEY", None)
+    refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode != 0 and "ASSIST_CREDENTIALS_KEY must come from the environment" in refused.stderr
+    env.update(ASSIST_CREDENTIALS_KEY="c" * 40)
     assert subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode == 0
 
 

@@ -132,8 +132,8 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         '<li class="ticket{}" id="ticket-{}" data-ticket-id="{}" data-suggested="{}" data-queue="{}" tabindex="-1">\n'
         '  <div class="ticket-head">\n'
         '    <h2 class="subject">{}{}</h2>\n'
-        '    <span class="meta"><a class="ticket-link" href="{}" title="Open the ticket page">#{}</a> · '
-        '<span class="channel">{}</span>{}{} · <time class="age" datetime="{}" title="{}">{}</time></span>\n'
+        '    <span class="meta">{}<span class="channel">{}</span>{}{} · '
+        '<time class="age" datetime="{}" title="{}">{}</time></span>\n'
         "  </div>\n"
         '  <p class="body">{}</p>\n'
         "{}"
@@ -145,8 +145,7 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         ticket.queue.slug if ticket.queue_id and ticket.queue else "",
         mark_safe('<span class="urgent-badge">Urgent</span> ') if ticket.urgent else "",
         subject,
-        reverse("ticket", args=[ticket.pk]),
-        ticket.pk,
+        _ticket_link(ticket),
         ticket.get_channel_display(),
         format_html(" · {}", ticket.customer_ref) if ticket.customer_ref else "",
         _source_link(ticket),
@@ -158,8 +157,20 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
     )
 
 
+def _ticket_link(ticket: Ticket) -> SafeString | str:
+    """The ticket page's and the source system's links: for a stored ticket only (a
+    row can be rendered before, as a preview)."""
+    if ticket.pk is None:
+        return ""
+    return format_html(
+        '<a class="ticket-link" href="{}" title="Open the ticket page">#{}</a> · ',
+        reverse("ticket", args=[ticket.pk]),
+        ticket.pk,
+    )
+
+
 def _source_link(ticket: Ticket) -> SafeString | str:
-    link = source_link(ticket)
+    link = source_link(ticket) if ticket.pk is not None else ""
     if not link:
         return ""
     return format_html(
