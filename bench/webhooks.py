@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest import _client, _django, bench_token, wait_for
+from ingest import _client, _django, bench_token, wait_for  # bench/ingest.py, beside this script
 
 
 def percentile(values: list[float], share: float) -> float:
