@@ -131,7 +131,9 @@ def imap_server() -> Iterator[ImapServer]:
             password=PASSWORD,
         )
     )
-    command = [dovecot, "-F", "-c", str(root / "dovecot.conf")]
+    # setpriv --pdeathsig: the server stops with the test process, even a killed one (set
+    # after any change of user, which would clear it).
+    command = ["setpriv", "--pdeathsig=TERM", dovecot, "-F", "-c", str(root / "dovecot.conf")]
     if os.geteuid() == 0:
         for path in [root, *root.rglob("*")]:
             os.chown(path, account.pw_uid, account.pw_gid)
