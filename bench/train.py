@@ -118,7 +118,7 @@ def train() -> dict[str, object]:
     import django
 
     django.setup()
-    from triage.ml.training import train_model
+    from triage.learning.training import train_model
 
     started = time.perf_counter()
     outcome = train_model(activate="always")

@@ -28,19 +28,17 @@ from triage import services, serving, tasks
 from triage.consumers import CLOSE_FORBIDDEN
 from triage.learning import selectors
 from triage.learning.consumers import ModelsConsumer
+from triage.learning.gate import gate_verdict
+from triage.learning.promotion import PromotionError, model_promote, model_shadow_set
 from triage.learning.services import (
-    PromotionError,
     RetrainRunningError,
-    model_promote,
-    model_shadow_set,
-    retrain_if_due,
     retrain_request,
     training_run_claim,
     training_run_execute,
     training_runs_reap,
 )
-from triage.ml.gate import gate_verdict
-from triage.ml.training import train_model
+from triage.learning.training import train_model
+from triage.learning.triggers import retrain_if_due
 from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun
 
 ROOT = Path(__file__).resolve().parent.parent

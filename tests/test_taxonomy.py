@@ -643,7 +643,7 @@ def test_a_shadow_model_follows_taxonomy_edits_like_the_live_one(
 ) -> None:
     from django.utils import timezone
 
-    from triage.ml.registry import model_version_create
+    from triage.learning.registry import model_version_create
 
     if live:
         request.getfixturevalue("live_model")
