@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from triage.ml.artifacts import dumps  # noqa: E402
-from triage.ml.encoder import ENCODERS  # noqa: E402
+from triage.ml.encoder import ENCODERS, EncoderUnavailableError, encoder_model_dir, get_encoder  # noqa: E402
 from triage.ml.language import detect_language, detect_prefix  # noqa: E402
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline  # noqa: E402
 from triage.ml.suggest import Suggester  # noqa: E402
@@ -100,8 +100,6 @@ ENCODER_PARAMS: dict[str, Any] = {"encoder_weight": 2.0}
 
 def encoder_available() -> bool:
     """Whether the optional encoder packages are installed."""
-    from triage.ml.encoder import EncoderUnavailableError, encoder_model_dir
-
     try:
         encoder_model_dir("minilm")
     except EncoderUnavailableError:
@@ -184,8 +182,6 @@ def _ms(p: float) -> str:
 def _forget_text_memos(sugg: Suggester) -> None:
     detect_prefix.cache_clear()
     if any(name == "encoder" for name, _ in sugg.pipeline[1].transformer_list):
-        from triage.ml.encoder import get_encoder
-
         get_encoder(sugg.pipeline[1].get_params()["encoder"].encoder).clear_cache()
 
 

@@ -36,7 +36,10 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10
 # The Celery tasks that run a queued run (triage/tasks.py), sent by name: services
 # never import the tasks module.
-RUN_TASKS = {TrainingRun.Kind.TRAIN: "triage.tasks.run_training", TrainingRun.Kind.TUNE: "triage.tasks.run_tuning"}
+RUN_TASKS: dict[str, str] = {
+    TrainingRun.Kind.TRAIN: "triage.tasks.run_training",
+    TrainingRun.Kind.TUNE: "triage.tasks.run_tuning",
+}
 
 
 class RetrainRunningError(Exception):
