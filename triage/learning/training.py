@@ -37,9 +37,9 @@ from triage.learning.selectors import (
     training_rows,
 )
 from triage.ml.pipeline import DEFAULT_PARAMS, model_params
-from triage.ml.scoring import score
+from triage.ml.scoring import SuggestsMany, score
 from triage.ml.streaming_suggest import suggester_for
-from triage.ml.training import Evaluation, Fitted, Progress, fit_in_memory
+from triage.ml.training import Evaluation, Fitted, Holdout, Progress, fit_in_memory
 from triage.ml.training_large import fit_streamed
 from triage.models import ModelVersion
 from triage.serving import as_served
@@ -184,28 +184,25 @@ def _compare_with_live(
     except ArtifactRefusedError:
         logger.exception("the live model v%s could not be loaded to compare against", live.version)
         return evaluation.metrics, None
+
+    def scored(suggester: SuggestsMany, tickets: Holdout) -> dict[str, Any]:
+        return score(suggester, tickets.pairs, tickets.labels, tickets.blind, target_precision=target_precision)
+
     unseen = [i for i, received in enumerate(hold.received) if live.data_to is None or received > live.data_to]
     if len(unseen) >= settings.GATE_MIN_UNSEEN_TICKETS:
         report("scoring the live model on the same held-out tickets", evaluation.at)
         same = hold.subset(unseen)
         basis = f"the {len(unseen)} held-out tickets newer than the live model's training data"
-        ours = score(candidate, same.pairs, same.labels, same.blind, target_precision=target_precision)
-        theirs = score(
-            as_served(live, suggester_for(live_pipeline)),
-            same.pairs,
-            same.labels,
-            same.blind,
-            target_precision=target_precision,
-        )
+        ours = scored(candidate, same)
+        theirs = scored(as_served(live, suggester_for(live_pipeline)), same)
     elif evaluation.refit is not None:
         report("refitting the live model's configuration on the same training tickets", evaluation.at)
-        refit = evaluation.refit(live_pipeline)
         basis = (
             f"the whole holdout, with the live model's configuration refitted on the same "
             f"{evaluation.train_rows} training tickets (only {len(unseen)} held-out tickets are newer than its data)"
         )
         ours = evaluation.metrics
-        theirs = score(suggester_for(refit), hold.pairs, hold.labels, hold.blind, target_precision=target_precision)
+        theirs = scored(suggester_for(evaluation.refit(live_pipeline)), hold)
     else:
         report("scoring the live model on the same held-out tickets", evaluation.at)
         basis = (
@@ -214,13 +211,7 @@ def _compare_with_live(
             "(not refitted at this size)"
         )
         ours = evaluation.metrics
-        theirs = score(
-            as_served(live, suggester_for(live_pipeline)),
-            hold.pairs,
-            hold.labels,
-            hold.blind,
-            target_precision=target_precision,
-        )
+        theirs = scored(as_served(live, suggester_for(live_pipeline)), hold)
     return {**ours, "basis": basis}, {"version": live.version, "basis": basis, **theirs}
 
 
