@@ -136,3 +136,15 @@ def test_a_nightly_schedule_set_in_the_django_admin_is_shown_as_it_is(supervisor
     client = Client()
     client.force_login(supervisor)
     assert "On a custom schedule: <code>0 */6 * * *</code>" in client.get("/models/").content.decode()
+
+
+def test_the_time_field_shows_the_nightly_time_in_the_servers_time_zone(admin_user: Any, settings: Any) -> None:
+    settings.TIME_ZONE = "Asia/Kolkata"  # UTC+05:30 all year
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/models/").content.decode()
+    assert "Every night at <strong>02:00</strong> (UTC)" in page
+    assert 'name="at" required value="07:30"' in page and "(Asia/Kolkata)" in page
+    client.post("/models/schedule/", {"at": "07:30", "enabled": "on"})
+    nightly = nightly_retrain()
+    assert nightly is not None and f"{nightly.at:%H:%M} {nightly.timezone}" == "07:30 Asia/Kolkata"

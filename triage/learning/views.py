@@ -4,12 +4,16 @@ Supervisors and admins; only admins set the nightly time."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from triage import serving
@@ -47,13 +51,18 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "nightly": nightly,
             "time_zone": settings.TIME_ZONE,
             "nightly_form": NightlyRetrainForm(
-                initial={
-                    "at": nightly.at if nightly and nightly.at else None,
-                    "enabled": bool(nightly and nightly.enabled),
-                }
+                initial={"at": _local_time(nightly), "enabled": bool(nightly and nightly.enabled)}
             ),
         },
     )
+
+
+def _local_time(nightly: selectors.NightlyRetrain | None) -> time | None:
+    """The nightly time in TIME_ZONE, where the form saves it (today's offsets)."""
+    if nightly is None or nightly.at is None:
+        return None
+    at = datetime.combine(timezone.localdate(), nightly.at, tzinfo=ZoneInfo(nightly.timezone))
+    return at.astimezone(ZoneInfo(settings.TIME_ZONE)).time()
 
 
 @require_GET
