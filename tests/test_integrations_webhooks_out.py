@@ -254,8 +254,8 @@ def test_an_endpoint_registered_on_the_page_shows_its_secret_to_admins_on_reques
 def test_a_model_going_live_and_a_taxonomy_change_reach_the_endpoints_that_want_them(
     httpserver: HTTPServer, categories: Any, trained_pipeline: Any, admin_user: Any
 ) -> None:
-    from triage.learning.services import model_promote
-    from triage.ml.registry import model_version_create
+    from triage.learning.promotion import model_promote
+    from triage.learning.registry import model_version_create
     from triage.taxonomy.services import category_create
 
     endpoint(receiver(httpserver), events=["model.promoted", "taxonomy.changed"])

@@ -1,4 +1,7 @@
-"""System checks for misconfiguration that would be unsafe in production."""
+"""System checks for misconfiguration that would be unsafe in production.
+
+(With ASSIST_PRODUCTION set, settings.py itself refuses to start on the development
+keys, before any check could run.)"""
 
 from __future__ import annotations
 
@@ -34,20 +37,3 @@ def check_credentials_key(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
             )
         ]
     return []
-
-
-@register()
-def check_production_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    """Refuse to start with development keys when DEBUG is off and ASSIST_PRODUCTION is set."""
-    import os
-
-    if os.environ.get("ASSIST_PRODUCTION", "") not in {"1", "true", "yes"}:
-        return []
-    errors: list[CheckMessage] = []
-    if settings.SECRET_KEY == settings.INSECURE_DEV_SECRET_KEY:
-        errors.append(Error("DJANGO_SECRET_KEY is unset in production.", id="assist.E002"))
-    if settings.MODEL_SIGNING_KEY == settings.INSECURE_DEV_SIGNING_KEY:
-        errors.append(Error("MODEL_SIGNING_KEY is unset in production.", id="assist.E003"))
-    if settings.CREDENTIALS_KEY == settings.INSECURE_DEV_CREDENTIALS_KEY:
-        errors.append(Error("ASSIST_CREDENTIALS_KEY is unset in production.", id="assist.E005"))
-    return errors

@@ -8,8 +8,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from triage.models import Channel, Ticket
-
 
 class Mailbox(models.Model):
     """An IMAP folder whose new messages become tickets."""
@@ -34,7 +32,9 @@ class Mailbox(models.Model):
     after = models.CharField(max_length=8, choices=After.choices, default=After.SEEN)
     move_to = models.CharField(max_length=255, blank=True)
     queue = models.ForeignKey("triage.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    # A ticket channel (triage.models.Channel; the form offers those): no import of
+    # triage.models here, which imports this module.
+    channel = models.CharField(max_length=16, default="email")
     poll_seconds = models.PositiveIntegerField(default=30)
     enabled = models.BooleanField(default=True)
     # Polling: when it is due, and a lease so that two workers never poll it at once.
@@ -101,7 +101,7 @@ class TicketMessage(models.Model):
     """One message of a ticket's conversation: the mail that opened it and the replies
     that joined it (by In-Reply-To / References)."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    ticket = models.ForeignKey("triage.Ticket", on_delete=models.CASCADE, related_name="messages")
     source = models.CharField(max_length=64)
     message_id = models.CharField(max_length=200)
     in_reply_to = models.CharField(max_length=200, blank=True)
@@ -146,7 +146,7 @@ class HelpdeskIntegration(models.Model):
     # Generic JSON: where each ticket field is in the payload (dotted paths).
     mapping = models.JSONField(default=dict, blank=True)
     queue = models.ForeignKey("triage.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+    channel = models.CharField(max_length=16, default="web")
     enabled = models.BooleanField(default=True)
     received = models.PositiveIntegerField(default=0)
     tickets_created = models.PositiveIntegerField(default=0)
@@ -212,7 +212,7 @@ class OutboxEvent(models.Model):
 
     event_id = models.CharField(max_length=40, unique=True)
     type = models.CharField(max_length=40)
-    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey("triage.Ticket", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     # Per ticket, 1, 2, 3...: receivers order a ticket's events by it.
     sequence = models.PositiveIntegerField(null=True, blank=True)
     payload = models.JSONField()
