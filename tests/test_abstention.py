@@ -128,7 +128,11 @@ ORDINARY_TICKETS = [
         "My card was declined at the supermarket yesterday, my balance is fine. What's going on?",
         "card-declined",
     ),
-    ("Online payment failed", "I tried to pay for concert tikets online and the payment failed twice.", "card-declined"),
+    (
+        "Online payment failed",
+        "I tried to pay for concert tikets online and the payment failed twice.",
+        "card-declined",
+    ),
 ]
 
 
