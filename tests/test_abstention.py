@@ -404,6 +404,38 @@ def test_evaluate_scores_the_live_model_and_its_abstentions(trained: Any, tmp_pa
     assert figures["answered_accuracy"] >= 0.9 and 0 < figures["p50_ms"] <= figures["p99_ms"]
 
 
+def test_evaluate_reports_the_first_and_top_three_choices_and_the_risk_coverage_curve(
+    trained: Any, tmp_path: Any
+) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    tickets = demo.generate(80, seed=98)
+    path = _write(tmp_path / "holdout.csv", [[t.body, t.category] for t in tickets])
+    png = tmp_path / "curve.png"
+    out = StringIO()
+    call_command(
+        "evaluate", str(path), text_column="text", label_column="label", json=True, curve=True, plot=png, stdout=out
+    )
+    printed = out.getvalue()
+    figures = json.loads(printed.strip().splitlines()[-1])
+    # The first choice counts whatever the model holds back; the top three contain it.
+    model = serving.active_model()
+    assert model is not None
+    firsts = [model.suggest("", t.body, cached=False) for t in tickets]
+    expected = sum(f is not None and f.category.slug == t.category for f, t in zip(firsts, tickets, strict=True))
+    assert figures["top1_accuracy"] == pytest.approx(expected / len(tickets), abs=1e-4)
+    assert figures["accuracy"] <= figures["top1_accuracy"] <= figures["top3_accuracy"] <= 1.0
+    assert figures["top3_accuracy"] > figures["top1_accuracy"] or figures["top1_accuracy"] == 1.0
+    # Ten coverage steps, the last answering everything at the first choice's accuracy.
+    rows = [line.split() for line in printed.splitlines() if line.strip().endswith(tuple("0123456789")) and "%" in line]
+    assert len(rows) == 10 and rows[-1][0] == "100%"
+    assert float(rows[-1][-1]) == pytest.approx(figures["top1_accuracy"], abs=1e-4)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def _write(path: Any, rows: list[list[str]]) -> Any:
     import csv
 

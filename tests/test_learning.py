@@ -83,6 +83,13 @@ def test_a_run_trains_on_confirmed_tickets_and_the_gate_promotes_it(history: Any
     assert holdout["rows"] == 60 and 0.0 <= holdout["ece"] <= 1.0
     assert sum(map(sum, holdout["confusion"]["matrix"])) == 60
     assert set(holdout["per_category"]) <= set(holdout["confusion"]["labels"])
+    # First choice, top three, and with "needs a human" counted as a miss, on the models page.
+    assert holdout["accuracy_with_abstention"] <= holdout["accuracy"] <= holdout["top3_accuracy"] <= 1.0
+    client = Client()
+    client.force_login(supervisor)
+    row = client.get("/models/").content.decode().split(f'id="version-{version.version}"')[1].split("</tr>")[0]
+    figures = (holdout["accuracy"], holdout["top3_accuracy"], holdout["accuracy_with_abstention"])
+    assert " · ".join(f"{x:.3f}" for x in figures) in row
     promotion = ModelPromotion.objects.get()
     assert promotion.action == "gate" and promotion.version == version and promotion.previous is None
     assert serving.active_model() is not None and serving.active_model().version == version.version
