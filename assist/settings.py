@@ -311,8 +311,14 @@ TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
 # Below the confidence that gives this precision on held-out tickets, a suggestion
 # is shown as "needs a human" instead of being offered for one-key acceptance.
 TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
-# Optional dense sentence-encoder features ("minilm-int8" or "minilm"; needs make install-encoder).
-MODEL_ENCODER = env_str("ASSIST_MODEL_ENCODER", "")
+# The stack new models are trained with: the sentence encoder's embeddings beside the
+# TF-IDF blocks ("minilm-int8", the default; "minilm": the same in float32), or "none"
+# for the core stack (scikit-learn and NLTK only: a minimal install). A process asked for
+# an encoder it cannot load fails its system check (triage/checks.py).
+_ENCODER_SETTING = env_str("ASSIST_MODEL_ENCODER", "minilm-int8").strip().lower() or "minilm-int8"
+if _ENCODER_SETTING not in {"minilm-int8", "minilm", "none"}:
+    raise ImproperlyConfigured(f"ASSIST_MODEL_ENCODER must be minilm-int8, minilm or none, not {_ENCODER_SETTING!r}")
+MODEL_ENCODER = "" if _ENCODER_SETTING == "none" else _ENCODER_SETTING
 MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
 # Word-pair features (stems 2..N tokens apart; 0 = off): +0.27 pt on Banking77 with 6,
 # for ~40 % more training time and one-ticket p99 (docs/model.md, "Word pairs").

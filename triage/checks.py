@@ -23,3 +23,24 @@ def check_model_signing_key(app_configs: Any, **kwargs: Any) -> list[CheckMessag
             )
         )
     return errors
+
+
+@register()
+def check_model_encoder(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """New models need the encoder ASSIST_MODEL_ENCODER names: say so at start, not at
+    the first training (and not by silently training the core stack instead)."""
+    if not settings.MODEL_ENCODER:
+        return []
+    from triage.ml.encoder import EncoderUnavailableError, encoder_model_dir
+
+    try:
+        encoder_model_dir(settings.MODEL_ENCODER)
+    except EncoderUnavailableError as exc:
+        return [
+            Error(
+                f"ASSIST_MODEL_ENCODER={settings.MODEL_ENCODER} but the encoder cannot be loaded: {exc}",
+                hint="Run make install (it installs the encoder), or set ASSIST_MODEL_ENCODER=none for the core stack.",
+                id="assist.E002",
+            )
+        ]
+    return []

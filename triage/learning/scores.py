@@ -88,6 +88,8 @@ class VersionScores:
     candidate: Scores
     live: Scores
     gate: GateRecord
+    # Which stack the version was trained with: the encoder's name, or "core".
+    stack: str = "core"
 
     @property
     def compared(self) -> bool:
@@ -106,4 +108,5 @@ def version_scores(version: ModelVersion) -> VersionScores:
             reasons=list(gate.get("reasons") or []),
             recall_drops=_dict(gate.get("recall_drops")),
         ),
+        stack=str(_dict(version.params).get("features__encoder__encoder") or "core"),
     )
