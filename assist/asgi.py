@@ -1,6 +1,7 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels."""
+"""ASGI entry point: HTTP through Django, websockets through Channels, start-up through lifespan."""
 
 import os
+from typing import Any
 
 from assist.handlers import get_asgi_application
 
@@ -8,16 +9,41 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
 django_asgi_app = get_asgi_application()  # Django's handler, its request threads pooled
 
 # Imported after Django is set up: routing imports models.
+from asgiref.sync import sync_to_async  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.core.checks import run_checks  # noqa: E402
 
+from triage import serving  # noqa: E402
 from triage.routing import websocket_urlpatterns  # noqa: E402
+
+
+async def lifespan(scope: dict, receive: Any, send: Any) -> None:
+    """ASGI lifespan: at start, check the configuration and warm the live model before
+    the server accepts a request (the first push must not wait for a model load); a
+    process that cannot serve its model fails to start, with the reason."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                errors = [e for e in await sync_to_async(run_checks)() if e.is_serious()]
+                if errors:
+                    raise RuntimeError("; ".join(str(e) for e in errors))
+                await sync_to_async(serving.warm, thread_sensitive=False)()
+            except Exception as exc:  # reported to the server, which refuses to start
+                await send({"type": "lifespan.startup.failed", "message": f"Assist cannot start: {exc}"})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def build_application(http_app: object = django_asgi_app) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
+            "lifespan": lifespan,
             "http": http_app,
             "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }

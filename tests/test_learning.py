@@ -550,8 +550,10 @@ def test_a_process_asked_for_an_encoder_it_cannot_load_fails_its_system_check(se
 
     settings.MODEL_ENCODER = "minilm-int8"
     missing = EncoderUnavailableError("Encoder 'minilm-int8' needs optional packages (onnxruntime is missing)")
-    with mock.patch("triage.ml.encoder.encoder_model_dir", autospec=True, side_effect=missing):
-        with pytest.raises(SystemCheckError, match=r"assist.E002.*onnxruntime is missing"):
-            call_command("check")
+    with (
+        mock.patch("triage.ml.encoder.encoder_model_dir", autospec=True, side_effect=missing),
+        pytest.raises(SystemCheckError, match=r"assist.E002.*onnxruntime is missing"),
+    ):
+        call_command("check")
     settings.MODEL_ENCODER = ""
     call_command("check")  # the core stack needs no encoder

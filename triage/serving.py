@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from triage.learning.registry import ArtifactRefusedError, model_version_load
 from triage.learning.scores import version_scores
@@ -234,6 +235,24 @@ def active_model() -> LoadedModel | None:
         _holder.checked_at = now
         _refresh()
     return _holder.current
+
+
+def warm() -> LoadedModel | None:
+    """Load the live model and run one suggestion through it, so that the first ticket
+    after a process starts does not pay for loading the artifact, the encoder's session
+    or the stemmers (the ASGI lifespan calls it before the server takes requests).
+
+    A database that is not up yet is logged and left to the first ticket, which loads
+    the model then; a model that cannot run here (its encoder is not installed) raises.
+    """
+    try:
+        model = active_model()
+    except DatabaseError:
+        logger.warning("database unavailable at start: the live model loads with the first ticket", exc_info=True)
+        return None
+    if model is not None:
+        model.suggester.suggest("Warm up", "Warming up the model before the first ticket.")
+    return model
 
 
 def shadow_model() -> LoadedModel | None:
