@@ -74,8 +74,8 @@ def test_when_no_share_is_precise_enough_the_model_answers_nothing() -> None:
     assert result["min_confidence"] > 1.0 and result["answered_share"] == 0.0
 
 
-@pytest.fixture
-def trained(categories: dict[str, Category]) -> Any:
+def _trained_on_demo(categories: dict[str, Category], count: int, seed: int) -> ModelVersion:
+    """A model trained on `count` imported demo tickets, a minute apart."""
     start = timezone.now() - timedelta(days=10)
     rows = [
         services.HistoryRow(
@@ -85,10 +85,15 @@ def trained(categories: dict[str, Category]) -> Any:
             category=categories[t.category],
             received_at=start + timedelta(minutes=i),
         )
-        for i, t in enumerate(demo.generate(400, seed=21))
+        for i, t in enumerate(demo.generate(count, seed=seed))
     ]
     services.tickets_import(rows=rows, source="test")
     return train_model().version
+
+
+@pytest.fixture
+def trained(categories: dict[str, Category]) -> Any:
+    return _trained_on_demo(categories, 400, seed=21)
 
 
 def test_training_records_thresholds_for_the_target_precision(trained: Any, settings: Any) -> None:
@@ -140,21 +145,7 @@ ORDINARY_TICKETS = [
 def trained_on_a_demo_history(categories: dict[str, Category]) -> Any:
     """A model on 1,500 demo tickets, like `make run`'s: its held-out tickets repeat the
     templates of its training tickets, so nearly all of them are made of known words."""
-    start = timezone.now() - timedelta(days=10)
-    services.tickets_import(
-        rows=[
-            services.HistoryRow(
-                external_id=f"d{i}",
-                subject=t.subject,
-                body=t.body,
-                category=categories[t.category],
-                received_at=start + timedelta(minutes=i),
-            )
-            for i, t in enumerate(demo.generate(1500, seed=7))
-        ],
-        source="test",
-    )
-    return train_model().version
+    return _trained_on_demo(categories, 1500, seed=7)
 
 
 def test_ordinary_tickets_with_a_few_new_words_are_not_held_back_as_unfamiliar(
