@@ -12,3 +12,5 @@ urlpatterns = [
     path("reports/", include("triage.reports.urls")),
     path("", include("triage.urls")),
 ]
+
+handler404 = "triage.api.errors.not_found"

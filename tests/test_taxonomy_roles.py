@@ -131,7 +131,7 @@ def _path(name: str, objects: dict[str, Any]) -> str:
             objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
         )
     for key in ("ticket_id", "run_id", "number", "check_id"):
-        if f"<int:{key}>" in route:
+        if f"<int:{key}>" in route or f"<segment:{key}>" in route:
             kwargs[key] = objects[key]
     if "<str:table>" in route:
         kwargs["table"] = "daily"
