@@ -130,6 +130,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "assist.middleware.RefuseNulInQuery",
+    "assist.middleware.DatabaseOutage",
     "assist.middleware.SynchronousChain",
 ]
 

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("triage.urls")),
 ]
 
-handler404 = "triage.api.errors.not_found"
+handler404 = "assist.errors.not_found"
+handler500 = "assist.errors.server_error"

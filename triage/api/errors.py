@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -23,9 +21,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         }
     return response
 
-
-def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Django's 404 page, or JSON under /api/ (a URL that matches no route there)."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)

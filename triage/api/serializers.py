@@ -125,7 +125,7 @@ class QueryBooleanField(serializers.BooleanField):
 
     TRUE_VALUES = {"true"}
     FALSE_VALUES = {"false"}
-    NULL_VALUES: set[str] = set()
+    NULL_VALUES: set[str | None] = set()
     default_empty_html = serializers.empty  # absent means "not asked", not False
 
 
