@@ -8,6 +8,7 @@ environment: DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY, MODEL_SIGNING_KEY...
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "django_celery_beat",
+    "axes",
     "triage",
 ]
 
@@ -131,6 +133,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "assist.middleware.RefuseNulInQuery",
     "assist.middleware.DatabaseOutage",
+    "axes.middleware.AxesMiddleware",
     "assist.middleware.SynchronousChain",
 ]
 
@@ -200,8 +203,22 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first (it refuses a locked-out login before the password is checked), then
 # ModelBackend with a one-query permission check (triage/backends.py).
-AUTHENTICATION_BACKENDS = ["triage.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "triage.backends.RoleBackend"]
+# Login lockout: this many failed logins for one username from one address lock that
+# pair out for ASSIST_LOGIN_LOCKOUT_MINUTES, or until an admin lifts it (Users page).
+AXES_FAILURE_LIMIT = env_int("ASSIST_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ASSIST_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("DJANGO_BEHIND_PROXY") else None
+AXES_VERBOSE = False
+# Requests a minute per API user (token); 0 switches the API's throttle off.
+API_REQUESTS_PER_MINUTE = env_int("ASSIST_API_REQUESTS_PER_MINUTE", 30_000)
+# Password-reset requests an hour per client address.
+PASSWORD_RESETS_PER_HOUR = env_int("ASSIST_PASSWORD_RESETS_PER_HOUR", 5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -253,6 +270,16 @@ SERVESTATIC_USE_FINDERS = DEBUG
 # Redis: channel layer (fan-out between processes) and Celery broker.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # The cache holds rate-limit counters, shared by every process; short timeouts, so
+    # a Redis outage lets requests through (assist/ratelimit.py) instead of holding them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CHANNELS_PREFIX", "assist"),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -299,6 +326,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["triage.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "triage.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["triage.api.throttling.PerUserRate"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

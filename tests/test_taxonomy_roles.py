@@ -36,6 +36,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "queue": [("GET", TRIAGERS)],
     "queue-rows": [("GET", TRIAGERS)],
     "healthz": [("GET", PUBLIC)],
+    "lockouts": [("GET", ADMINS), ("POST", ADMINS)],
     "models": [("GET", SUPERVISORS)],
     "models-retrain": [("POST", SUPERVISORS)],
     "models-run": [("GET", SUPERVISORS)],
