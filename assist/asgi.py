@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from assist.middleware import WebsocketOutageGuard  # noqa: E402
 from triage.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -19,7 +20,9 @@ def build_application(http_app: object = django_asgi_app) -> ProtocolTypeRouter:
     return ProtocolTypeRouter(
         {
             "http": http_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": WebsocketOutageGuard(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            ),
         }
     )
 

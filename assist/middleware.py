@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -96,7 +97,7 @@ class _OutageLog:
         self.logged_at = float("-inf")
         self.refused = 0
 
-    def record(self, exception: Exception) -> None:
+    def record(self, exception: Exception, what: str = "database unavailable") -> None:
         with self.lock:
             self.refused += 1
             now = time.monotonic()
@@ -104,7 +105,8 @@ class _OutageLog:
                 return
             refused, self.refused, self.logged_at = self.refused, 0, now
         first_line = str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__
-        logger.error("database unavailable (%s): %d request(s) answered 503", first_line, refused)
+        answered = "answered 503" if what == "database unavailable" else "closed with 1013"
+        logger.error("%s (%s: %s): %d request(s) %s", what, type(exception).__name__, first_line, refused, answered)
 
 
 _outage_log = _OutageLog()
@@ -121,3 +123,44 @@ def database_unavailable(request: HttpRequest, exception: Exception) -> HttpResp
         response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+# RFC 6455 "try again later": the server cannot serve the socket now (Redis or the
+# database is down); the page reconnects with its back-off.
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class WebsocketOutageGuard:
+    """ASGI middleware for websockets: a socket the server fails to set up (the channel
+    layer's Redis down, the session store unreachable) is accepted and closed with 1013,
+    instead of the handshake's HTTP 500 and a traceback per reconnect."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._log = _OutageLog()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        state = {"accepted": False, "closed": False}
+
+        async def tracked(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.accept":
+                state["accepted"] = True
+            elif message["type"] == "websocket.close":
+                state["closed"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if state["closed"]:
+                return
+            self._log.record(exc, what="websocket refused")
+            try:
+                if not state["accepted"]:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+            except Exception:  # the client is gone already
+                logger.debug("could not close a failed websocket", exc_info=True)

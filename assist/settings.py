@@ -293,7 +293,16 @@ else:
 CELERY_DATA_DIR = BASE_DIR / "var" / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": 3 * 3600,
+        # Sending a task (a retrain request) tries the broker twice, 0.2 s apart, then
+        # fails: kombu's default waits seconds, holding the request. Workers reconnect
+        # with their own, patient, policy (broker_connection_retry).
+        "max_retries": 1,
+        "interval_start": 0.2,
+        "interval_step": 0,
+        "interval_max": 0.2,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

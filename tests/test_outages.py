@@ -54,3 +54,22 @@ def test_a_page_during_a_database_outage_is_a_503_not_a_500(agent: Any) -> None:
     with mock.patch("triage.views.selectors.queue_page", side_effect=OperationalError("server closed the connection")):
         response = client.get("/")
     assert response.status_code == 503 and response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_the_channel_layer_cannot_set_up_is_closed_with_1013_not_a_500(agent: Any) -> None:
+    import redis
+    from channels.layers import get_channel_layer
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from triage.routing import websocket_urlpatterns
+
+    app = middleware.WebsocketOutageGuard(URLRouter(websocket_urlpatterns))
+    communicator = WebsocketCommunicator(app, "/ws/queue/")
+    communicator.scope["user"] = agent
+    refused = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    with mock.patch.object(type(get_channel_layer()), "group_add", side_effect=refused):
+        connected, _ = await communicator.connect()
+        assert connected
+        assert await communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 1013}
