@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from assist.views import ThrottledPasswordResetView
 
@@ -9,6 +9,12 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI in the product's page; its start-up script is a file, for the CSP.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api/docs.html"),
+        name="api-docs",
+    ),
     path("api/", include("triage.api.urls")),
     path("models/", include("triage.learning.urls")),
     path("taxonomy/", include("triage.taxonomy.urls")),

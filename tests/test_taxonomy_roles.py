@@ -72,6 +72,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "api-ticket-triage": [("POST", TRIAGERS)],
     "api-categories": [("GET", VIEWERS)],
     "schema": [("GET", EVERYONE_LOGGED_IN)],
+    "api-docs": [("GET", EVERYONE_LOGGED_IN)],
 }
 # Prefixes served by Django itself: login/logout/password pages, and the admin site.
 PUBLIC_PREFIXES = ("accounts/",)
