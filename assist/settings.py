@@ -433,6 +433,10 @@ TAXONOMY_MIN_EXAMPLES = env_int("ASSIST_TAXONOMY_MIN_EXAMPLES", 20)
 AUTO_TRIAGE_LANE_HOURS = env_int("ASSIST_AUTO_TRIAGE_LANE_HOURS", 24)
 THRESHOLD_PREVIEW_DAYS = env_int("ASSIST_THRESHOLD_PREVIEW_DAYS", 30)
 RULE_BACKTEST_DECISIONS = env_int("ASSIST_RULE_BACKTEST_DECISIONS", 2000)
+# What one admin action may do at most: the new categories of a split, and the confirmed
+# tickets plus decisions a merge relabels in its one transaction.
+TAXONOMY_MAX_SPLIT_NAMES = env_int("ASSIST_TAXONOMY_MAX_SPLIT_NAMES", 20)
+TAXONOMY_MAX_MERGE_ROWS = env_int("ASSIST_TAXONOMY_MAX_MERGE_ROWS", 200_000)
 
 LOGGING = {
     "version": 1,

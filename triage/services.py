@@ -305,6 +305,13 @@ def category_ensure(*, slug: str, name: str, description: str = "") -> Category:
     return category
 
 
+def categories_create_bulk(*, names: dict[str, str]) -> dict[str, Category]:
+    """New categories ({slug: name}) in a few statements, for an import's new labels;
+    the caller has checked that no slug or name is taken (a clash is an IntegrityError)."""
+    Category.objects.bulk_create([Category(slug=slug, name=name) for slug, name in names.items()], batch_size=1000)
+    return {c.slug: c for c in Category.objects.filter(slug__in=list(names))}
+
+
 @dataclass(frozen=True)
 class HistoryRow:
     external_id: str
