@@ -111,7 +111,7 @@ class PrivatePostgres:
             check=True,
             capture_output=True,
             preexec_fn=self._as_owner(),
-            cwd=self.folder,  # noqa: PLW1509
+            cwd=self.folder,
         )
 
     def start(self) -> None:
@@ -121,7 +121,7 @@ class PrivatePostgres:
             command,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=self._as_owner(),  # noqa: PLW1509
+            preexec_fn=self._as_owner(),
             cwd=self.folder,
         )
         wait_until(self._ready, what=f"PostgreSQL did not accept connections on {self.port}")

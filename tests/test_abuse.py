@@ -14,7 +14,9 @@ from tests.conftest import client_for
 @pytest.fixture(autouse=True)
 def _own_counters(settings: Any, request: pytest.FixtureRequest) -> None:
     # Rate-limit counters in a cache of this test's own, whatever cache the environment configures.
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.name}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.name}
+    }
 
 
 def _login(client: Client, username: str, password: str) -> Any:

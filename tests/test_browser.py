@@ -45,7 +45,8 @@ def browser() -> Iterator[Browser]:
 # Reports each Content-Security-Policy violation a page meets to the test (tests/conftest.py fails it).
 _CSP_WATCH = """
 document.addEventListener("securitypolicyviolation", (e) => {
-  window.__assistCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`);
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__assistCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
 });
 """
 

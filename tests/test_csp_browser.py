@@ -24,7 +24,11 @@ def test_the_policy_is_strict(client: Any, db: Any) -> None:
 
 
 def test_every_page_works_under_the_policy(
-    browser: Browser, asgi_server: str, admin_user: Any, categories: Any, live_model: Any
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    admin_user: Any,
+    categories: Any,
+    live_model: Any,
 ) -> None:
     page = browser.new_page()
     errors: list[str] = []

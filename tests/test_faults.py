@@ -48,7 +48,7 @@ if FOREIGN:
         [t.subject + " " + t.body for t in examples], [t.category for t in examples]
     )
 version = model_version_create(
-    pipeline=pipeline, classes=[str(c) for c in pipeline.classes_], params={}, metrics={}, lineage={"training_rows": 240}
+    pipeline=pipeline, classes=[str(c) for c in pipeline.classes_], params={}, metrics={}, lineage={}
 )
 model_version_activate(version=version)
 if TAMPER:

@@ -246,7 +246,7 @@ def test_a_csv_quotes_every_field_and_no_cell_a_spreadsheet_splits_out_starts_a_
     # Ticket 3: suggested alpha at 85 %, chosen beta: the most confident wrong one.
     from triage.models import Ticket
 
-    Ticket.objects.filter(pk=seeded.tickets[2].pk).update(subject=';=1+1 X|@SUM(A1);\t-cmd, +2')
+    Ticket.objects.filter(pk=seeded.tickets[2].pk).update(subject=";=1+1 X|@SUM(A1);\t-cmd, +2")
     raw = logged_in(supervisor).get(f"/reports/errors/confident-wrong.csv?{QUERY}").content.decode()
     rows = list(csv.reader(io.StringIO(raw)))
     assert any("=1+1 X" in cell for row in rows for cell in row)  # the subject is there

@@ -737,7 +737,5 @@ def test_a_merge_larger_than_the_limit_is_refused_and_nothing_moves(
         _decide(agent, f"Card {i}", "my card has not arrived", cards)
     settings.TAXONOMY_MAX_MERGE_ROWS = 4  # three tickets and three decisions
     with pytest.raises(TaxonomyError, match="more than one merge may move at once"):
-        merge.category_merge(
-            actor=admin_user, source_id=cards.pk, target_id=transfers.pk, source_version=cards.version
-        )
+        merge.category_merge(actor=admin_user, source_id=cards.pk, target_id=transfers.pk, source_version=cards.version)
     assert Ticket.objects.filter(category=cards).count() == 3 and Category.objects.get(pk=cards.pk).is_active

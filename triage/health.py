@@ -18,7 +18,7 @@ def _client(url: str) -> redis.Redis:
 
 
 def redis_status() -> str:
-    """"ok" or "down", or "not used" without REDIS_URL (the in-memory layer, the filesystem broker)."""
+    """ "ok" or "down", or "not used" without REDIS_URL (the in-memory layer, the filesystem broker)."""
     if not settings.REDIS_URL:
         return "not used"
     try:

@@ -20,4 +20,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             "detail": str(exc.detail),
         }
     return response
-

@@ -192,7 +192,8 @@ class SuggestionOut(serializers.Serializer):
     needs_human_reason = serializers.ChoiceField(
         source="abstain_reason",
         choices=[("", ""), *Prediction.AbstainReason.choices],
-        help_text="Why it needs a human: " + "; ".join(f"`{v}`: {label}" for v, label in Prediction.AbstainReason.choices)
+        help_text="Why it needs a human: "
+        + "; ".join(f"`{v}`: {label}" for v, label in Prediction.AbstainReason.choices)
         + "; empty when it does not.",
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth.models import User
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -34,7 +33,10 @@ from triage.models import Ticket
 MAX_ID = 2**63 - 1
 
 TICKET_ID = OpenApiParameter(
-    "ticket_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH, description="The ticket's id."
+    "ticket_id",
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    OpenApiParameter.PATH,
+    description="The ticket's id.",
 )
 
 
