@@ -36,20 +36,17 @@ class SynchronousChain:
         return self.get_response(request)
 
 
-class RefuseNulInQuery:
+class _Synchronous(SynchronousChain):
+    """A middleware of ours: synchronous, so it runs in the same thread as the rest of the chain."""
+
+
+class RefuseNulInQuery(_Synchronous):
     """A 400 for a URL whose query string holds a NUL character (%00).
 
     PostgreSQL refuses NUL in any string, so a filter that passed such a value to a
     query failed with a 500 (the queue's ?queue=, the reports' filters, the API's
-    ?category=). No parameter of ours can hold one. Synchronous, so it runs in the
-    same thread as the rest of the chain.
+    ?category=). No parameter of ours can hold one.
     """
-
-    async_capable = False
-    sync_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         query = request.META.get("QUERY_STRING", "")
@@ -61,7 +58,7 @@ class RefuseNulInQuery:
         return self.get_response(request)
 
 
-class DatabaseOutage:
+class DatabaseOutage(_Synchronous):
     """A 503 with Retry-After, not a 500 and a traceback, while the database is unreachable.
 
     Every request that needs the database fails during an outage; each one logging its
@@ -69,15 +66,6 @@ class DatabaseOutage:
     error, then one line every OUTAGE_LOG_SECONDS counts the requests refused since.
     Connections are made again on the next request, so the service recovers by itself.
     """
-
-    async_capable = False
-    sync_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DATABASE_OUTAGE_ERRORS):

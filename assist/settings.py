@@ -139,12 +139,13 @@ INSTALLED_APPS = [
 ]
 
 # Security headers on everything; static files served from the event loop by
-# ServeStatic (WhiteNoise's async fork: no thread hop for them); then Django's usual
-# chain, run in one worker thread because of the last entry (assist/middleware.py).
+# ServeStatic (WhiteNoise's async fork: no thread hop for them); then the CSP header
+# and Django's usual chain, run in one worker thread because of the last entry
+# (assist/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -17,6 +17,7 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(1800)  # a few hundred requests an operation, each one classified; slow on a busy machine
 def test_schemathesis_finds_nothing_over_the_whole_api(
     asgi_server: str, admin_user: Any, live_model: Any, tmp_path: Path
 ) -> None:
@@ -25,7 +26,7 @@ def test_schemathesis_finds_nothing_over_the_whole_api(
         [
             SCHEMATHESIS, "run", f"{asgi_server}/api/schema/",
             "--checks", "all",
-            "--max-examples", "300",
+            "--max-examples", "200",
             "--seed", "1",
             "--header", f"Authorization: Token {token}",
             "--workers", "1",

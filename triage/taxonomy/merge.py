@@ -142,7 +142,6 @@ def retrain_if_pending() -> TrainingRun | None:
     return run
 
 
-@transaction.atomic
 def _check_merge_size(source: Category) -> None:
     """A merge relabels in one transaction, holding its rows meanwhile: bounded."""
     limit = settings.TAXONOMY_MAX_MERGE_ROWS
@@ -156,6 +155,7 @@ def _check_merge_size(source: Category) -> None:
         )
 
 
+@transaction.atomic
 def category_merge(
     *, actor: Any, source_id: int, target_id: int | None, source_version: int, target_version: int | None = None
 ) -> TaxonomyChange:
