@@ -98,6 +98,7 @@ class TicketListCreateApi(APIView):
         return [CanIngest()] if self.request.method == "POST" else [CanViewTickets()]
 
     @extend_schema(
+        operation_id="tickets_list",
         parameters=[
             TicketFilter,
             OpenApiParameter(
@@ -121,6 +122,7 @@ class TicketListCreateApi(APIView):
         return paginator.get_paginated_response(TicketOut(page, many=True).data)
 
     @extend_schema(
+        operation_id="tickets_create",
         request=TicketIn,
         responses={
             201: OpenApiResponse(TicketOut, description="Stored and classified."),
@@ -139,7 +141,11 @@ class TicketListCreateApi(APIView):
 class TicketDetailApi(APIView):
     permission_classes = [CanViewTickets]
 
-    @extend_schema(parameters=[TICKET_ID], responses={200: TicketOut, **schema.errors(400, 401, 403, 404)})
+    @extend_schema(
+        operation_id="ticket_retrieve",
+        parameters=[TICKET_ID],
+        responses={200: TicketOut, **schema.errors(400, 401, 403, 404)},
+    )
     def get(self, request: Request, ticket_id: str) -> Response:
         return Response(TicketOut(_ticket_or_404(ticket_id)).data)
 
@@ -148,6 +154,7 @@ class TicketTriageApi(APIView):
     permission_classes = [CanTriage]
 
     @extend_schema(
+        operation_id="ticket_triage",
         parameters=[TICKET_ID],
         request=TriageIn,
         responses={
@@ -182,7 +189,11 @@ class TicketTriageApi(APIView):
 class CategoryListApi(APIView):
     permission_classes = [CanViewTickets]
 
-    @extend_schema(parameters=[CategoryFilter], responses={200: CategoryOut(many=True), **schema.errors(400, 401, 403)})
+    @extend_schema(
+        operation_id="categories_list",
+        parameters=[CategoryFilter],
+        responses={200: CategoryOut(many=True), **schema.errors(400, 401, 403)},
+    )
     def get(self, request: Request) -> Response:
         query_strict(request, *CategoryFilter().fields)
         filters = CategoryFilter(data=request.query_params)
