@@ -37,7 +37,8 @@ agent.groups.add(Group.objects.get(name=roles.AGENT))
 REGISTER = """
 from triage import demo
 from triage.ml.pipeline import build_pipeline
-from triage.ml.registry import model_version_activate, model_version_create
+from triage.learning.promotion import model_version_activate
+from triage.learning.registry import model_version_create
 examples = demo.generate(240, seed=11)
 pipeline = build_pipeline().fit([(t.subject, t.body) for t in examples], [t.category for t in examples])
 if FOREIGN:

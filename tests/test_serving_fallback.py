@@ -15,7 +15,8 @@ from sklearn.pipeline import Pipeline
 
 from tests.conftest import client_for
 from triage import demo, serving
-from triage.ml.registry import model_version_activate, model_version_create
+from triage.learning.promotion import model_version_activate
+from triage.learning.registry import model_version_create
 from triage.models import Category, ModelVersion
 
 

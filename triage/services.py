@@ -23,6 +23,8 @@ from triage.db import insert_parent_and_child
 from triage.ml.language import detect_language
 from triage.models import Category, Decision, Prediction, Ticket
 from triage.reports.services import decision_fact_record
+from triage.selectors import with_live_prediction
+from triage.taxonomy.rules import rule_match
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +141,6 @@ def ticket_ingest(
 
 def _rule_prediction(ticket: Ticket) -> tuple[Prediction, bool] | None:
     """Routing rules run before the model: the first match makes the suggestion."""
-    from triage.taxonomy.rules import rule_match
-
     rule = rule_match(ticket.subject, ticket.body)
     if rule is None:
         return None
@@ -198,8 +198,6 @@ def _store(ticket: Ticket, prediction: Prediction | None) -> None:
 def _existing_ticket(source: str, external_id: str | None) -> Ticket | None:
     if not external_id:
         return None
-    from triage.selectors import with_live_prediction
-
     return with_live_prediction(Ticket.objects.filter(source=source, external_id=external_id)).first()
 
 
@@ -292,8 +290,6 @@ def ticket_auto_undo(*, ticket_id: int, agent: User) -> Ticket:
     if undone != 1:
         raise UndoError(f"Ticket #{ticket_id} is not auto-triaged any more: someone undid or changed it.")
     logger.info("%s undid the auto-triage of ticket #%s", agent.get_username(), ticket_id)
-    from triage.selectors import with_live_prediction
-
     ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
     transaction.on_commit(partial(broadcast.ticket_auto_undone, ticket, agent.get_username()))
     return ticket

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from triage.broadcast import QUEUE_GROUP, group_send
 from triage.models import Category, Prediction, Ticket
 from triage.taxonomy.selectors import merge_ends
 
@@ -91,7 +92,5 @@ def waiting_sweep() -> int:
     then the queue pages reload their rows."""
     moved = waiting_resuggest()
     if moved:
-        from triage.broadcast import QUEUE_GROUP, group_send
-
         group_send(QUEUE_GROUP, {"type": "queue.event", "event": "rows_changed"})
     return moved

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from triage import roles
+from triage.demo_activity import DEMO_SOURCE, demo_decisions_make
 from triage.management.commands.seed_demo import LOGINS_FILE
 from triage.ml.training import NotEnoughDataError
 from triage.models import ModelVersion, Ticket
@@ -22,7 +25,7 @@ class Command(BaseCommand):
         if not Ticket.objects.exists():
             self.stdout.write("Empty database: seeding a demo support history.")
             call_command("seed_demo", stdout=self.stdout)
-        if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+        if ModelVersion.objects.live() is None:
             self.stdout.write("No live model: training the first one.")
             try:
                 call_command("train", stdout=self.stdout)
@@ -50,11 +53,6 @@ class Command(BaseCommand):
 
     def _demo_activity(self) -> None:
         """On a fresh demo, a morning of agents' decisions so the reports have data."""
-        from django.contrib.auth.models import User
-
-        from triage import roles
-        from triage.demo_activity import DEMO_SOURCE, demo_decisions_make
-
         agents = list(User.objects.filter(username="agent"))
         if not agents or Ticket.objects.filter(source=DEMO_SOURCE).exists():
             return
