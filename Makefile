@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FEED_RATE ?= 0.2
-# Local demo over plain http: switch off the HTTPS-only hardening meant for production.
-LOCAL_HTTP := DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
+# Local demo over plain http: switch off the HTTPS-only hardening meant for production,
+# and mark the processes as local development (the committed development keys are allowed).
+LOCAL_HTTP := ASSIST_LOCAL_DEV=1 DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
 
 .PHONY: run test lint format bench-ingest bench-quality bench-reports install install-dev install-encoder vendor browser clean
 
@@ -67,12 +68,12 @@ browser:
 
 test: install-dev browser
 	@mkdir -p var
-	$(BIN)/python -m pytest
+	ASSIST_LOCAL_DEV=1 $(BIN)/python -m pytest
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	ASSIST_LOCAL_DEV=1 $(BIN)/mypy .
 
 format: install-dev
 	$(BIN)/ruff check --fix .

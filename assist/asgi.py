@@ -15,6 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
 
+from assist.middleware import WebsocketOutageGuard  # noqa: E402
 from triage import serving  # noqa: E402
 from triage.routing import websocket_urlpatterns  # noqa: E402
 
@@ -45,7 +46,9 @@ def build_application(http_app: object = django_asgi_app) -> ProtocolTypeRouter:
         {
             "lifespan": lifespan,
             "http": http_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": WebsocketOutageGuard(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            ),
         }
     )
 

@@ -127,4 +127,4 @@ def test_a_server_asked_for_an_encoder_it_cannot_load_refuses_to_start(settings:
     with mock.patch("triage.ml.encoder.encoder_model_dir", autospec=True, side_effect=missing):
         answer = _start(application)[0]
     assert answer["type"] == "lifespan.startup.failed"
-    assert "assist.E002" in answer["message"] and "onnxruntime is missing" in answer["message"]
+    assert "assist.E004" in answer["message"] and "onnxruntime is missing" in answer["message"]

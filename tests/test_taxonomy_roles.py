@@ -36,6 +36,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "queue": [("GET", TRIAGERS)],
     "queue-rows": [("GET", TRIAGERS)],
     "healthz": [("GET", PUBLIC)],
+    "lockouts": [("GET", ADMINS), ("POST", ADMINS)],
     "models": [("GET", SUPERVISORS)],
     "models-retrain": [("POST", SUPERVISORS)],
     "models-run": [("GET", SUPERVISORS)],
@@ -72,6 +73,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "api-ticket-triage": [("POST", TRIAGERS)],
     "api-categories": [("GET", VIEWERS)],
     "schema": [("GET", EVERYONE_LOGGED_IN)],
+    "api-docs": [("GET", EVERYONE_LOGGED_IN)],
 }
 # Prefixes served by Django itself: login/logout/password pages, and the admin site.
 PUBLIC_PREFIXES = ("accounts/",)
@@ -132,7 +134,7 @@ def _path(name: str, objects: dict[str, Any]) -> str:
             objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
         )
     for key in ("ticket_id", "run_id", "number", "check_id"):
-        if f"<int:{key}>" in route:
+        if f"<int:{key}>" in route or f"<segment:{key}>" in route:
             kwargs[key] = objects[key]
     if "<str:table>" in route:
         kwargs["table"] = "daily"
