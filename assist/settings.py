@@ -8,6 +8,7 @@ environment: DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY, MODEL_SIGNING_KEY...
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-# Used only when DJANGO_SECRET_KEY is unset; a system check refuses it when DEBUG is off.
+# Local development (`make run`, `make test`): the committed development keys below stand
+# in for unset ones. Anywhere else every process refuses to start without real keys: a
+# known secret key forges sessions, a known signing key forges model artifacts.
+LOCAL_DEV = env_bool("ASSIST_LOCAL_DEV", default=False)
 INSECURE_DEV_SECRET_KEY = "django-insecure-assist-development-only-key-do-not-use-in-production"  # noqa: S105 (refused outside development)
 INSECURE_DEV_SIGNING_KEY = "assist-development-only-model-signing-key"
 INSECURE_DEV_CREDENTIALS_KEY = "assist-development-only-credentials-key"
 
+
+def env_key(name: str, development_default: str) -> str:
+    """A secret from the environment; the development default only in local development."""
+    value = env_str(name).strip()
+    if value and value != development_default:
+        return value
+    if LOCAL_DEV:
+        return value or development_default
+    problem = "the committed development key" if value else "unset or empty"
+    raise ImproperlyConfigured(
+        f"{name} is {problem}: set it in the environment to a long random value"
+        " (or ASSIST_LOCAL_DEV=1 on a development machine)"
+    )
+
+
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY)
+SECRET_KEY = env_key("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -74,12 +93,33 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# HSTS: a modest hour by default. Sibling subdomains and the browsers' preload list are
+# opt-in: either one can lock browsers out of other hosts of the domain for as long as it lasts.
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=False)
+# Deliberate opt-ins above (triage/checks.py checks that a preload request is complete).
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles, fonts and connections (the
+# websockets too) from this origin only; no inline script, style or handler anywhere.
+# Images may also be data: URIs (the API documentation's icons are).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -91,17 +131,22 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "channels",
     "django_celery_beat",
+    "axes",
     "triage",
 ]
 
 # Security headers on everything; static files served from the event loop by
-# ServeStatic (WhiteNoise's async fork: no thread hop for them); then Django's usual
-# chain, run in one worker thread because of the last entry (assist/middleware.py).
+# ServeStatic (WhiteNoise's async fork: no thread hop for them); then the CSP header
+# and Django's usual chain, run in one worker thread because of the last entry
+# (assist/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -109,6 +154,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "assist.middleware.RefuseNulInQuery",
+    "assist.middleware.DatabaseOutage",
+    "axes.middleware.AxesMiddleware",
     "assist.middleware.SynchronousChain",
 ]
 
@@ -179,8 +226,22 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first (it refuses a locked-out login before the password is checked), then
 # ModelBackend with a one-query permission check (triage/backends.py).
-AUTHENTICATION_BACKENDS = ["triage.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "triage.backends.RoleBackend"]
+# Login lockout: this many failed logins for one username from one address lock that
+# pair out for ASSIST_LOGIN_LOCKOUT_MINUTES, or until an admin lifts it (Users page).
+AXES_FAILURE_LIMIT = env_int("ASSIST_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ASSIST_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("DJANGO_BEHIND_PROXY") else None
+AXES_VERBOSE = False
+# Requests a minute per API user (token); 0 switches the API's throttle off.
+API_REQUESTS_PER_MINUTE = env_int("ASSIST_API_REQUESTS_PER_MINUTE", 30_000)
+# Password-reset requests an hour per client address.
+PASSWORD_RESETS_PER_HOUR = env_int("ASSIST_PASSWORD_RESETS_PER_HOUR", 5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -232,6 +293,16 @@ SERVESTATIC_USE_FINDERS = DEBUG
 # Redis: channel layer (fan-out between processes) and Celery broker.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # The cache holds rate-limit counters, shared by every process; short timeouts, so
+    # a Redis outage lets requests through (assist/ratelimit.py) instead of holding them.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CHANNELS_PREFIX", "assist"),
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -245,7 +316,16 @@ else:
 CELERY_DATA_DIR = BASE_DIR / "var" / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3 * 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": 3 * 3600,
+        # Sending a task (a retrain request) tries the broker twice, 0.2 s apart, then
+        # fails: kombu's default waits seconds, holding the request. Workers reconnect
+        # with their own, patient, policy (broker_connection_retry).
+        "max_retries": 1,
+        "interval_start": 0.2,
+        "interval_step": 0,
+        "interval_max": 0.2,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -281,6 +361,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["triage.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "triage.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["triage.api.throttling.PerUserRate"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -289,6 +370,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI from the drf-spectacular-sidecar package: served here, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "tryItOutEnabled": False},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "triage.api.schema.postprocess",
+    ],
 }
 
 # Product settings.
@@ -300,30 +389,25 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, 12 * (TICKET_BODY_MAX_CHARS + TICKE
 QUEUE_PAGE_SIZE = env_int("ASSIST_QUEUE_PAGE_SIZE", 100)
 # How often a process checks whether another model version went live (seconds).
 MODEL_REFRESH_SECONDS = env_float("ASSIST_MODEL_REFRESH_SECONDS", 5.0)
-# HMAC key for model artifacts; a system check refuses the default outside DEBUG.
-MODEL_SIGNING_KEY = env_str("MODEL_SIGNING_KEY", INSECURE_DEV_SIGNING_KEY)
-# Key that encrypts stored credentials (mailbox passwords, webhook secrets); a system
-# check refuses the default outside DEBUG (triage/integrations/crypto.py).
-CREDENTIALS_KEY = env_str("ASSIST_CREDENTIALS_KEY", INSECURE_DEV_CREDENTIALS_KEY)
-# In production every process (web, worker, beat) refuses to start with a development
-# key: a known signing key would let anyone forge a model artifact, a known credentials
-# key would let anyone with a database dump read the mailbox passwords.
-if env_bool("ASSIST_PRODUCTION", default=False) and (
-    MODEL_SIGNING_KEY == INSECURE_DEV_SIGNING_KEY or SECRET_KEY == INSECURE_DEV_SECRET_KEY
-):
-    raise ImproperlyConfigured(
-        "ASSIST_PRODUCTION is set: DJANGO_SECRET_KEY and MODEL_SIGNING_KEY must come from the environment"
-    )
-if env_bool("ASSIST_PRODUCTION", default=False) and CREDENTIALS_KEY == INSECURE_DEV_CREDENTIALS_KEY:
-    raise ImproperlyConfigured("ASSIST_PRODUCTION is set: ASSIST_CREDENTIALS_KEY must come from the environment")
+# HMAC key for model artifacts (see LOCAL_DEV above; `check --deploy` also refuses a short one).
+MODEL_SIGNING_KEY = env_key("MODEL_SIGNING_KEY", INSECURE_DEV_SIGNING_KEY)
+# Key that encrypts stored credentials (mailbox passwords, webhook secrets): a known one
+# would let anyone with a database dump read them (triage/integrations/crypto.py).
+CREDENTIALS_KEY = env_key("ASSIST_CREDENTIALS_KEY", INSECURE_DEV_CREDENTIALS_KEY)
 MODEL_ARTIFACT_DIR = "models"
 # Share of confirmed tickets held out (the most recent ones) to score a model.
 TRAIN_HOLDOUT_SHARE = env_float("ASSIST_TRAIN_HOLDOUT_SHARE", 0.2)
 # Below the confidence that gives this precision on held-out tickets, a suggestion
 # is shown as "needs a human" instead of being offered for one-key acceptance.
 TARGET_PRECISION = env_float("ASSIST_TARGET_PRECISION", 0.95)
-# Optional dense sentence-encoder features ("minilm-int8" or "minilm"; needs make install-encoder).
-MODEL_ENCODER = env_str("ASSIST_MODEL_ENCODER", "")
+# The stack new models are trained with: the sentence encoder's embeddings beside the
+# TF-IDF blocks ("minilm-int8", the default; "minilm": the same in float32), or "none"
+# for the core stack (scikit-learn and NLTK only: a minimal install). A process asked for
+# an encoder it cannot load fails its system check (triage/checks.py).
+_ENCODER_SETTING = env_str("ASSIST_MODEL_ENCODER", "minilm-int8").strip().lower() or "minilm-int8"
+if _ENCODER_SETTING not in {"minilm-int8", "minilm", "none"}:
+    raise ImproperlyConfigured(f"ASSIST_MODEL_ENCODER must be minilm-int8, minilm or none, not {_ENCODER_SETTING!r}")
+MODEL_ENCODER = "" if _ENCODER_SETTING == "none" else _ENCODER_SETTING
 MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
 # Word-pair features (stems 2..N tokens apart; 0 = off): +0.27 pt on Banking77 with 6,
 # for ~40 % more training time and one-ticket p99 (docs/model.md, "Word pairs").
@@ -364,6 +448,10 @@ TAXONOMY_MIN_EXAMPLES = env_int("ASSIST_TAXONOMY_MIN_EXAMPLES", 20)
 AUTO_TRIAGE_LANE_HOURS = env_int("ASSIST_AUTO_TRIAGE_LANE_HOURS", 24)
 THRESHOLD_PREVIEW_DAYS = env_int("ASSIST_THRESHOLD_PREVIEW_DAYS", 30)
 RULE_BACKTEST_DECISIONS = env_int("ASSIST_RULE_BACKTEST_DECISIONS", 2000)
+# What one admin action may do at most: the new categories of a split, and the confirmed
+# tickets plus decisions a merge relabels in its one transaction.
+TAXONOMY_MAX_SPLIT_NAMES = env_int("ASSIST_TAXONOMY_MAX_SPLIT_NAMES", 20)
+TAXONOMY_MAX_MERGE_ROWS = env_int("ASSIST_TAXONOMY_MAX_MERGE_ROWS", 200_000)
 
 LOGGING = {
     "version": 1,

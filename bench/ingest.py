@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
+    os.environ.setdefault("ASSIST_LOCAL_DEV", "1")  # a development machine: the development keys are fine
     import django
 
     django.setup()

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
+os.environ.setdefault("ASSIST_LOCAL_DEV", "1")  # a development machine: the development keys are fine
 
 CATEGORIES = 20
 AGENTS = 40

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "assist.settings")
+os.environ.setdefault("ASSIST_LOCAL_DEV", "1")  # a development machine: the development keys are fine
 
 import django
 

@@ -31,6 +31,15 @@ from triage.ml.pipeline import build_pipeline
 from triage.models import Category, ModelVersion, Ticket
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Content-Security-Policy violations the browser tests' pages report (tests/test_browser.py).
+CSP_VIOLATIONS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violation() -> Iterator[None]:
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, f"the page broke its Content-Security-Policy: {CSP_VIOLATIONS}"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

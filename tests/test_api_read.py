@@ -105,3 +105,53 @@ def test_the_openapi_schema_describes_the_ingest_endpoint(agent_client: APIClien
     text = response.content.decode()
     assert "/api/tickets/" in text and "TicketIn" in text
     assert schema is None or "post" in schema["paths"]["/api/tickets/"]
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "1.5", "²", "9" * 20, "%20"])
+def test_a_ticket_id_that_is_not_a_whole_number_is_a_json_400_naming_it(
+    agent_client: APIClient, categories: Any, raw: str
+) -> None:
+    for path in (f"/api/tickets/{raw}/", f"/api/tickets/{raw}/triage/"):
+        response = (
+            agent_client.post(path, {"category": "transfers"}, format="json")
+            if "triage" in path
+            else (agent_client.get(path))
+        )
+        assert response.status_code == 400 and response["Content-Type"] == "application/json", (path, response)
+        assert "ticket_id" in response.json()
+
+
+def test_an_unknown_api_path_is_a_json_404(agent_client: APIClient) -> None:
+    response = agent_client.get("/api/nothing-here/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "status=",
+        "category=",
+        "page_size=0",
+        "page_size=201",
+        "page_size=x",
+        "page=1&page=2",
+        "status=new&status=triaged",
+    ],
+)
+def test_an_empty_repeated_or_out_of_range_query_parameter_is_a_400_naming_it(
+    agent_client: APIClient, categories: Any, query: str
+) -> None:
+    response = agent_client.get(f"/api/tickets/?{query}")
+    assert response.status_code == 400 and query.split("=")[0] in response.json(), response.content
+
+
+def test_categories_can_be_asked_for_active_or_closed_ones_only(
+    agent_client: APIClient, categories: dict[str, Category]
+) -> None:
+    Category.objects.filter(slug="transfers").update(is_active=False)
+    active = agent_client.get("/api/categories/", {"active": "true"}).json()
+    closed = agent_client.get("/api/categories/", {"active": "false"}).json()
+    assert {c["slug"] for c in active} == set(categories) - {"transfers"}
+    assert [c["slug"] for c in closed] == ["transfers"]
+    for bad in ("", "yes", "1"):
+        assert agent_client.get("/api/categories/", {"active": bad}).status_code == 400

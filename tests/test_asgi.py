@@ -86,3 +86,45 @@ async def test_a_request_runs_on_one_pooled_thread_and_a_busy_thread_is_not_reus
     release.set()
     with pytest.raises(ValueError, match="websocket"):
         await handler({"type": "websocket"}, None, None)
+
+
+def _start(application: Any) -> list[dict[str, Any]]:
+    """Send the server's start-up message through the ASGI lifespan; what it answered."""
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(application({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    return sent
+
+
+def test_the_live_model_is_loaded_and_warmed_before_the_server_takes_a_request(
+    live_model: Any, transactional_db: Any
+) -> None:
+    from assist.asgi import application
+    from triage import serving
+
+    serving.reset()
+    assert _start(application)[0] == {"type": "lifespan.startup.complete"}
+    loaded = serving._holder.current  # loaded at start, not by the first ticket
+    assert loaded is not None and loaded.version == live_model.version
+    assert loaded.cache.stats()["entries"] == 0  # the warm-up suggestion is not cached as a ticket
+
+
+def test_a_server_asked_for_an_encoder_it_cannot_load_refuses_to_start(settings: Any, db: Any) -> None:
+    from unittest import mock
+
+    from assist.asgi import application
+    from triage.ml.encoder import EncoderUnavailableError
+
+    settings.MODEL_ENCODER = "minilm-int8"
+    missing = EncoderUnavailableError("onnxruntime is missing")
+    with mock.patch("triage.ml.encoder.encoder_model_dir", autospec=True, side_effect=missing):
+        answer = _start(application)[0]
+    assert answer["type"] == "lifespan.startup.failed"
+    assert "assist.E004" in answer["message"] and "onnxruntime is missing" in answer["message"]

@@ -15,6 +15,7 @@ from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from rest_framework.authtoken.models import Token
 
+from tests.conftest import CSP_VIOLATIONS
 from triage.models import Decision, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,10 +35,47 @@ def browser() -> Iterator[Browser]:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+            _watch_every_page(browser)
             yield browser
             browser.close()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+# Reports each Content-Security-Policy violation a page meets to the test (tests/conftest.py fails it).
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__assistCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
+});
+"""
+
+
+def _report_violation(violation: str) -> None:
+    CSP_VIOLATIONS.append(violation)
+
+
+def watch_csp(page: Page) -> None:
+    page.expose_function("__assistCspViolation", _report_violation)
+    page.add_init_script(_CSP_WATCH)
+
+
+def _watch_every_page(browser: Browser) -> None:
+    """Every page the tests open, in a context of their own or the browser's, is watched."""
+    new_page, new_context = browser.new_page, browser.new_context
+
+    def watched_page(*args: Any, **kwargs: Any) -> Page:
+        page = new_page(*args, **kwargs)
+        watch_csp(page)
+        return page
+
+    def watched_context(*args: Any, **kwargs: Any) -> Any:
+        context = new_context(*args, **kwargs)
+        context.on("page", watch_csp)
+        return context
+
+    browser.new_page = watched_page  # type: ignore[method-assign]
+    browser.new_context = watched_context  # type: ignore[method-assign]
 
 
 def log_in(browser: Browser, base_url: str, username: str, password: str) -> Page:

@@ -118,14 +118,14 @@ def test_import_puts_a_label_spelt_differently_in_the_existing_category(db: Any,
 
 
 def test_import_refuses_a_category_clash_and_stores_nothing(db: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    real_ensure = import_tickets.category_ensure
+    real_create = import_tickets.categories_create_bulk
 
-    def taken_meanwhile(*, slug: str, name: str, description: str = "") -> Category:
+    def taken_meanwhile(*, names: dict[str, str]) -> dict[str, Category]:
         # Someone adds a category of that name on the taxonomy page while the file is read.
-        Category.objects.create(slug="taken", name=name)
-        return real_ensure(slug=slug, name=name, description=description)
+        Category.objects.create(slug="taken", name=next(iter(names.values())))
+        return real_create(names=names)
 
-    monkeypatch.setattr(import_tickets, "category_ensure", taken_meanwhile)
+    monkeypatch.setattr(import_tickets, "categories_create_bulk", taken_meanwhile)
     with pytest.raises(CommandError, match="nothing was imported"):
         run_import(write_csv(tmp_path / "clash.csv", [["s", "body", "top_up"]]))
     assert not Ticket.objects.exists() and not Category.objects.exists()
@@ -336,3 +336,15 @@ def test_import_lowers_any_number_of_new_category_names_as_the_database_does(db:
     names = [f"Label {i} ÉTÉ" for i in range(2100)]
     lowered = import_tickets._db_lower(names)
     assert len(lowered) == 2100 and lowered[0].startswith("label 0 ") and lowered[-1].startswith("label 2099 ")
+
+
+def test_import_creates_thousands_of_new_categories_in_a_few_statements(
+    db: Any, tmp_path: Path, django_assert_max_num_queries: Any
+) -> None:
+    rows = [[f"s{i}", f"text number {i}", f"label_{i:05d}"] for i in range(3000)]
+    path = write_csv(tmp_path / "many.csv", rows)
+    with django_assert_max_num_queries(250):  # batched: was a get-or-create (and its savepoint) a new label
+        out, _ = run_import(path)
+    assert "3000 tickets imported" in out and "3000 categories (3000 new)" in out
+    assert Category.objects.count() == 3000
+    assert Category.objects.get(slug="label_01234").name == "Label 01234"

@@ -99,7 +99,9 @@ def test_a_waiting_ticket_shows_its_age(agent: Any, categories: Any) -> None:
 
 
 def test_health_reports_the_live_model(client: Client, live_model: Any) -> None:
-    assert client.get("/healthz").json() == {"ok": True, "model_version": live_model.version}
+    body = client.get("/healthz").json()
+    assert body["ok"] is True and body["status"] == "ok" and body["database"] == "ok"
+    assert body["model_version"] == live_model.version and body["problems"] == []
 
 
 def test_deploy_checks_refuse_the_development_signing_key(settings: Any) -> None:

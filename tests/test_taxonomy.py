@@ -753,3 +753,44 @@ def test_a_merge_older_than_the_model_leaves_its_suggestions_on_the_fast_path(ca
     serving.reset()
     model = serving.active_model()
     assert model is not None and model.aliases == {}
+
+
+def test_a_split_into_more_names_than_the_limit_is_refused_with_a_clear_message(
+    admin_user: Any, categories: Any, settings: Any
+) -> None:
+    settings.TAXONOMY_MAX_SPLIT_NAMES = 5
+    cards = categories["card-delivery"]
+    names = "\n".join(f"Part {i}" for i in range(6))
+    response = logged_in(admin_user).post(f"/taxonomy/c/{cards.pk}/split/", {"new_names": names, "version": 1})
+    assert response.status_code == 400 and "at most 5 new categories, not 6" in response.content.decode()
+    assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
+
+
+def test_a_split_tells_the_queue_pages_once_however_many_categories_it_makes(
+    admin_user: Any, categories: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from unittest import mock
+
+    from triage.taxonomy import broadcast
+
+    cards = categories["card-delivery"]
+    with (
+        mock.patch.object(broadcast, "taxonomy_changed", autospec=True) as pushed,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        split.category_split(
+            actor=admin_user, source_id=cards.pk, version=cards.version, new_names=[f"Part {i}" for i in range(8)]
+        )
+    assert pushed.call_count == 1
+
+
+def test_a_merge_larger_than_the_limit_is_refused_and_nothing_moves(
+    admin_user: Any, agent: Any, categories: Any, settings: Any
+) -> None:
+    cards, transfers = categories["card-delivery"], categories["transfers"]
+    for i in range(3):
+        _decide(agent, f"Card {i}", "my card has not arrived", cards)
+    settings.TAXONOMY_MAX_MERGE_ROWS = 4  # three tickets and three decisions
+    with pytest.raises(TaxonomyError, match="more than one merge may move at once"):
+        merge.category_merge(actor=admin_user, source_id=cards.pk, target_id=transfers.pk, source_version=cards.version)
+    assert Ticket.objects.filter(category=cards).count() == 3 and Category.objects.get(pk=cards.pk).is_active

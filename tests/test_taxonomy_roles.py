@@ -37,6 +37,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "queue": [("GET", TRIAGERS)],
     "queue-rows": [("GET", TRIAGERS)],
     "healthz": [("GET", PUBLIC)],
+    "lockouts": [("GET", ADMINS), ("POST", ADMINS)],
     "models": [("GET", SUPERVISORS)],
     "models-retrain": [("POST", SUPERVISORS)],
     "models-run": [("GET", SUPERVISORS)],
@@ -94,6 +95,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "integrations-endpoint-delete": [("POST", ADMINS)],
     "integrations-delivery-resend": [("POST", ADMINS)],
     "api-integration-webhook": [("POST", SIGNED)],
+    "api-docs": [("GET", EVERYONE_LOGGED_IN)],
 }
 # Prefixes served by Django itself: login/logout/password pages, and the admin site.
 PUBLIC_PREFIXES = ("accounts/",)
@@ -174,7 +176,7 @@ def _path(name: str, objects: dict[str, Any]) -> str:
             objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
         )
     for key in ("ticket_id", "run_id", "number", "check_id", "mailbox_id", "helpdesk_id", "endpoint_id", "delivery_id"):
-        if f"<int:{key}>" in route:
+        if f"<int:{key}>" in route or f"<segment:{key}>" in route:
             kwargs[key] = objects[key]
     if "<slug:slug>" in route:
         kwargs["slug"] = objects["slug"]

@@ -178,3 +178,26 @@ def test_only_roles_that_triage_may_triage(
     assert triage(APIClient(), ticket, "transfers").status_code == 401
     assert Decision.objects.count() == 0
     assert triage(client_for(supervisor), ticket, "transfers").status_code == 200
+
+
+def test_a_losing_agent_retrying_the_same_choice_is_stored_once(
+    agent_client: APIClient, second_agent: Any, ticket: Ticket
+) -> None:
+    assert triage(agent_client, ticket, "suspected-fraud").status_code == 200
+    bob = client_for(second_agent)
+    answers = [triage(bob, ticket, "transfers") for _ in range(3)]  # a client retrying its 409
+    assert [a.status_code for a in answers] == [409, 409, 409]
+    assert len({a.json()["decision"]["id"] for a in answers}) == 1
+    assert triage(bob, ticket, "disputes-and-refunds").status_code == 409  # another choice is another decision
+    assert [(d.agent.username, d.chosen.slug, d.applied) for d in Decision.objects.order_by("id")] == [
+        ("alice", "suspected-fraud", True),
+        ("bob", "transfers", False),
+        ("bob", "disputes-and-refunds", False),
+    ]
+
+
+@pytest.mark.parametrize("seconds", [True, False, "4.2", [1], {"s": 1}])
+def test_seconds_taken_must_be_a_json_number(agent_client: APIClient, ticket: Ticket, seconds: Any) -> None:
+    response = triage(agent_client, ticket, "transfers", seconds_taken=seconds)
+    assert response.status_code == 400 and "seconds_taken" in response.json()
+    assert Decision.objects.count() == 0

@@ -56,5 +56,7 @@ def category_names() -> dict[str, str]:
     return {c.slug: c.label for c in Category.objects.select_related("parent")}
 
 
-def all_categories() -> QuerySet[Category]:
-    return Category.objects.select_related("parent").order_by("-is_active", "name")
+def all_categories(*, active: bool | None = None) -> QuerySet[Category]:
+    """Every category, active ones first; `active` keeps only the active (or the closed) ones."""
+    categories = Category.objects.select_related("parent").order_by("-is_active", "name")
+    return categories if active is None else categories.filter(is_active=active)

@@ -247,10 +247,10 @@ def ticket_triage(
         == 1
     )
     if not applied and (repeat := _repeated_decision(ticket=ticket, agent=agent, category=category)):
-        # The same agent sending the same choice again (a retry, a double key press)
-        # gets its first answer; history holds one decision, not a "conflict" with itself.
+        # The same agent sending the same choice again (a retry, a double key press, a
+        # client retrying its 409) gets its first answer; history holds one decision.
         ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
-        return TriageResult(ticket=ticket, decision=repeat, applied=True)
+        return TriageResult(ticket=ticket, decision=repeat, applied=repeat.applied)
     decision = Decision.objects.create(
         ticket=ticket,
         agent=agent,
@@ -274,18 +274,14 @@ def ticket_triage(
 
 
 def _repeated_decision(*, ticket: Ticket, agent: User, category: Category) -> Decision | None:
-    """This agent's applied decision on the ticket, if the ticket still stands as it set it."""
-    stands = Ticket.objects.filter(
-        pk=ticket.pk,
-        status=Ticket.Status.TRIAGED,
-        label_source=Ticket.LabelSource.AGENT,
-        triaged_by=agent,
-        category=category,
-    ).exists()
-    if not stands:
+    """This agent's decision with this choice since the ticket was last triaged, winner or not."""
+    # The ticket's row lock queues this agent's concurrent retries behind each other,
+    # so the second one finds the first one's decision instead of storing its own.
+    triaged_at = Ticket.objects.select_for_update().filter(pk=ticket.pk).values_list("triaged_at", flat=True).first()
+    if triaged_at is None:
         return None
     return (
-        Decision.objects.filter(ticket=ticket, agent=agent, chosen=category, applied=True)
+        Decision.objects.filter(ticket=ticket, agent=agent, chosen=category, created_at__gte=triaged_at)
         .order_by("-created_at", "-pk")
         .first()
     )
@@ -332,6 +328,13 @@ def category_ensure(*, slug: str, name: str, description: str = "") -> Category:
     """The category with this slug, created if missing (imports and the demo seed)."""
     category, _ = Category.objects.get_or_create(slug=slug, defaults={"name": name, "description": description})
     return category
+
+
+def categories_create_bulk(*, names: dict[str, str]) -> dict[str, Category]:
+    """New categories ({slug: name}) in a few statements, for an import's new labels;
+    the caller has checked that no slug or name is taken (a clash is an IntegrityError)."""
+    Category.objects.bulk_create([Category(slug=slug, name=name) for slug, name in names.items()], batch_size=1000)
+    return {c.slug: c for c in Category.objects.filter(slug__in=list(names))}
 
 
 @dataclass(frozen=True)

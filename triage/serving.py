@@ -2,8 +2,13 @@
 
 `active_model()` is called on every ingest. At most every MODEL_REFRESH_SECONDS
 it asks the database which version is live (one indexed query); when that
-changed it loads the new artifact and swaps the reference. A version that
-fails to load is logged and the previous model keeps serving.
+changed it loads the new artifact and swaps the reference.
+
+A version that fails to load, for any reason (an altered artifact, a pipeline of
+another shape), is refused once and logged; the previous model keeps serving. A
+process that starts with no previous model serves the newest earlier live version
+that loads instead, and says so. Either way `health()` reports the process degraded
+until the live version itself serves.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from triage.learning.registry import ArtifactRefusedError, model_version_load
 from triage.learning.scores import version_scores
@@ -213,9 +219,14 @@ class _Holder:
         self.shadow: LoadedModel | None = None
         self.checked_at = float("-inf")
         self.failed_version_id: int | None = None
+        # Why the live version is not the one serving ("" when it is).
+        self.degraded = ""
 
 
 _holder = _Holder()
+
+# Earlier live versions tried, newest first, when a starting process cannot load the live one.
+FALLBACK_TRIES = 5
 
 
 def active_model() -> LoadedModel | None:
@@ -236,10 +247,41 @@ def active_model() -> LoadedModel | None:
     return _holder.current
 
 
+def warm() -> LoadedModel | None:
+    """Load the live model and run one suggestion through it, so that the first ticket
+    after a process starts does not pay for loading the artifact, the encoder's session
+    or the stemmers (the ASGI lifespan calls it before the server takes requests).
+
+    A database that is not up yet is logged and left to the first ticket, which loads
+    the model then; a model that cannot run here (its encoder is not installed) raises.
+    """
+    try:
+        model = active_model()
+    except DatabaseError:
+        logger.warning("database unavailable at start: the live model loads with the first ticket", exc_info=True)
+        return None
+    if model is not None:
+        model.suggester.suggest("Warm up", "Warming up the model before the first ticket.")
+    return model
+
+
 def shadow_model() -> LoadedModel | None:
     """The version in shadow, if any (refreshed together with the live one)."""
     active_model()
     return _holder.shadow
+
+
+@dataclass(frozen=True)
+class Health:
+    serving_version: int | None
+    degraded: str  # why the live version is not the one serving; "" when it is
+
+
+def health(*, refresh: bool = True) -> Health:
+    """What this process serves, and whether that is the live version (for /healthz).
+    `refresh=False` reports what is loaded without asking the database."""
+    current = active_model() if refresh else _holder.current
+    return Health(current.version if current else None, _holder.degraded)
 
 
 def cache_stats() -> dict[str, float | int]:
@@ -254,6 +296,7 @@ def reset() -> None:
         _holder.shadow = None
         _holder.checked_at = float("-inf")
         _holder.failed_version_id = None
+        _holder.degraded = ""
 
 
 def _freeze_heap() -> None:
@@ -308,17 +351,32 @@ def _refresh_shadow() -> None:
         if (_signature(categories), aliases) != (_signature(current.categories), current.aliases):
             _holder.shadow = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
         return
+    categories = live.categories if live else _suggestable()
     try:
-        pipeline = model_version_load(ModelVersion.objects.get(pk=row.id))
-    except ArtifactRefusedError:
-        logger.exception("refusing shadow model v%s", row.version)
+        _holder.shadow = _load(ModelVersion.objects.get(pk=row.id), categories)
+    except ModelRefusedError as exc:
+        logger.error("refusing shadow model v%s: %s", row.version, exc)
         _holder.shadow = None
         return
-    categories = live.categories if live else _suggestable()
-    suggester = suggester_for(pipeline)
-    aliases = _aliases(categories, suggester.classes)
-    _holder.shadow = LoadedModel(ModelVersion.objects.get(pk=row.id), suggester, categories, aliases=aliases)
     logger.info("shadow model v%s loaded", row.version)
+
+
+class ModelRefusedError(Exception):
+    """A version that cannot serve: its artifact refused, or its pipeline unusable here."""
+
+
+def _load(row: ModelVersion, categories: dict[str, Category]) -> LoadedModel:
+    """Load, verify and try a version on one ticket; any failure is a ModelRefusedError."""
+    try:
+        suggester = suggester_for(model_version_load(row))
+        # A verified artifact can still hold a pipeline of another shape (signed with our
+        # key, built elsewhere): it must answer a ticket here, not on the first real one.
+        suggester.suggest("Assist checks this model", "before it serves tickets")
+    except ArtifactRefusedError as exc:
+        raise ModelRefusedError(str(exc)) from exc
+    except Exception as exc:  # whatever breaks, the version must not serve
+        raise ModelRefusedError(f"model v{row.version} does not work here: {type(exc).__name__}: {exc}") from exc
+    return LoadedModel(row, suggester, categories, aliases=_aliases(categories, suggester.classes))
 
 
 def _refresh_live() -> None:
@@ -328,6 +386,7 @@ def _refresh_live() -> None:
         if current is not None:
             logger.warning("no active model any more; tickets arrive without suggestions")
         _holder.current = None
+        _holder.degraded = ""
         return
     categories = _suggestable()
     if current is not None and current.version_id == active.id:
@@ -336,22 +395,55 @@ def _refresh_live() -> None:
             _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
         return
     if active.id == _holder.failed_version_id:
-        return  # already refused; keep serving the previous model without retrying every tick
+        _follow_taxonomy(categories)
+        return  # already refused; keep serving what serves without retrying every tick
     started = time.perf_counter()
     full = ModelVersion.objects.get(pk=active.id)
     try:
-        pipeline = model_version_load(full)
-    except ArtifactRefusedError:
+        _holder.current = _load(full, categories)
+    except ModelRefusedError as exc:
         _holder.failed_version_id = active.id
-        logger.exception(
-            "refusing model v%s; still serving %s",
-            full.version,
-            f"v{current.version}" if current else "no model",
-        )
+        if current is None:
+            current = _holder.current = _fallback(full, categories)
+        serving = f"v{current.version}" if current else "no model"
+        _holder.degraded = f"live model v{full.version} refused ({exc}); serving {serving}"
+        logger.error("refusing model v%s: %s; still serving %s", full.version, exc, serving)
         return
-    suggester = suggester_for(pipeline)
-    _holder.current = LoadedModel(full, suggester, categories, aliases=_aliases(categories, suggester.classes))
+    _holder.degraded = ""
+    _holder.failed_version_id = None
     # Load the language detector now, not on the first ticket (it takes seconds).
     detect_language("warm up the detector")
     _freeze_heap()
     logger.info("serving model v%s (loaded in %.0f ms)", full.version, (time.perf_counter() - started) * 1000)
+
+
+def _follow_taxonomy(categories: dict[str, Category]) -> None:
+    """A fallback model keeps following taxonomy edits while the live one is refused."""
+    current = _holder.current
+    if current is None:
+        return
+    aliases = _aliases(categories, current.suggester.classes)
+    if _signature(categories) != _signature(current.categories) or aliases != current.aliases:
+        _holder.current = LoadedModel(current.row, current.suggester, categories, current.cache, aliases)
+
+
+def _fallback(refused: ModelVersion, categories: dict[str, Category]) -> LoadedModel | None:
+    """The newest version that was live before `refused` and still loads, or None."""
+    earlier = (
+        ModelVersion.objects.filter(activated_at__isnull=False, version__lt=refused.version)
+        .exclude(pk=refused.pk)
+        .order_by("-version")[:FALLBACK_TRIES]
+    )
+    for row in earlier:
+        try:
+            loaded = _load(row, categories)
+        except ModelRefusedError as exc:
+            logger.error("fallback model v%s refused too: %s", row.version, exc)
+            continue
+        logger.error(
+            "FALLBACK: live model v%s cannot be loaded; serving the earlier live model v%s until it is fixed",
+            refused.version,
+            row.version,
+        )
+        return loaded
+    return None

@@ -9,7 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from triage import selectors, serving
+from assist.middleware import DATABASE_OUTAGE_ERRORS, RETRY_AFTER_SECONDS
+from triage import health, selectors, serving
 from triage.models import Queue
 from triage.roles import CAN_TRIAGE
 from triage.taxonomy.selectors import recently_auto_triaged
@@ -60,8 +61,37 @@ def queue_rows(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers: the database answers and whether a model serves."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    model = serving.active_model()
-    return JsonResponse({"ok": True, "model_version": model.version if model else None})
+    """Health for load balancers and people: what is down, and which model serves.
+
+    503 when the database is unreachable (nothing can be stored); 200 otherwise, with
+    `"ok": false` and `"status": "degraded"` when Redis is down (live updates and the
+    task queue wait) or the live model cannot be served here (an earlier one serves).
+    """
+    problems: list[str] = []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = "ok"
+    except DATABASE_OUTAGE_ERRORS as exc:
+        database = "down"
+        problems.append(f"database unreachable: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+    redis = health.redis_status()
+    if redis == "down":
+        problems.append("Redis unreachable: live updates and background tasks wait")
+    # With the database down, report the model already loaded: reading which one is live needs it.
+    model = serving.health(refresh=database == "ok")
+    if model.degraded:
+        problems.append(model.degraded)
+    status = "down" if database == "down" else "degraded" if problems else "ok"
+    body = {
+        "ok": not problems,
+        "status": status,
+        "database": database,
+        "redis": redis,
+        "model_version": model.serving_version,
+        "problems": problems,
+    }
+    response = JsonResponse(body, status=503 if database == "down" else 200)
+    if database == "down":
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -339,3 +339,35 @@ def test_banking77_subset_smoke() -> None:
     pipe = build_pipeline().fit(X[:cut], y[:cut])
     accuracy = (pipe.predict(X[cut:]) == np.array(y[cut:])).mean()
     assert accuracy > 0.85
+
+
+@pytest.fixture(scope="module")
+def demo_suggester() -> Suggester:
+    from triage import demo
+
+    tickets = demo.generate(400, seed=11)
+    return Suggester(build_pipeline().fit([(t.subject, t.body) for t in tickets], [t.category for t in tickets]))
+
+
+def test_reasons_are_the_content_words_that_carried_the_suggestion(demo_suggester: Suggester) -> None:
+    # Issue 26, bug 5: the demo's card-declined templates say "declined at {merchant}" and
+    # "even though I have money", so function words carried weight and became reasons.
+    subject = "card declined at shop"
+    body = "My card was declined at the supermarket today, even though there's money in my account. Please help."
+    suggestion = demo_suggester.suggest(subject, body)
+    words = {w.lower() for reason, _ in suggestion.reasons for w in reason.split()}
+    assert suggestion.label == "card-declined"
+    assert suggestion.reasons[0][0] == "declined"
+    assert not words & {"at", "even", "though", "from", "it", "of", "that", "there's", "please", "my", "was"}
+    for reason, _ in suggestion.reasons:
+        assert reason in subject or reason in body
+
+
+def test_a_reason_phrase_loses_its_stop_words_only_at_its_ends() -> None:
+    from triage.ml.suggest import _content
+
+    assert _content("declined at") == "declined"
+    assert _content("There's a  payment") == "payment"
+    assert _content("card hasn't  arrived") == "card hasn't  arrived"
+    assert _content("top up") == "top up"
+    assert _content("at the") == ""

@@ -25,6 +25,16 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictFloatField(serializers.FloatField):
+    """A FloatField that takes JSON numbers only: DRF's reads `true` as 1.0 and the
+    strings "4.2", "nan" and "-Infinity" as numbers."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ReceivedAtField(serializers.DateTimeField):
     """When the customer wrote: not before 2000, not in the future beyond a clock's skew.
 
@@ -106,15 +116,28 @@ def _within(value: str, limit: int) -> str:
 class TicketFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
     category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Category.objects.all(), required=False
+        slug_field="slug", queryset=Category.objects.all(), required=False, help_text="A category's slug."
     )
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """`true` or `false` in a query string, nothing else (DRF's also reads yes, on, 1 and an empty value)."""
+
+    TRUE_VALUES = {"true"}
+    FALSE_VALUES = {"false"}
+    NULL_VALUES: set[str | None] = set()
+    default_empty_html = serializers.empty  # absent means "not asked", not False
+
+
+class CategoryFilter(serializers.Serializer):
+    active = QueryBooleanField(required=False, help_text="true: active categories only; false: closed ones.")
 
 
 class TriageIn(serializers.Serializer):
     category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
         slug_field="slug", queryset=Category.objects.all()
     )
-    seconds_taken = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=7 * 24 * 3600)
+    seconds_taken = StrictFloatField(required=False, allow_null=True, min_value=0, max_value=7 * 24 * 3600)
 
     def validate_seconds_taken(self, value: float | None) -> float | None:
         # DRF's FloatField takes the string "nan", and NaN passes min_value and max_value.
@@ -159,14 +182,19 @@ class SuggestionOut(serializers.Serializer):
     alternatives = ChoiceOut(many=True)
     reasons = ReasonOut(many=True)
     # NULL when a routing rule made the suggestion; `source` then says "rule: <name>".
-    model_version = serializers.IntegerField(source="model_version.version", default=None)
+    model_version = serializers.IntegerField(source="model_version.version", default=None, allow_null=True)
     source = serializers.CharField(source="source_label")  # type: ignore[assignment]
     needs_human = serializers.BooleanField()
     # Why it needs a human: "unfamiliar" (words the model has not seen), "novel" (unlike
-    # every training ticket; models with the sentence encoder) or "unsure" (low
-    # confidence); "" when it doesn't, or for suggestions stored before this field.
+    # every training ticket; models with the sentence encoder), "unsure" (low confidence)
+    # or "retired" (the model's choice was closed while the ticket waited; this is its
+    # next one); "" when it doesn't, or for suggestions stored before this field.
     needs_human_reason = serializers.ChoiceField(
-        source="abstain_reason", choices=[("", ""), *Prediction.AbstainReason.choices]
+        source="abstain_reason",
+        choices=[("", ""), *Prediction.AbstainReason.choices],
+        help_text="Why it needs a human: "
+        + "; ".join(f"`{v}`: {label}" for v, label in Prediction.AbstainReason.choices)
+        + "; empty when it does not.",
     )
 
 
@@ -181,8 +209,8 @@ class TicketOut(serializers.Serializer):
     received_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()
     status = serializers.CharField()
-    category = serializers.CharField(source="category.slug", default=None)
-    triaged_by = serializers.CharField(source="triaged_by.username", default=None)
+    category = serializers.CharField(source="category.slug", default=None, allow_null=True)
+    triaged_by = serializers.CharField(source="triaged_by.username", default=None, allow_null=True)
     triaged_at = serializers.DateTimeField(allow_null=True)
     language = serializers.CharField()
     # Blind-slice tickets carry no suggestion, so agents decide them unanchored.
@@ -247,13 +275,22 @@ class DecisionOut(serializers.Serializer):
     id = serializers.IntegerField()
     ticket = serializers.IntegerField(source="ticket_id")
     agent = serializers.CharField(source="agent.username")
-    suggested = serializers.CharField(source="suggested.slug", default=None)
+    suggested = serializers.CharField(source="suggested.slug", default=None, allow_null=True)
     chosen = serializers.CharField(source="chosen.slug")
     accepted = serializers.BooleanField()
     applied = serializers.BooleanField()
-    model_version = serializers.IntegerField(source="model_version.version", default=None)
+    model_version = serializers.IntegerField(source="model_version.version", default=None, allow_null=True)
     seconds_taken = serializers.FloatField(allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+class TicketPageOut(serializers.Serializer):
+    """A page of tickets: DRF's page-number envelope."""
+
+    count = serializers.IntegerField(help_text="Tickets matching the filters, on every page.")
+    next = serializers.URLField(allow_null=True, help_text="The next page's URL, or null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page's URL, or null on the first.")
+    results = TicketOut(many=True)
 
 
 class TriageOut(serializers.Serializer):

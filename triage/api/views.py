@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth.models import User
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -16,16 +15,61 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from triage import selectors, services
+from triage.api import schema
 from triage.api.permissions import CanIngest, CanTriage, CanViewTickets
 from triage.api.serializers import (
+    CategoryFilter,
     CategoryOut,
     TicketFilter,
     TicketIn,
     TicketOut,
+    TicketPageOut,
     TriageIn,
     TriageOut,
 )
 from triage.models import Ticket
+
+# The largest id a ticket can have (a bigint): anything else in the URL is not an id.
+MAX_ID = 2**63 - 1
+
+TICKET_ID = OpenApiParameter(
+    "ticket_id",
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    OpenApiParameter.PATH,
+    description="The ticket's id.",
+)
+
+
+def ticket_id_parse(raw: str) -> int:
+    """The ticket id from the URL; anything but a whole number in a bigint's range is a 400."""
+    return _whole_number(raw, name="ticket_id", low=1, high=MAX_ID)
+
+
+def _ticket_or_404(raw_id: str) -> Ticket:
+    ticket = selectors.with_live_prediction(Ticket.objects.all()).filter(pk=ticket_id_parse(raw_id)).first()
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def query_strict(request: Request, *names: str) -> None:
+    """A parameter given twice (`?page=1&page=2`) or empty (`?status=`) is a 400 naming it,
+    not a silent pick or a silent "not asked"."""
+    wrong = {}
+    for name in names:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            wrong[name] = ["Give this parameter once."]
+        elif values == [""]:
+            wrong[name] = ["This parameter may not be empty."]
+    if wrong:
+        raise ValidationError(wrong)
+
+
+def _whole_number(raw: str, *, name: str, low: int, high: int) -> int:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 19 and low <= int(raw) <= high:
+        return int(raw)
+    raise ValidationError({name: [f"A whole number from {low} to {high:,}."]})
 
 
 class TicketPagination(PageNumberPagination):
@@ -34,18 +78,18 @@ class TicketPagination(PageNumberPagination):
     max_page_size = 200
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
-        """A `page` that is not a positive number is bad input (400 naming it); a page
-        past the last one stays DRF's 404, however many digits it has (Python refuses
-        to read an integer of over 4,300)."""
+        """A `page` or `page_size` that is not a positive number in range is bad input (a
+        400 naming it); a page past the last one stays DRF's 404, however many digits it
+        has (Python refuses to read an integer of over 4,300)."""
+        query_strict(request, self.page_query_param, self.page_size_query_param)
         page = request.query_params.get(self.page_query_param)
         if page is not None and page.isascii() and page.isdigit() and len(page) > 18:
             raise NotFound("Invalid page.")
-        if (
-            page is not None
-            and page not in self.last_page_strings
-            and not (page.isascii() and page.isdigit() and int(page) > 0)
-        ):
-            raise ValidationError({self.page_query_param: ["A page number is a positive whole number."]})
+        if page is not None and page not in self.last_page_strings:
+            _whole_number(page, name=self.page_query_param, low=1, high=MAX_ID)
+        size = request.query_params.get(self.page_size_query_param)
+        if size is not None:
+            _whole_number(size, name=self.page_size_query_param, low=1, high=self.max_page_size)
         return super().paginate_queryset(queryset, request, view)
 
 
@@ -53,8 +97,23 @@ class TicketListCreateApi(APIView):
     def get_permissions(self) -> list[BasePermission]:
         return [CanIngest()] if self.request.method == "POST" else [CanViewTickets()]
 
-    @extend_schema(parameters=[TicketFilter], responses=TicketOut(many=True))
+    @extend_schema(
+        operation_id="tickets_list",
+        parameters=[
+            TicketFilter,
+            OpenApiParameter(
+                "page", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="The page, from 1."
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": TicketPagination.max_page_size},
+                description=f"Tickets a page (default {TicketPagination.page_size}).",
+            ),
+        ],
+        responses={200: TicketPageOut, **schema.errors(400, 401, 403, 404)},
+    )
     def get(self, request: Request) -> Response:
+        query_strict(request, *TicketFilter().fields)
         filters = TicketFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
         tickets = selectors.ticket_list(**filters.validated_data)
@@ -63,11 +122,12 @@ class TicketListCreateApi(APIView):
         return paginator.get_paginated_response(TicketOut(page, many=True).data)
 
     @extend_schema(
+        operation_id="tickets_create",
         request=TicketIn,
         responses={
             201: OpenApiResponse(TicketOut, description="Stored and classified."),
             200: OpenApiResponse(TicketOut, description="Already stored under this source and external id."),
-            400: OpenApiResponse(description="Invalid input; the JSON names the field."),
+            **schema.errors(400, 401, 403, 413),
         },
     )
     def post(self, request: Request) -> Response:
@@ -81,24 +141,30 @@ class TicketListCreateApi(APIView):
 class TicketDetailApi(APIView):
     permission_classes = [CanViewTickets]
 
-    @extend_schema(responses=TicketOut)
-    def get(self, request: Request, ticket_id: int) -> Response:
-        ticket = get_object_or_404(selectors.with_live_prediction(Ticket.objects.all()), pk=ticket_id)
-        return Response(TicketOut(ticket).data)
+    @extend_schema(
+        operation_id="ticket_retrieve",
+        parameters=[TICKET_ID],
+        responses={200: TicketOut, **schema.errors(400, 401, 403, 404)},
+    )
+    def get(self, request: Request, ticket_id: str) -> Response:
+        return Response(TicketOut(_ticket_or_404(ticket_id)).data)
 
 
 class TicketTriageApi(APIView):
     permission_classes = [CanTriage]
 
     @extend_schema(
+        operation_id="ticket_triage",
+        parameters=[TICKET_ID],
         request=TriageIn,
         responses={
-            200: TriageOut,
-            409: OpenApiResponse(TriageOut, description="Another agent triaged it first; recorded, not applied."),
+            200: OpenApiResponse(TriageOut, description="Triaged (or this agent's same choice again)."),
+            409: OpenApiResponse(TriageOut, description="Another agent triaged it first; recorded once, not applied."),
+            **schema.errors(400, 401, 403, 404, 413),
         },
     )
-    def post(self, request: Request, ticket_id: int) -> Response:
-        ticket = get_object_or_404(Ticket, pk=ticket_id)
+    def post(self, request: Request, ticket_id: str) -> Response:
+        ticket = _ticket_or_404(ticket_id)
         data = TriageIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -110,7 +176,7 @@ class TicketTriageApi(APIView):
             )
         except services.CategoryClosedError as exc:  # closed while the request was on its way
             raise ValidationError({"category": [str(exc)]}) from None
-        ticket = selectors.with_live_prediction(Ticket.objects.all()).get(pk=ticket_id)
+        ticket = selectors.with_live_prediction(Ticket.objects.all()).get(pk=ticket.pk)
         payload: dict[str, Any] = {"applied": result.applied, "decision": result.decision, "ticket": ticket}
         if result.applied:
             payload["detail"] = f"Triaged as {result.ticket.category}."
@@ -123,6 +189,13 @@ class TicketTriageApi(APIView):
 class CategoryListApi(APIView):
     permission_classes = [CanViewTickets]
 
-    @extend_schema(responses=CategoryOut(many=True))
+    @extend_schema(
+        operation_id="categories_list",
+        parameters=[CategoryFilter],
+        responses={200: CategoryOut(many=True), **schema.errors(400, 401, 403)},
+    )
     def get(self, request: Request) -> Response:
-        return Response(CategoryOut(selectors.all_categories(), many=True).data)
+        query_strict(request, *CategoryFilter().fields)
+        filters = CategoryFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return Response(CategoryOut(selectors.all_categories(**filters.validated_data), many=True).data)

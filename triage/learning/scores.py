@@ -27,7 +27,11 @@ class Scores:
     """One set of figures on one set of tickets. `rows == 0`: nothing was scored."""
 
     rows: int = 0
+    # The first choice, whatever the model held back; the top three; and with "needs a
+    # human" counted as a miss (versions trained before these were kept have None).
     accuracy: float | None = None
+    top3_accuracy: float | None = None
+    accuracy_with_abstention: float | None = None
     macro_f1: float | None = None
     ece: float | None = None
     auto_triage_share: float | None = None
@@ -53,6 +57,8 @@ class Scores:
         return cls(
             rows=int(data.get("rows") or 0),
             accuracy=data.get("accuracy"),
+            top3_accuracy=data.get("top3_accuracy"),
+            accuracy_with_abstention=data.get("accuracy_with_abstention"),
             macro_f1=data.get("macro_f1"),
             ece=data.get("ece"),
             auto_triage_share=data.get("auto_triage_share"),
@@ -82,6 +88,8 @@ class VersionScores:
     candidate: Scores
     live: Scores
     gate: GateRecord
+    # Which stack the version was trained with: the encoder's name, or "core".
+    stack: str = "core"
 
     @property
     def compared(self) -> bool:
@@ -100,4 +108,5 @@ def version_scores(version: ModelVersion) -> VersionScores:
             reasons=list(gate.get("reasons") or []),
             recall_drops=_dict(gate.get("recall_drops")),
         ),
+        stack=str(_dict(version.params).get("features__encoder__encoder") or "core"),
     )

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
-from triage.ml.abstention import abstention_thresholds
+from triage.ml.abstention import abstain_reason, abstention_thresholds
 from triage.ml.suggest import Suggestion
 
 
@@ -30,6 +30,37 @@ def calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 1
 
 class SuggestsMany(Protocol):
     def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]: ...
+
+
+def risk_coverage(confidence: np.ndarray, correct: np.ndarray, points: int = 10) -> list[dict[str, float]]:
+    """Accuracy on the answered tickets when only the most confident share is answered:
+    one row per coverage step (1/points ... 1), with the lowest confidence answered."""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    if not len(confidence):
+        return []
+    order = np.argsort(-confidence, kind="stable")
+    right = np.cumsum(correct[order])
+    rows = []
+    for step in range(1, points + 1):
+        n = max(1, round(len(order) * step / points))
+        rows.append(
+            {
+                "coverage": round(n / len(order), 4),
+                "min_confidence": round(float(confidence[order][n - 1]), 4),
+                "answered_accuracy": round(float(right[n - 1] / n), 4),
+            }
+        )
+    return rows
+
+
+def top_k_accuracy(suggestions: list[Suggestion], labels: list[str], k: int) -> float:
+    """Share of tickets whose label is among the suggestion and its first k - 1 alternatives."""
+    if not suggestions:
+        return 0.0
+    hits = sum(
+        y in [s.label, *(a for a, _ in s.alternatives[: k - 1])] for s, y in zip(suggestions, labels, strict=True)
+    )
+    return hits / len(suggestions)
 
 
 def score(
@@ -59,8 +90,13 @@ def score(
     names = sorted(set(labels) | set(predicted))
     matrix = confusion_matrix(labels, predicted, labels=names)
     abstention = abstention_thresholds(suggestions, labels, target_precision)
+    answered = np.array([not abstain_reason(s, abstention) for s in suggestions])
     result: dict[str, Any] = {
+        # The first choice, whatever the model holds back (as published results are scored).
         "accuracy": round(float(correct.mean()), 4),
+        "top3_accuracy": round(top_k_accuracy(suggestions, labels, 3), 4),
+        # "Needs a human" counted as a miss: what the queue gets right without an agent.
+        "accuracy_with_abstention": round(float((correct * answered).mean()), 4),
         "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 4),
         "rows": len(labels),
         "ece": round(calibration_error(confidence, correct), 4),

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, softmax
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -27,6 +27,15 @@ from triage.ml.text import PAIR_JOINER, SEPARATOR, SubjectBodyJoiner, TextNormal
 
 N_ALTERNATIVES = 3
 N_REASONS = 5
+# Words that are never a reason, nor the first or last word of one: in a history where
+# they recur in one category's tickets ("declined at", "even though I have money") they
+# carry weight, but they tell an agent nothing. scikit-learn's English stop words, less
+# those that name things in support tickets ("top up", "wrong amount", "bill").
+REASON_STOP_WORDS = ENGLISH_STOP_WORDS - {
+    *("amount", "back", "bill", "call", "detail", "empty", "fill", "find", "fire", "full"),
+    *("interest", "move", "name", "show", "system", "top", "up"),
+}
+_EDGE_PUNCT = re.compile(r"^\W+|\W+$")
 # Words whose char n-gram columns a Suggester remembers (a few MB at most).
 CHAR_MEMO_WORDS = 100_000
 _WORD = re.compile(r"\S+")
@@ -341,6 +350,9 @@ class Suggester:
         display: dict[str, str] = {}
 
         def add(surface: str, contribution: float) -> None:
+            surface = _content(surface)
+            if not surface:
+                return
             key = surface.lower()
             totals[key] = totals.get(key, 0.0) + contribution
             display.setdefault(key, surface)
@@ -372,3 +384,21 @@ class Suggester:
     def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]:
         """Suggestions for many (subject, body) pairs."""
         return [self.suggest(s, b) for s, b in pairs]
+
+
+def _is_stop_word(word: str) -> bool:
+    """A stop word as written, its apostrophes dropped ("hasn't") or its part before one ("there's")."""
+    word = _EDGE_PUNCT.sub("", word.lower().replace("\u2019", "'"))
+    return (
+        not word
+        or word in REASON_STOP_WORDS
+        or word.replace("'", "") in REASON_STOP_WORDS
+        or (word.split("'")[0] in REASON_STOP_WORDS)
+    )
+
+
+def _content(surface: str) -> str:
+    """A reason without the stop words at either end ("declined at" -> "declined"), cut
+    from the surface itself so that it stays a substring of the ticket."""
+    words = [m for m in _WORD.finditer(surface) if not _is_stop_word(m.group())]
+    return surface[words[0].start() : words[-1].end()] if words else ""

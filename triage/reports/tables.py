@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,18 +114,26 @@ def display_text(value: Any) -> str:
 def csv_response(table: Table, filename: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(table.columns)
+    # Every field quoted, and no formula where a spreadsheet may read one (OWASP's CSV injection guidance).
+    writer = csv.writer(response, quoting=csv.QUOTE_ALL)
+    writer.writerow([csv_cell(column) for column in table.columns])
     for row in table.rows:
-        # A leading =, +, - or @ would run as a formula in a spreadsheet: quote it.
-        writer.writerow([_safe(cell_text(cell)) for cell in row])
+        writer.writerow([csv_cell(cell_text(cell)) for cell in row])
     return response
 
 
-def _safe(text: str) -> str:
-    if text[:1] in {"=", "+", "@", "\t", "\r"} or (text[:1] == "-" and not _is_number(text)):
-        return "'" + text
-    return text
+# Where a spreadsheet may start a cell: the field's start, or after a character it may be
+# told to split on (a comma, semicolon, pipe, tab or line break inside the quoted field).
+# A quote goes before any =, +, -, @, tab or carriage return found there, after spaces.
+_CELL_START = re.compile(r"(?:^|(?<=[,;|\t\r\n]))( *)(?=[=+\-@\t\r])")
+
+
+def csv_cell(text: str) -> str:
+    """The text with every place a spreadsheet may read as a formula neutralised by a
+    leading quote; a plain number (a negative one too) is left as it is."""
+    if _is_number(text):
+        return text
+    return _CELL_START.sub(r"\1'", text)
 
 
 def _is_number(text: str) -> bool:
@@ -132,4 +141,4 @@ def _is_number(text: str) -> bool:
         float(text)
     except ValueError:
         return False
-    return True
+    return text.strip() == text and text.lower().lstrip("+-") not in {"inf", "infinity", "nan"}

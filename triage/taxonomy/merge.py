@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast
@@ -109,6 +110,19 @@ def relabel(
     return {"tickets": moved, "decisions": chosen, "suggestions": suggested}
 
 
+def _check_merge_size(source: Category) -> None:
+    """A merge relabels in one transaction, holding its rows meanwhile: bounded."""
+    limit = settings.TAXONOMY_MAX_MERGE_ROWS
+    tickets = Ticket.objects.filter(category=source)[: limit + 1].count()
+    decisions = Decision.objects.filter(Q(chosen=source) | Q(suggested=source))[: limit + 1].count()
+    if tickets + decisions > limit:
+        raise TaxonomyError(
+            "__all__",
+            f"“{source.name}” has over {limit:,} confirmed tickets and decisions to relabel, more than one merge "
+            "may move at once (ASSIST_TAXONOMY_MAX_MERGE_ROWS). Retire it instead, or raise the limit for this merge.",
+        )
+
+
 @transaction.atomic
 def category_merge(
     *, actor: Any, source_id: int, target_id: int | None, source_version: int, target_version: int | None = None
@@ -132,6 +146,7 @@ def category_merge(
         raise TaxonomyError("__all__", f"“{source.name}” has subcategories: merge or move them first.")
     if target.parent_id == source.pk:
         raise TaxonomyError("target", f"“{target.name}” is a subcategory of “{source.name}”: move it out first.")
+    _check_merge_size(source)
     change = record(
         action=TaxonomyChange.Action.MERGE,
         actor=actor,

@@ -160,8 +160,10 @@ def category_create(
     queue: Queue | None = None,
     urgent: bool = False,
     min_examples: int | None = None,
+    announce: bool = True,
 ) -> Category:
-    """A new category. It is not suggested until it has `min_examples` confirmed tickets."""
+    """A new category. It is not suggested until it has `min_examples` confirmed tickets.
+    `announce=False`: the caller tells the queue pages itself, once for all it changed."""
     name, slug = _clean_identity(name, slug, exclude=None)
     _check_parent(parent, None)
     try:
@@ -185,7 +187,8 @@ def category_create(
         summary=f"Created “{category.label}”",
         after=snapshot(category),
     )
-    transaction.on_commit(broadcast.taxonomy_changed)
+    if announce:
+        transaction.on_commit(broadcast.taxonomy_changed)
     return category
 
 

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -83,6 +84,12 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
     names = [" ".join(n.split()) for n in new_names if n.strip()]
     if len(names) < 2:
         raise TaxonomyError("new_names", "A split needs at least two new categories, one name per line.")
+    if len(names) > settings.TAXONOMY_MAX_SPLIT_NAMES:
+        raise TaxonomyError(
+            "new_names",
+            f"A split makes at most {settings.TAXONOMY_MAX_SPLIT_NAMES} new categories, not {len(names):,}: "
+            "split in steps, or create the categories first and merge into them.",
+        )
     if len({n.lower() for n in names}) != len(names):
         raise TaxonomyError("new_names", "The new names must differ from each other.")
     source = _locked(source_id)
@@ -103,6 +110,7 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
                     parent=source.parent,
                     queue=source.queue,
                     urgent=source.urgent,
+                    announce=False,  # the split tells the queue pages once, below
                 )
             )
         except TaxonomyError as exc:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from triage.csvfile import CsvFileError, count_rows, read_rows
 from triage.models import Category
-from triage.services import HistoryRow, category_ensure, tickets_import
+from triage.services import HistoryRow, categories_create_bulk, tickets_import
 from triage.taxonomy.selectors import category_slugs_by_label
 
 BATCH = 2000
@@ -112,8 +112,7 @@ class Command(BaseCommand):
             # One transaction: a failure part-way leaves neither categories nor tickets behind.
             with transaction.atomic(), tqdm(total=len(rows), desc=f"storing {name}", unit="row", disable=None) as bar:
                 categories = {c.slug: c for c in Category.objects.filter(slug__in=set(plan.existing.values()))}
-                for slug, new_name in plan.new_names.items():
-                    categories[slug] = category_ensure(slug=slug, name=new_name)
+                categories |= categories_create_bulk(names=plan.new_names)
                 for start in range(0, len(rows), BATCH):
                     batch = []
                     for line, subject, text, label, received_at in rows[start : start + BATCH]:
@@ -176,6 +175,7 @@ def _category_plan(labels: list[str]) -> CategoryPlan:
     for label in unmatched:
         found[label] = again[_name(label)] or again[slugify(_name(label))]
     live = dict(Category.objects.filter(slug__in={s for s in found.values() if s}).values_list("slug", "is_active"))
+    new_by_spelling: dict[str, str] = {}  # slugify(name) -> the new category's slug: one look-up a label
     for label in labels:
         slug = found[label]
         if slug is not None:
@@ -194,13 +194,15 @@ def _category_plan(labels: list[str]) -> CategoryPlan:
             )
             continue
         # Spellings of one name share the category of the first one in the file.
-        first = next((s for s, n in plan.new_names.items() if slugify(n) == slugify(_name(label))), None)
+        spelled = slugify(_name(label))
+        first = new_by_spelling.get(spelled)
         if first is None:
             first = slug
             if first in plan.new_names:
                 plan.clashes.append(f"{label!r} and another label both make the slug {slug!r}")
                 continue
             plan.new_names[first] = _name(label)
+            new_by_spelling[spelled] = first
         plan.new[label] = first
     _check_new(plan)
     return plan
