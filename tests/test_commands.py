@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
+from tests.conftest import api_key
 from triage.models import Category, Ticket
 
 
@@ -118,9 +119,7 @@ def test_import_refuses_a_file_that_is_not_utf8_and_stores_nothing(db: Any, tmp_
 
 
 def test_feed_posts_tickets_through_the_api(asgi_server: str, integration: Any, live_model: Any) -> None:
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.create(user=integration).key
+    token = api_key(integration)
     out = StringIO()
     call_command("feed_tickets", rate=50, count=3, url=asgi_server, token=token, stdout=out, stderr=StringIO())
     assert "posted 3 tickets" in out.getvalue()

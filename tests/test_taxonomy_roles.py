@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import client_for, make_user
+from triage.accounts.services import api_token_issue
 from triage.consumers import CLOSE_FORBIDDEN
 from triage.reports.urls import REPORT_SLUGS
 from triage.routing import websocket_urlpatterns
@@ -58,6 +59,9 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "taxonomy-rule": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-rule-delete": [("POST", ADMINS)],
     "taxonomy-users": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-user": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-tokens": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-token-revoke": [("POST", ADMINS)],
     "taxonomy-auto-undo": [("POST", TRIAGERS)],
     "reports": [("GET", SUPERVISORS)],
     **{f"reports-{slug}": [("GET", SUPERVISORS)] for slug in REPORT_SLUGS},
@@ -110,7 +114,11 @@ def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
     ticket = services.ticket_ingest(subject="x", body="y").ticket
     rule = RoutingRule.objects.create(name="r", pattern="zzz", category=categories["transfers"])
     split = Split.objects.create(source=categories["transfers"])
+    account = make_user("someone", "agent")
+    token = api_token_issue(actor=None, user_id=account.pk, name="matrix").token
     return {
+        "account": account,
+        "token": token,
         "pk": categories["transfers"].pk,
         "ticket_id": ticket.pk,
         "run_id": 1,
@@ -128,7 +136,15 @@ def _path(name: str, objects: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {}
     if "<int:pk>" in route:
         kwargs["pk"] = (
-            objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
+            objects["rule"].pk
+            if "rules/" in route
+            else objects["split"].pk
+            if "splits/" in route
+            else objects["account"].pk
+            if "users/" in route
+            else objects["token"].pk
+            if "tokens/" in route
+            else objects["pk"]
         )
     for key in ("ticket_id", "run_id", "number", "check_id"):
         if f"<int:{key}>" in route:

@@ -391,6 +391,8 @@ class Decision(models.Model):
 
 # The taxonomy's own tables (queues, routing rules, the change history, splits).
 # The reports' tables (decision facts, training references, quality checks).
+# API tokens (only their digests).
+from triage.accounts.models import ApiToken  # noqa: E402, F401
 from triage.reports.models import DecisionFact, ModelReference, QualityCheck  # noqa: E402, F401
 from triage.taxonomy.models import (  # noqa: E402, F401
     LabelChange,

@@ -103,6 +103,8 @@ class TaxonomyChange(models.Model):
         RULE_DELETE = "rule_delete", "Rule deleted"
         QUEUE_CREATE = "queue_create", "Queue created"
         ROLE = "role", "Role changed"
+        USER = "user", "User account"
+        TOKEN = "token", "API token"
         PRECISION = "precision", "Target precision"
 
     action = models.CharField(max_length=16, choices=Action.choices)

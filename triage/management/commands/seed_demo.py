@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
 from triage import demo, roles
+from triage.accounts.services import api_token_rotate
 from triage.models import Category, Queue
 from triage.services import HistoryRow, category_ensure, tickets_import
 
@@ -34,6 +34,7 @@ DEMO_ROUTING: dict[str, tuple[str, bool, str]] = {
 
 DEMO_USERS = [("agent", roles.AGENT), ("supervisor", roles.SUPERVISOR), ("admin", roles.ADMIN)]
 FEED_USER = "feeder"
+DEMO_TOKEN_NAME = "Demo logins"  # noqa: S105 - a label, not a secret
 LOGINS_FILE = Path(settings.BASE_DIR) / "var" / "demo-logins.txt"
 
 
@@ -99,8 +100,9 @@ class Command(BaseCommand):
         feeder.set_unusable_password()
         feeder.save()
         feeder.groups.set([Group.objects.get(name=roles.INTEGRATION)])
-        token, _ = Token.objects.get_or_create(user=feeder)
-        lines.append(f"{'api token':<11} {FEED_USER}: Authorization: Token {token.key}")
+        # Keys are stored as digests: this one is only ever in the logins file.
+        key = api_token_rotate(user=feeder, name=DEMO_TOKEN_NAME)
+        lines.append(f"{'api token':<11} {FEED_USER}: Authorization: Token {key}")
         return lines
 
     def _route(self, categories: dict[str, Category]) -> None:
