@@ -178,7 +178,9 @@ def test_bad_merges_are_refused_with_a_message_and_nothing_changes(admin_user: A
         tax.category_retire(actor=admin_user, category_id=target.pk, version=1)
     target_id = {"itself": str(source.pk), "retired": str(target.pk), "missing": ""}[case]
     before = TaxonomyChange.objects.count()
-    response = logged_in(admin_user).post(f"/taxonomy/c/{source.pk}/merge/", {"target": target_id, "version": 1})
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{source.pk}/", {"action": "merge", "target": target_id, "version": 1}
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert {"itself": "cannot be merged into itself", "retired": "is retired", "missing": "required"}[case] in html
@@ -191,7 +193,7 @@ def test_retire_stops_suggestions_and_keeps_history(
 ) -> None:
     lost = categories["lost-or-stolen-card"]
     old = _decide(agent, "Card stolen", "my wallet was stolen with my card", lost)
-    response = logged_in(admin_user).post(f"/taxonomy/c/{lost.pk}/retire/", {"version": 1})
+    response = logged_in(admin_user).post(f"/taxonomy/c/{lost.pk}/", {"action": "retire", "version": 1})
     assert response.status_code == 302
     serving.reset()
     fresh = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").prediction
@@ -212,7 +214,7 @@ def test_split_puts_tickets_in_a_relabel_list_and_supervisors_confirm_in_bulk(
         actor=admin_user, name="post", field="body", kind="contains", pattern="in the post", category=cards
     )
     response = logged_in(admin_user).post(
-        f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
+        f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": "Card not arrived\nCard address", "version": 1}
     )
     assert response.status_code == 302
     rule.refresh_from_db()
@@ -244,7 +246,7 @@ def test_a_split_target_merged_away_offers_its_survivor_on_the_relabel_list(
     cards, fraud = categories["card-delivery"], categories["suspected-fraud"]
     tickets = [_decide(agent, "Card not arrived", "my new card has not arrived in the post", cards) for _ in range(2)]
     response = logged_in(admin_user).post(
-        f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
+        f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": "Card not arrived\nCard address", "version": 1}
     )
     late, address = Category.objects.get(slug="card-not-arrived"), Category.objects.get(slug="card-address")
     merge.category_merge(actor=admin_user, source_id=late.pk, target_id=fraud.pk, source_version=late.version)
@@ -279,7 +281,9 @@ def test_a_split_target_merged_away_offers_its_survivor_on_the_relabel_list(
 def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) -> None:
     cards = categories["card-delivery"]
     for names in ["Only one", "Same\nsame", "Transfers\nOther"]:
-        response = logged_in(admin_user).post(f"/taxonomy/c/{cards.pk}/split/", {"new_names": names, "version": 1})
+        response = logged_in(admin_user).post(
+            f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": names, "version": 1}
+        )
         assert response.status_code == 400, names
     assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
 
@@ -372,11 +376,15 @@ def test_rules_are_edited_and_deleted_with_history(admin_user: Any, categories: 
     assert actions == ["rule_create", "rule_edit", "rule_delete"]
 
 
-@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc", "nan"])
-def test_a_threshold_outside_0_1_is_refused(admin_user: Any, categories: Any, value: str) -> None:
+@pytest.mark.parametrize("value", ["100.5", "-0.1", "abc", "nan"])
+def test_a_threshold_outside_0_to_100_percent_is_refused(admin_user: Any, categories: Any, value: str) -> None:
     fees = categories["fees-and-charges"]
-    response = logged_in(admin_user).post(f"/taxonomy/c/{fees.pk}/threshold/", {"threshold": value, "version": 1})
-    assert response.status_code == 400 and "0 to 1" in response.content.decode()
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{fees.pk}/", {"action": "threshold", "threshold": value, "version": 1}
+    )
+    assert response.status_code == 400 and (
+        "0 to 100" in response.content.decode() or "percentage" in response.content.decode()
+    )
     fees.refresh_from_db()
     assert fees.auto_threshold is None and fees.version == 1
     preview = logged_in(admin_user).get(f"/taxonomy/c/{fees.pk}/threshold/preview/?threshold={value}")
@@ -407,7 +415,7 @@ def test_the_threshold_preview_replays_last_months_decisions(
     _decide(agent, "Card stolen", "my wallet was stolen with my card, and a fee", categories["fees-and-charges"])
     data = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=0").json()
     assert data["decisions"] == 2 and data["covered"] == 2 and data["precision"] == 0.5 and data["coverage"] == 1.0
-    none = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=1").json()
+    none = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=100").json()
     assert none["covered"] == 0 and none["precision"] is None
 
 

@@ -47,6 +47,8 @@ class Migration(migrations.Migration):
                     ("rule_edit", "Rule edited"),
                     ("rule_delete", "Rule deleted"),
                     ("queue_create", "Queue created"),
+                    ("queue_edit", "Queue renamed"),
+                    ("queue_delete", "Queue deleted"),
                     ("role", "Role changed"),
                     ("user", "User account"),
                     ("token", "API token"),

@@ -5,15 +5,8 @@ from triage.taxonomy import rule_views, views
 
 urlpatterns = [
     path("", views.index, name="taxonomy"),
-    path("queues/", views.queue_create, name="taxonomy-queue-create"),
-    path("precision/", views.precision_set, name="taxonomy-precision"),
     path("c/<int:pk>/", views.category_detail, name="taxonomy-category"),
-    path("c/<int:pk>/retire/", views.category_retire, name="taxonomy-retire"),
-    path("c/<int:pk>/restore/", views.category_restore, name="taxonomy-restore"),
-    path("c/<int:pk>/threshold/", views.category_threshold, name="taxonomy-threshold"),
     path("c/<int:pk>/threshold/preview/", views.threshold_preview, name="taxonomy-threshold-preview"),
-    path("c/<int:pk>/merge/", views.category_merge, name="taxonomy-merge"),
-    path("c/<int:pk>/split/", views.category_split, name="taxonomy-split-create"),
     path("splits/", views.splits_list, name="taxonomy-splits"),
     path("splits/<int:pk>/", views.split_detail, name="taxonomy-split"),
     path("rules/", rule_views.rules_page, name="taxonomy-rules"),
