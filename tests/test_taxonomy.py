@@ -321,7 +321,7 @@ def test_a_rule_applies_before_the_model_and_says_so(
     api = agent_api(agent).get(f"/api/tickets/{result.ticket.pk}/").json()
     assert api["suggestion"]["source"] == "rule: lost card" and api["suggestion"]["model_version"] is None
     html = logged_in(agent).get("/").content.decode()
-    assert "Suggested by rule: lost card" in html and "urgent-badge" in html
+    assert "Suggested by rule “lost card”" in html and "urgent-badge" in html
     # Precision against agents' decisions, beside the rule.
     services.ticket_triage(ticket=result.ticket, agent=agent, category=categories["transfers"])
     # The reports keep a rule's suggestion out of the model's confidence figures.

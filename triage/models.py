@@ -299,11 +299,15 @@ class Prediction(models.Model):
         "triage.RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
     )
     rule_name = models.CharField(max_length=120, blank=True)
+    # The ticket's text the rule's pattern matched (cut to its first 200 characters).
+    rule_matched = models.CharField(max_length=200, blank=True, default="")
     suggested = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
     confidence = models.FloatField()
-    # [{"category": slug, "confidence": p}, ...] best first, excluding `suggested`.
+    # [{"category": slug, "confidence": p}, ...] best first, excluding `suggested`;
+    # under a rule, the model's own ranking of the other categories.
     alternatives = models.JSONField(default=list)
-    # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`.
+    # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`
+    # (under a rule, the model's when it chose the rule's category too).
     reasons = models.JSONField(default=list)
 
     class AbstainReason(models.TextChoices):
