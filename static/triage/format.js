@@ -11,6 +11,15 @@
     date: new Intl.DateTimeFormat("en-GB", { day: "numeric", month: "short", year: "numeric" }),
   };
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const calendarDay = new Intl.DateTimeFormat("en-GB", {
+    day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
+  });
+
+  // A calendar day ("2026-12-01", a report's bucket) has no time zone to move.
+  function day(iso) {
+    const date = new Date(String(iso).slice(0, 10) + "T00:00:00Z");
+    return Number.isNaN(date.getTime()) ? String(iso) : calendarDay.format(date);
+  }
 
   function when(value, style) {
     const date = value instanceof Date ? value : new Date(value);
@@ -33,7 +42,7 @@
     });
   }
 
-  window.AssistFormat = { when, percent, localise };
+  window.AssistFormat = { when, day, percent, localise };
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => localise());
   } else {

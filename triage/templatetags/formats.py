@@ -12,21 +12,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django import template
-from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from triage.formats import FORMATS, when_text
+
 register = template.Library()
-
-# As format.js writes them (Intl.DateTimeFormat, en-GB, 24-hour clock).
-FORMATS = {"datetime": "j M Y, H:i", "date": "j M Y"}
-
-
-def when_text(value: datetime | date, style: str = "datetime") -> str:
-    """The text the page shows before format.js moves it to the viewer's time zone."""
-    if isinstance(value, datetime) and timezone.is_aware(value):
-        value = timezone.localtime(value)
-    return dateformat.format(value, FORMATS.get(style, FORMATS["datetime"]))
 
 
 @register.filter
