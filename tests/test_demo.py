@@ -8,7 +8,6 @@ import re
 from io import StringIO
 from typing import Any
 
-import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
@@ -33,3 +32,30 @@ def test_demo_subjects_never_contradict_their_messages() -> None:
                 assert not re.search(body_denies, ticket.body, re.IGNORECASE), (ticket.subject, ticket.body)
     pairs = {(t.subject, t.body) for t in tickets}
     assert ("Can't find my debit card", "I still have my card") not in {(s, b[:19]) for s, b in pairs}
+
+
+def test_the_first_start_seeds_a_month_with_promotions_and_does_not_retrain_by_itself(
+    db: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from triage.learning.services import retrain_if_due
+    from triage.management.commands import prepare, seed_demo
+    from triage.models import DecisionFact, ModelPromotion, ModelVersion, Prediction, TrainingRun
+
+    monkeypatch.setattr(seed_demo, "LOGINS_FILE", tmp_path / "logins.txt")
+    monkeypatch.setattr(prepare, "LOGINS_FILE", tmp_path / "logins.txt")
+    out = StringIO()
+    call_command("prepare", stdout=out)
+
+    weeks = {day.isocalendar()[:2] for day in DecisionFact.objects.values_list("day", flat=True)}
+    assert len(weeks) >= 4, out.getvalue()
+    assert len({p.isocalendar()[:2] for p in Prediction.objects.values_list("created_at", flat=True)}) >= 4
+    assert ModelVersion.objects.count() == 3
+    promotions = list(ModelPromotion.objects.order_by("created_at"))
+    assert len(promotions) >= 2, out.getvalue()  # the first model, then at least one retrain the gate let through
+    assert (promotions[-1].created_at - promotions[0].created_at).days >= 10
+    assert User.objects.filter(groups__name="agent").count() == 3
+    # The seeded decisions are behind the last training: nothing is due.
+    last = TrainingRun.objects.order_by("-created_at").first()
+    assert last is not None and last.status == "succeeded"
+    assert retrain_if_due() is None
+    assert not TrainingRun.objects.filter(status__in=["queued", "running"]).exists()

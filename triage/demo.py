@@ -262,7 +262,10 @@ _MESSAGES: dict[str, list[tuple[str, list[str]]]] = {
             "The ATM at the {place} didn't give me my cash but my account was debited {amount}.",
             ["ATM didn't give cash", "ATM charged but no money"],
         ),
-        ("The machine kept my card after I entered my PIN. What happens now?", ["ATM kept my card", "ATM swallowed card"]),
+        (
+            "The machine kept my card after I entered my PIN. What happens now?",
+            ["ATM kept my card", "ATM swallowed card"],
+        ),
         (
             "I deposited cash at a branch in {city} but it's not showing in my balance.",
             ["Deposit not showing"],
@@ -456,4 +459,3 @@ def generate(count: int, seed: int | None = None, weights: dict[str, float] | No
             )
         )
     return tickets
-

@@ -45,6 +45,9 @@ class Command(BaseCommand):
         parser.add_argument("--tickets", type=int, default=3000, help="labelled history tickets (default 3000)")
         parser.add_argument("--seed", type=int, default=7, help="random seed for the generator")
         parser.add_argument("--days", type=int, default=90, help="spread the history over this many days")
+        parser.add_argument(
+            "--ends-days-ago", type=int, default=0, help="the history's newest ticket is this many days old (default 0)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         categories = {
@@ -55,7 +58,7 @@ class Command(BaseCommand):
         self._route(categories)
 
         count = options["tickets"]
-        now = timezone.now()
+        now = timezone.now() - timedelta(days=max(0, options["ends_days_ago"]))
         step = timedelta(days=options["days"]) / max(count, 1)
         rows = [
             HistoryRow(
