@@ -37,6 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=0, help="stop after this many (default: run forever)")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the Assist server")
         parser.add_argument("--token", help=f"API token (default: a fresh token of the '{FEED_USER}' user)")
+        parser.add_argument("--wait", action="store_true", help="first wait (quietly, up to 3 min) for the server")
 
     def handle(self, *args: Any, **options: Any) -> None:
         rate, count = options["rate"], options["count"]
@@ -54,6 +55,10 @@ class Command(BaseCommand):
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token}"
         endpoint = options["url"].rstrip("/") + "/api/tickets/"
+        if options["wait"]:
+            from triage.management.commands.announce import wait_until_serving
+
+            wait_until_serving(options["url"], timeout=180.0)  # then as usual: failures are reported
         rng = random.Random()
         sent = failures = 0
         while not count or sent < count:
@@ -89,6 +94,8 @@ class Command(BaseCommand):
         if response.status_code in FATAL:
             raise CommandError(f"{endpoint} answered {response.status_code}: {FATAL[response.status_code]}")
         if response.status_code not in (200, 201):
+            if "html" in response.headers.get("Content-Type", ""):
+                return f"{endpoint} answered {response.status_code} with a web page, not the API: is --url Assist?"
             return f"{endpoint} answered {response.status_code}: {response.text[:200]}"
         try:
             answer = response.json()

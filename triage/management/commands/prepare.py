@@ -52,15 +52,9 @@ class Command(BaseCommand):
                 )
             else:
                 self._demo_activity()
-        self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(f"Assist is starting at {options['url']}"))
-        if LOGINS_FILE.exists():
-            self.stdout.write("Logins:")
-            for line in LOGINS_FILE.read_text().splitlines():
-                self.stdout.write("  " + line)
-        else:
+        self.stdout.write(f"Prepared. Starting the web server, the worker and the demo feed for {options['url']}")
+        if not LOGINS_FILE.exists():
             self.stdout.write("Logins: run `python manage.py seed_demo` to (re)create the demo users and passwords.")
-        self.stdout.write("Stop with Ctrl-C.\n")
 
     def _demo_activity(self) -> None:
         """On a fresh demo, four weeks of agents' decisions and two retrains, so the
