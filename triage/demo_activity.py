@@ -11,9 +11,10 @@ reports show acceptance per model version with promotions, weekly drift, and age
 
 Every row keeps the time it happened: Django's clock is set to that moment while it
 is written (auto_now_add fields and the services read it), and the decision table is
-append-only, so nothing is back-dated afterwards. The last training is a day or two
-old: the decisions after it stay under RETRAIN_AFTER_DECISIONS, so the first start
-does not retrain by itself.
+append-only, so nothing is back-dated afterwards. The last retrain comes late enough
+that the decisions after it stay under RETRAIN_AFTER_DECISIONS (so the first start does
+not retrain by itself) and early enough that the live model has a week or more of
+traffic for the drift report.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from unittest import mock
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -34,10 +36,10 @@ from triage.models import Category, TrainingRun
 DEMO_SOURCE = "demo-activity"
 # Arrivals per day: office hours on weekdays, a trickle at weekends.
 WEEKDAY_TICKETS, WEEKEND_TICKETS = 24, 6
-# (share of the way through, why): when the demo's retrains happen.
-RETRAINS = [(0.45, "nightly retrain (demo)"), (0.95, "nightly retrain (demo)")]
-# The last fortnight: a card processor fails, declined cards triple.
-OUTAGE_DAYS, OUTAGE_WEIGHTS = 14, {"card-declined": 39.0}
+# The last week: a card processor fails, declined cards triple.
+OUTAGE_DAYS, OUTAGE_WEIGHTS = 7, {"card-declined": 39.0}
+# Decisions after the last demo retrain, as a share of RETRAIN_AFTER_DECISIONS.
+AFTER_LAST_RETRAIN = 0.8
 
 
 @contextmanager
@@ -91,7 +93,11 @@ def demo_month_make(
     categories = {c.slug: c for c in Category.objects.filter(is_active=True)}
     slugs = sorted(categories)
     retrain = retrain or _retrain
-    pending = [(start + (end - start) * share, reason) for share, reason in RETRAINS]
+    threshold = settings.RETRAIN_AFTER_DECISIONS
+    last = len(arrivals) - int(threshold * AFTER_LAST_RETRAIN) if threshold > 0 else int(len(arrivals) * 0.9)
+    last = max(2, last)
+    # Nightly: just before midnight of the day the retrain's ticket would arrive.
+    pending = [(_night_before(arrivals[i]), "nightly retrain (demo)") for i in (last // 2, last) if i < len(arrivals)]
     runs: list[TrainingRun] = []
     stored = 0
     for i, received in enumerate(arrivals):
@@ -127,6 +133,10 @@ def demo_month_make(
             )
         stored += 1
     return DemoMonth(decisions=stored, retrains=runs)
+
+
+def _night_before(moment: datetime) -> datetime:
+    return timezone.localtime(moment).replace(hour=2, minute=0, second=0, microsecond=0)
 
 
 def _retrain(when: datetime, reason: str) -> TrainingRun | None:

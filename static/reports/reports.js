@@ -65,10 +65,14 @@
       };
     });
     // Days on an axis read as on every page ("1 Dec 2026"), never as ISO dates.
+    const isDay = function (label) { return /^\d{4}-\d{2}-\d{2}$/.test(label); };
     const labels = (config.data && config.data.labels) || [];
-    if (labels.length && labels.every(function (l) { return /^\d{4}-\d{2}-\d{2}$/.test(l); })) {
+    if (config.type !== "matrix" && config.options.indexAxis !== "y" && labels.some(isDay)) {
       const scale = config.options.scales && config.options.scales.x;
-      const ticks = function (value) { return window.AssistFormat.day(this.getLabelForValue(value)); };
+      const ticks = function (value) {
+        const label = this.getLabelForValue(value);
+        return isDay(label) ? window.AssistFormat.day(label) : label;
+      };
       config.options.scales = Object.assign({}, config.options.scales, {
         x: Object.assign({}, scale, { ticks: Object.assign({}, scale && scale.ticks, { callback: ticks }) }),
       });

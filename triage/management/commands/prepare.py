@@ -76,6 +76,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo agents triage {DEMO_WEEKS} weeks of tickets; the model is retrained twice.")
         month = demo_month_make(agents=agents, weeks=DEMO_WEEKS)
         versions = ", ".join(
-            f"v{run.model_version.version} {run.model_version.status}" for run in month.retrains if run.model_version
+            f"v{run.model_version.version} {'promoted' if run.results.get('activated') else 'kept out by the gate'}"
+            for run in month.retrains
+            if run.model_version
         )
         self.stdout.write(f"  {month.decisions} decisions stored; retrains: {versions or 'none finished'}.")
