@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.test_browser import browser, log_in  # noqa: F401  (the module's Chromium fixture)
 from triage.accounts.models import ApiToken
@@ -18,11 +18,12 @@ from triage.models import TaxonomyChange
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(browser: Browser, base_url: str, username: str, password: str) -> Any:  # noqa: F811
-    page = browser.new_page()
-    page.goto(base_url + "/accounts/login/")
+def sign_in(browser: Browser, base_url: str, username: str, password: str = "", path: str = "/") -> Page:  # noqa: F811
+    """The login form, filled in (by default with the persona's "pw-<name>"), on a desktop-sized page."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base_url + "/accounts/login/?next=" + path)
     page.fill("#id_username", username)
-    page.fill("#id_password", password)
+    page.fill("#id_password", password or "pw-" + username)
     page.click("button[type=submit]")
     return page
 

@@ -10,8 +10,9 @@ from unittest import mock
 
 import pytest
 from django.utils.text import slugify
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
+from tests.test_accounts_browser import sign_in
 from tests.test_browser import browser as browser  # the shared Chromium fixture
 from triage import services
 from triage.models import Category
@@ -38,22 +39,13 @@ def confused(agent: Any, categories: Any, live_model: Any) -> list[str]:
     return slugs
 
 
-def sign_in(browser: Browser, base_url: str, username: str, path: str) -> Page:  # noqa: F811
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(base_url + "/accounts/login/?next=" + path)
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-" + username)
-    page.click("button[type=submit]")
-    return page
-
-
 def test_every_confused_pair_has_a_named_bar_on_a_whole_ticket_axis(
     browser: Browser,  # noqa: F811
     asgi_server: str,
     supervisor: Any,
     confused: Any,
 ) -> None:
-    sam = sign_in(browser, asgi_server, "sam", "/reports/errors/")
+    sam = sign_in(browser, asgi_server, "sam", path="/reports/errors/")
     expect(sam.locator("#chart-confused")).to_be_visible()
     axes = sam.evaluate(
         """() => {
@@ -87,7 +79,7 @@ def test_a_long_category_name_keeps_its_slug_on_one_line_of_the_taxonomy_table(
     confused: Any,
 ) -> None:
     long = Category.objects.create(name=LONG_NAME + " (new)", slug=slugify(LONG_NAME)[:120])
-    ada = sign_in(browser, asgi_server, "ada", "/taxonomy/")
+    ada = sign_in(browser, asgi_server, "ada", path="/taxonomy/")
     slug = ada.locator(f"#categories tr[data-slug={long.slug}] td.slug code")
     expect(slug).to_be_visible()
     line = ada.locator("#categories tr[data-slug=transfers] td.slug code").bounding_box()

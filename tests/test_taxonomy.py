@@ -291,14 +291,16 @@ def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) 
 def test_a_catastrophically_slow_regex_cannot_hold_up_ingest(
     admin_user: Any, categories: Any, live_model: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # "(a|aa)+b" backtracks exponentially on a run of a's with no b: the search is cut off.
-    rules.rule_create(
-        actor=admin_user, name="slow", field="body", kind="regex", pattern="(a|aa)+b", category=categories["transfers"]
+    # "(a|aa)+b" backtracks exponentially on a run of a's with no b: refused when saved
+    # (tests/test_rules_safety.py); one stored before that check is cut off at ingest.
+    RoutingRule.objects.create(
+        name="slow", field="body", kind="regex", pattern="(a|aa)+b", category=categories["transfers"]
     )
+    rules.reset()
     result = services.ticket_ingest(subject="x", body="a" * 34 + "!")
     assert result.created and result.prediction is not None
     assert result.prediction.rule_name == "" and result.prediction.model_version is not None
-    assert any("routing rule 'slow' took over" in r.getMessage() for r in caplog.records)
+    assert any("stopped in rule 'slow'" in r.getMessage() for r in caplog.records)
 
 
 def test_a_rule_applies_before_the_model_and_says_so(
@@ -638,7 +640,11 @@ def test_a_model_trained_before_a_merge_suggests_the_survivor_with_the_merged_ca
     assert model is not None and model.aliases == {"lost-or-stolen-card": "suspected-fraud"}
     suggestion, category, _ = model.suggest(*text, cached=False)
     assert category == fraud and suggestion.label == "suspected-fraud"
-    assert suggestion.confidence == pytest.approx(share["lost-or-stolen-card"] + share.get("suspected-fraud", 0.0))
+    # The survivor's share is both classes' (fraud's is below the listed alternatives when not among them).
+    lowest_listed = min(p for _, p in raw.alternatives)
+    fraud_share = share.get("suspected-fraud")
+    expected = share["lost-or-stolen-card"] + (fraud_share or 0.0)
+    assert expected - 1e-6 <= suggestion.confidence <= expected + (0.0 if fraud_share else lowest_listed) + 1e-6
     assert suggestion.reasons == raw.reasons  # the model's own top class, now part of the survivor
     assert "lost-or-stolen-card" not in dict(suggestion.alternatives)
     ticket = services.ticket_ingest(subject=text[0], body=text[1]).ticket

@@ -291,56 +291,68 @@ _MESSAGES: dict[str, list[tuple[str, list[str]]]] = {
 
 # Tickets that mention two topics. Agents disagree on these in real life, so the
 # label is the first topic three times out of four and the second otherwise.
+# Each has subjects either topic's customer could write above it (none contradicting it):
+# the subject does not settle which topic the agent will pick.
 _AMBIGUOUS = [
     (
         "lost-or-stolen-card",
         "suspected-fraud",
         "My card was stolen and now I see a payment of {amount} to {merchant} I didn't make.",
-        ["Card stolen and used", "Stolen card, payment I didn't make"],
+        ["Card stolen", "URGENT: wallet stolen", "Transactions I didn't make", "Unknown payment"],
     ),
     (
         "suspected-fraud",
         "lost-or-stolen-card",
         "I still have my card but someone spent {amount} with it. Should I block the card?",
-        ["Someone used my card", "Payment I didn't make"],
+        ["Someone used my card online", "Fraud on my account", "Please block my card", "Need to freeze card"],
     ),
-    ("card-declined", "card-delivery", "My new card arrived but it's declined everywhere.", ["New card declined"]),
+    (
+        "card-declined",
+        "card-delivery",
+        "My new card arrived but it's declined everywhere.",
+        ["Card declined", "Card not working", "Replacement card delivery"],
+    ),
     (
         "card-delivery",
         "card-declined",
         "My card was declined so I ordered a new one, it's been {days} days and nothing came.",
-        ["Replacement card not arrived", "Still waiting for card"],
+        ["Still waiting for card", "Where is my new card?", "Card declined"],
     ),
     (
         "disputes-and-refunds",
         "fees-and-charges",
         "I was charged a fee twice by {merchant} and want my money back.",
-        ["Fee charged twice"],
+        ["Charged twice", "Dispute a payment", "Unexpected fee", "Why was I charged?"],
     ),
-    ("fees-and-charges", "transfers", "Why was I charged {amount} for a transfer to {city}?", ["Transfer fee?"]),
+    (
+        "fees-and-charges",
+        "transfers",
+        "Why was I charged {amount} for a transfer to {city}?",
+        ["Why was I charged?", "Unexpected fee", "International transfer delay"],
+    ),
     (
         "cash-and-atm",
         "fees-and-charges",
         "The ATM charged me a fee and didn't give me the money.",
-        ["ATM fee but no cash"],
+        ["ATM didn't give cash", "ATM charged but no money", "Fee for cash withdrawal", "Unexpected fee"],
     ),
     (
         "account-access",
         "suspected-fraud",
         "I was locked out of the app after a suspicious login alert.",
-        ["Locked out after login alert"],
+        ["Locked out of app", "Account locked", "Possible scam"],
     ),
     (
         "transfers",
         "disputes-and-refunds",
         "I paid {merchant} {amount} by bank transfer and they say they never got it.",
-        ["Payment not received by merchant"],
+        ["Transfer not received", "Missing transfer", "Dispute a payment"],
     ),
     (
         "close-account",
         "fees-and-charges",
         "Your fees are too high, I'm thinking of closing my account.",
-        ["Fees too high"],
+        ["Close my account", "I want to leave", "Monthly fee question", "Account maintenance fee"],
     ),
 ]
 

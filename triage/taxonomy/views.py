@@ -232,22 +232,6 @@ def _category_edit(request: HttpRequest, category: Category) -> HttpResponse:
     return _detail(request, category, status=400, edit_form=form)
 
 
-def _action(
-    request: HttpRequest,
-    category: Category,
-    form_class: type[forms.Form],
-    form_name: str,
-    call: Callable[..., Any],
-    done: str,
-) -> HttpResponse:
-    form = form_class(request.POST)
-    if form.is_valid() and _attempt(form, lambda: call(category, form.cleaned_data)) is not None:
-        messages.success(request, done.format(name=category.label))
-        return redirect("taxonomy-category", pk=category.pk)
-    category.refresh_from_db()
-    return _detail(request, category, status=400, **{form_name: form})
-
-
 def _category_split(request: HttpRequest, category: Category) -> HttpResponse:
     form = SplitForm(request.POST)
     if form.is_valid():
@@ -267,54 +251,54 @@ def _category_split(request: HttpRequest, category: Category) -> HttpResponse:
     return _detail(request, category, status=400, split_form=form)
 
 
+# action -> (form, its name in the page, the service call, the message on success)
+CATEGORY_ACTIONS: dict[str, tuple[type[forms.Form], str, Callable[[Any, Category, dict[str, Any]], Any], str]] = {
+    "retire": (
+        VersionForm,
+        "state_form",
+        lambda user, c, d: services.category_retire(actor=user, category_id=c.pk, version=d["version"]),
+        "Retired “{name}”: no new suggestions go to it.",
+    ),
+    "restore": (
+        VersionForm,
+        "state_form",
+        lambda user, c, d: services.category_restore(actor=user, category_id=c.pk, version=d["version"]),
+        "Restored “{name}”.",
+    ),
+    "threshold": (
+        ThresholdForm,
+        "threshold_form",
+        lambda user, c, d: services.category_threshold_set(
+            actor=user, category_id=c.pk, version=d["version"], threshold=d["threshold"]
+        ),
+        "Saved the auto-triage threshold of “{name}”.",
+    ),
+    "merge": (
+        MergeForm,
+        "merge_form",
+        lambda user, c, d: merge.category_merge(
+            actor=user, source_id=c.pk, target_id=d["target"].pk, source_version=d["version"]
+        ),
+        "Merged “{name}”; a retrain is queued.",
+    ),
+}
+
+
 def _category_post(request: HttpRequest, category: Category, action: str) -> HttpResponse:
-    user = request.user
     if action == "edit":
         return _category_edit(request, category)
     if action == "split":
         return _category_split(request, category)
-    if action == "retire":
-        return _action(
-            request,
-            category,
-            VersionForm,
-            "state_form",
-            lambda c, d: services.category_retire(actor=user, category_id=c.pk, version=d["version"]),
-            "Retired “{name}”: no new suggestions go to it.",
-        )
-    if action == "restore":
-        return _action(
-            request,
-            category,
-            VersionForm,
-            "state_form",
-            lambda c, d: services.category_restore(actor=user, category_id=c.pk, version=d["version"]),
-            "Restored “{name}”.",
-        )
-    if action == "threshold":
-        return _action(
-            request,
-            category,
-            ThresholdForm,
-            "threshold_form",
-            lambda c, d: services.category_threshold_set(
-                actor=user, category_id=c.pk, version=d["version"], threshold=d["threshold"]
-            ),
-            "Saved the auto-triage threshold of “{name}”.",
-        )
-    if action == "merge":
-        return _action(
-            request,
-            category,
-            MergeForm,
-            "merge_form",
-            lambda c, d: merge.category_merge(
-                actor=user, source_id=c.pk, target_id=d["target"].pk, source_version=d["version"]
-            ),
-            "Merged “{name}”; a retrain is queued.",
-        )
-    messages.error(request, "Unknown action.")
-    return _detail(request, category, status=400)
+    if action not in CATEGORY_ACTIONS:
+        messages.error(request, "Unknown action.")
+        return _detail(request, category, status=400)
+    form_class, form_name, call, done = CATEGORY_ACTIONS[action]
+    form = form_class(request.POST)
+    if form.is_valid() and _attempt(form, lambda: call(request.user, category, form.cleaned_data)) is not None:
+        messages.success(request, done.format(name=category.label))
+        return redirect("taxonomy-category", pk=category.pk)
+    category.refresh_from_db()
+    return _detail(request, category, status=400, **{form_name: form})
 
 
 @require_http_methods(["GET", "POST"])
