@@ -70,7 +70,7 @@ def perturb(text: str, rng: random.Random) -> str:
 
 def seed(n: int, data: Path) -> None:
     """Replace the database's tickets and models by n confirmed Banking77-based tickets."""
-    import django
+    import django  # set up in the process that seeds, after DJANGO_SETTINGS_MODULE
 
     django.setup()
     from django.db import connection
@@ -115,10 +115,10 @@ def seed(n: int, data: Path) -> None:
 
 def train() -> dict[str, object]:
     """Run train_model once in this process; its own lineage has seconds and peak RSS."""
-    import django
+    import django  # set up in the process that trains, after DJANGO_SETTINGS_MODULE
 
     django.setup()
-    from triage.ml.training import train_model
+    from triage.learning.training import train_model
 
     started = time.perf_counter()
     outcome = train_model(activate="always")

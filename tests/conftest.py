@@ -23,8 +23,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from triage import demo, roles, services, serving
+from triage.learning.promotion import model_version_activate
+from triage.learning.registry import model_version_create
 from triage.ml.pipeline import build_pipeline
-from triage.ml.registry import model_version_activate, model_version_create
 from triage.models import Category, ModelVersion, Ticket
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

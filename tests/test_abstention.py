@@ -14,9 +14,9 @@ from rest_framework.test import APIClient
 
 from tests.ml.test_encoder import needs_encoder
 from triage import demo, services, serving
+from triage.learning.training import train_model
 from triage.ml.abstention import NOVELTY_PERCENTILE, _floor6, abstention_thresholds
 from triage.ml.suggest import Suggestion
-from triage.ml.training import train_model
 from triage.models import Category, ModelVersion, Prediction, Ticket
 from triage.queue_row import _term_spans, _term_spans_by_regex, highlight, ticket_row
 

@@ -37,7 +37,7 @@ def test_demo_subjects_never_contradict_their_messages() -> None:
 def test_the_first_start_seeds_a_month_with_promotions_and_does_not_retrain_by_itself(
     db: Any, tmp_path: Any, monkeypatch: Any
 ) -> None:
-    from triage.learning.services import retrain_if_due
+    from triage.learning.triggers import retrain_if_due
     from triage.management.commands import prepare, seed_demo
     from triage.models import DecisionFact, ModelPromotion, ModelVersion, Prediction, TrainingRun
 

@@ -4,6 +4,7 @@ tests/test_worker.py drives the same path through a real Celery worker."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import socket
@@ -28,20 +29,21 @@ from triage import services, serving, tasks
 from triage.consumers import CLOSE_FORBIDDEN
 from triage.learning import selectors
 from triage.learning.consumers import ModelsConsumer
+from triage.learning.gate import gate_verdict
+from triage.learning.promotion import PromotionError, model_promote, model_shadow_set
 from triage.learning.services import (
-    PromotionError,
+    RUN_TASKS,
     RetrainRunningError,
-    model_promote,
-    model_shadow_set,
-    retrain_if_due,
     retrain_request,
     training_run_claim,
     training_run_execute,
     training_runs_reap,
 )
-from triage.ml.gate import gate_verdict
-from triage.ml.training import train_model
+from triage.learning.training import train_model
+from triage.learning.triggers import retrain_if_due
+from triage.learning.tuning import TRIAL_TASK
 from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun
+from triage.schedules import SCHEDULES
 
 ROOT = Path(__file__).resolve().parent.parent
 CRIPPLED = {"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}
@@ -450,3 +452,64 @@ def test_the_ticket_language_is_detected_and_stored(
     response = ingest_client.post("/api/tickets/", {"subject": subject, "body": body}, format="json")
     assert response.status_code == 201 and response.json()["language"] == language
     assert Ticket.objects.get(pk=response.json()["id"]).language == language
+
+
+def _scores(accuracy: float, macro_f1: float, rows: int, **extra: Any) -> dict[str, Any]:
+    return {"accuracy": accuracy, "macro_f1": macro_f1, "rows": rows, "ece": 0.03, "auto_triage_share": 0.8, **extra}
+
+
+def _row_cells(page: str, version: int) -> list[str]:
+    """The text of each cell of the versions table's row for `version`."""
+    row = next(r for r in page.split("<tr")[1:] if f'href="/models/v{version}/"' in r)
+    return [
+        html.unescape(re.sub(r"<[^>]+>|\s+", " ", cell)).strip()
+        for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.split("</tr>")[0], re.S)
+    ]
+
+
+def test_the_models_page_compares_versions_on_the_same_tickets_before_their_own_holdouts(supervisor: Any) -> None:
+    # v1 scored 0.965 on its own holdout, v2 0.941 on a later, harder one: side by side
+    # those say nothing. The gate scored v2 and v1 on the same 240 tickets: v2 wins there.
+    basis = "the 240 held-out tickets newer than the live model's training data"
+    ModelVersion.objects.create(
+        version=1,
+        status=ModelVersion.Status.RETIRED,
+        artifact="models/v1.skops",
+        sha256="-",
+        hmac="-",
+        metrics={"holdout": _scores(0.965, 0.961, 200), "candidate_on_comparison": _scores(0.965, 0.961, 200)},
+    )
+    ModelVersion.objects.create(
+        version=2,
+        status=ModelVersion.Status.ACTIVE,
+        artifact="models/v2.skops",
+        sha256="-",
+        hmac="-",
+        metrics={
+            "holdout": _scores(0.941, 0.937, 300),
+            "candidate_on_comparison": _scores(0.952, 0.948, 240, basis=basis),
+            "active_on_same_holdout": _scores(0.921, 0.915, 240, basis=basis, version=1),
+        },
+    )
+    client = Client()
+    client.force_login(supervisor)
+    page = client.get("/models/").content.decode()
+    cells = _row_cells(page, 2)
+    same = next(i for i, cell in enumerate(cells) if "0.948" in cell)  # v2 on the same tickets as v1
+    assert "0.952" in cells[same] and "v1" in cells[same + 1] and "0.915" in cells[same + 1]
+    assert "240" in cells[same + 2] and basis in cells[same + 2]
+    assert same < cells.index("0.941")  # the same-ticket comparison comes before its own holdout
+    head = page[page.index("<thead>", page.index('<table class="grid versions">')) :][:2000]
+    assert head.index("Same tickets as the model live then") < head.index("On its own most recent held-out tickets")
+    # The first version was never compared: it says so instead of showing figures there.
+    first = _row_cells(page, 1)
+    assert any("not compared" in cell for cell in first) and "0.965" in first
+    detail = client.get("/models/v2/").content.decode()
+    assert detail.index("on the same 240 tickets") < detail.index("On its own 300 most recent held-out tickets")
+    assert "0.948" in detail and "0.915" in detail
+
+
+def test_every_task_a_service_sends_by_name_is_a_registered_celery_task() -> None:
+    names = [*RUN_TASKS.values(), TRIAL_TASK, *(entry.task for entry in SCHEDULES)]
+    registered = set(celery_app.tasks)
+    assert [name for name in names if name not in registered] == []

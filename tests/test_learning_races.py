@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from tests.conftest import IN_CI
 from triage.learning import services as learning
+from triage.learning.gate import gate_verdict
+from triage.learning.promotion import model_version_activate
 from triage.learning.services import (
     RunHeartbeat,
     retrain_request,
@@ -21,9 +23,7 @@ from triage.learning.services import (
     training_run_fail,
     training_runs_reap,
 )
-from triage.ml.gate import gate_verdict
-from triage.ml.registry import model_version_activate
-from triage.ml.training import train_model
+from triage.learning.training import train_model
 from triage.models import ModelPromotion, ModelVersion, TrainingRun
 
 CRIPPLED = {"word_weight": 0.0, "char_ngram": (1, 1), "C": 1e-4}

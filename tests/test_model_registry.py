@@ -14,8 +14,10 @@ from django.db import connection
 from django.utils import timezone
 
 from triage import demo, services, serving
-from triage.ml.registry import ArtifactRefusedError, model_version_load
-from triage.ml.training import NotEnoughDataError, train_model
+from triage.learning.registry import ArtifactRefusedError, model_version_load
+from triage.learning.selectors import training_data
+from triage.learning.training import train_model
+from triage.ml.training import NotEnoughDataError
 from triage.models import Category, ModelVersion, Ticket
 
 
@@ -132,8 +134,6 @@ def test_a_retired_category_is_never_suggested(history: Any, categories: dict[st
 def test_training_learns_only_human_labels_not_the_models_own_auto_triage(
     history: list[Ticket], categories: dict[str, Category]
 ) -> None:
-    from triage.ml.training import training_data
-
     auto = Ticket.objects.create(
         subject="auto",
         body="triaged by the model itself",

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tests.reports_data import DAY2, RANGE, at, seed
 from triage import services
+from triage.learning import triggers
 from triage.models import DecisionFact, ModelReference, QualityCheck, Ticket, TrainingRun
 from triage.reports import services as reports
 from triage.reports.filters import parse_filter
@@ -151,15 +152,15 @@ def test_acceptance_below_the_floor_requests_a_drift_retrain_once(agent: Any, se
     settings.REPORTS_ACCEPTANCE_MIN_DECISIONS = 10
     settings.REPORTS_ACCEPTANCE_FLOOR = 0.7
     now = DAY2 + timedelta(days=1)
-    assert reports.acceptance_floor_check(now=now) is None  # 70 % is not below 70 %
+    assert triggers.acceptance_floor_check(now=now) is None  # 70 % is not below 70 %
     settings.REPORTS_ACCEPTANCE_FLOOR = 0.75
-    run = reports.acceptance_floor_check(now=now)
+    run = triggers.acceptance_floor_check(now=now)
     assert run is not None and run.trigger == TrainingRun.Trigger.DRIFT and "70.0%" in run.reason
     TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRun.Status.SUCCEEDED)
-    assert reports.acceptance_floor_check(now=now) is None  # once per window
+    assert triggers.acceptance_floor_check(now=now) is None  # once per window
     settings.REPORTS_ACCEPTANCE_MIN_DECISIONS = 11
     TrainingRun.objects.all().delete()
-    assert reports.acceptance_floor_check(now=now) is None  # too few decisions to judge
+    assert triggers.acceptance_floor_check(now=now) is None  # too few decisions to judge
 
 
 def test_the_reports_housekeeping_task_checks_the_acceptance_floor(

@@ -17,12 +17,12 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from triage import demo, services, serving
+from triage.learning.registry import model_version_load
+from triage.learning.training import train_model
 from triage.ml import artifacts
-from triage.ml.registry import model_version_load
 from triage.ml.streaming import HashedTicketFeatures, build_streaming_pipeline, is_streaming
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester
-from triage.ml.training import train_model
 
 
 @pytest.fixture

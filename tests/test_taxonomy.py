@@ -5,18 +5,23 @@ bad input, concurrent edits."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from triage import services, serving
+from triage.learning.services import retrain_request
+from triage.learning.triggers import retrain_if_pending
 from triage.models import (
     Category,
     Decision,
     LabelChange,
+    ModelVersion,
     Prediction,
+    RelabelPermit,
     RoutingRule,
     SplitItem,
     TaxonomyChange,
@@ -147,8 +152,6 @@ def test_merge_relabels_tickets_and_decisions_keeps_old_labels_and_queues_a_retr
 def test_a_merge_while_a_training_runs_is_marked_and_housekeeping_queues_it_later(
     admin_user: Any, categories: Any
 ) -> None:
-    from triage.learning.services import retrain_request
-
     running = retrain_request(trigger=TrainingRun.Trigger.MANUAL, enqueue=False)
     change = merge.category_merge(
         actor=admin_user,
@@ -157,9 +160,9 @@ def test_a_merge_while_a_training_runs_is_marked_and_housekeeping_queues_it_late
         source_version=1,
     )
     assert change.retrain_pending and change.retrain_run is None
-    assert merge.retrain_if_pending() is None  # still running
+    assert retrain_if_pending() is None  # still running
     TrainingRun.objects.filter(pk=running.pk).update(status=TrainingRun.Status.SUCCEEDED)
-    run = merge.retrain_if_pending()
+    run = retrain_if_pending()
     assert run is not None and run.trigger == TrainingRun.Trigger.TAXONOMY
     change.refresh_from_db()
     assert not change.retrain_pending and change.retrain_run == run
@@ -169,6 +172,58 @@ def test_decisions_stay_append_only_outside_a_sanctioned_relabel(agent: Any, cat
     ticket = _decide(agent, "x", "y", categories["transfers"])
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         Decision.objects.filter(ticket=ticket).update(chosen=categories["fees-and-charges"])
+
+
+def _append_only_trigger_source() -> str:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'triage_decision_append_only'")
+        else:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'triage_decision'")
+        return " ".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_append_only_trigger_compares_every_column_of_a_decision(db: Any) -> None:
+    # The trigger lists the columns a relabel must leave alone by hand: a new column it
+    # does not compare could be rewritten along a relabel permit.
+    source = _append_only_trigger_source()
+    assert "append-only" in source
+    columns = [field.column for field in Decision._meta.concrete_fields]
+    missing = [c for c in columns if not re.search(rf"\bNEW\.{c}\b", source) or not re.search(rf"\bOLD\.{c}\b", source)]
+    assert missing == [], f"the append-only trigger on decisions does not compare {missing}: add them to it"
+
+
+def test_a_relabel_permit_moves_the_category_and_nothing_else_of_a_decision(
+    agent: Any, second_agent: Any, categories: Any
+) -> None:
+    ticket = _decide(agent, "x", "y", categories["transfers"])
+    decision = Decision.objects.get(ticket=ticket)
+    other_ticket = services.ticket_ingest(subject="other", body="ticket").ticket
+    version = ModelVersion.objects.create(version=99, artifact="models/x.skops", sha256="-", hmac="-")
+    changed = {
+        "id": decision.pk + 1000,
+        "ticket": other_ticket,
+        "agent": second_agent,
+        "model_version": version,
+        "accepted": not decision.accepted,
+        "applied": not decision.applied,
+        "seconds_taken": (decision.seconds_taken or 0.0) + 1.0,
+        "created_at": decision.created_at - timedelta(days=1),
+    }
+    moved = {"chosen", "suggested"}
+    untested = [f.name for f in Decision._meta.concrete_fields if f.name not in changed and f.name not in moved]
+    assert untested == [], f"give these Decision fields a changed value here: {untested}"
+    source, target = categories["transfers"], categories["fees-and-charges"]
+    for name, value in changed.items():
+        with transaction.atomic():
+            permit = RelabelPermit.objects.create(from_category=source, to_category=target)
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                Decision.objects.filter(pk=decision.pk).update(chosen=target, **{name: value})
+            permit.delete()
+    with transaction.atomic():
+        permit = RelabelPermit.objects.create(from_category=source, to_category=target)
+        assert Decision.objects.filter(pk=decision.pk).update(chosen=target) == 1
+        permit.delete()
 
 
 @pytest.mark.parametrize("case", ["itself", "retired", "missing"])
@@ -657,7 +712,7 @@ def test_a_shadow_model_follows_taxonomy_edits_like_the_live_one(
 ) -> None:
     from django.utils import timezone
 
-    from triage.ml.registry import model_version_create
+    from triage.learning.registry import model_version_create
 
     if live:
         request.getfixturevalue("live_model")

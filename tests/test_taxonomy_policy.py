@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from triage.ml.training import train_model
+from triage.learning import training
+from triage.learning.training import train_model
 from triage.models import TaxonomyChange, TrainingRun, TriagePolicy
 from triage.taxonomy import policy
 
@@ -92,7 +93,7 @@ def test_a_training_run_keeps_the_target_it_read_when_it_started(history: Any, m
     # An admin saves another target while the model trains: the candidate's thresholds
     # and the scores the gate compares stay those of the target the run started with.
     reads = iter([0.9])
-    monkeypatch.setattr(policy, "target_precision", lambda: next(reads, 0.999))
+    monkeypatch.setattr(training, "target_precision", lambda: next(reads, 0.999))
     version = train_model().version
     assert version.metrics["holdout"]["abstention"]["target_precision"] == 0.9
 

@@ -40,6 +40,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "models": [("GET", SUPERVISORS)],
     "models-retrain": [("POST", SUPERVISORS)],
     "models-run": [("GET", SUPERVISORS)],
+    "models-schedule": [("POST", ADMINS)],
     "model-version": [("GET", SUPERVISORS)],
     "model-promote": [("POST", SUPERVISORS)],
     "model-shadow": [("POST", SUPERVISORS)],

@@ -21,8 +21,9 @@ from django.db import connection
 from django.utils import timezone
 
 from triage import demo, services, serving
-from triage.learning.services import retrain_if_due, retrain_request, training_runs_reap
-from triage.ml.training import train_model
+from triage.learning.services import retrain_request, training_runs_reap
+from triage.learning.training import train_model
+from triage.learning.triggers import retrain_if_due
 from triage.models import Category, ModelVersion, Ticket, TrainingRun
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TriageConfig(AppConfig):
@@ -8,16 +9,20 @@ class TriageConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
+        # Imported once the app registry is ready (they import models); checks
+        # registers the system checks.
+        from triage import checks  # noqa: F401
 
-        from triage import checks  # noqa: F401  (registers system checks)
-
-        post_migrate.connect(_sync_roles, sender=self)
+        post_migrate.connect(_after_migrate, sender=self)
 
 
-def _sync_roles(sender: AppConfig, **kwargs: Any) -> None:
+def _after_migrate(sender: AppConfig, **kwargs: Any) -> None:
+    """The roles and the periodic tasks, as the code declares them (roles.py, schedules.py)."""
+    # Imported here: this module is loaded before the app registry is ready.
     from django.contrib.auth.models import Group, Permission
 
     from triage.roles import sync_groups
+    from triage.schedules import schedules_sync
 
     sync_groups(Group, Permission)
+    schedules_sync()

@@ -1,4 +1,7 @@
-"""System checks for misconfiguration that would be unsafe in production."""
+"""System checks for misconfiguration that would be unsafe in production.
+
+(With ASSIST_PRODUCTION set, settings.py itself refuses to start on the development
+keys, before any check could run.)"""
 
 from __future__ import annotations
 
@@ -19,19 +22,4 @@ def check_model_signing_key(app_configs: Any, **kwargs: Any) -> list[CheckMessag
                 id="assist.E001",
             )
         )
-    return errors
-
-
-@register()
-def check_production_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    """Refuse to start with development keys when DEBUG is off and ASSIST_PRODUCTION is set."""
-    import os
-
-    if os.environ.get("ASSIST_PRODUCTION", "") not in {"1", "true", "yes"}:
-        return []
-    errors: list[CheckMessage] = []
-    if settings.SECRET_KEY == settings.INSECURE_DEV_SECRET_KEY:
-        errors.append(Error("DJANGO_SECRET_KEY is unset in production.", id="assist.E002"))
-    if settings.MODEL_SIGNING_KEY == settings.INSECURE_DEV_SIGNING_KEY:
-        errors.append(Error("MODEL_SIGNING_KEY is unset in production.", id="assist.E003"))
     return errors

@@ -31,6 +31,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from triage import demo, services, serving
+from triage.learning.services import retrain_request, training_run_execute
 from triage.models import Category, TrainingRun
 
 DEMO_SOURCE = "demo-activity"
@@ -142,8 +143,6 @@ def _night_before(moment: datetime) -> datetime:
 def _retrain(when: datetime, reason: str) -> TrainingRun | None:
     """A scheduled retrain at `when`, run here through the product's lifecycle: the
     gate decides whether the new version goes live."""
-    from triage.learning.services import retrain_request, training_run_execute
-
     with clock(when):
         run = retrain_request(trigger=TrainingRun.Trigger.SCHEDULE, reason=reason, enqueue=False)
         finished = training_run_execute(run_id=run.pk)

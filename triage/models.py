@@ -146,8 +146,15 @@ def ticket_subject_limit() -> int:
     return min(settings.TICKET_SUBJECT_MAX_CHARS, column)
 
 
+class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+    def live(self) -> ModelVersion | None:
+        """The version that suggests for incoming tickets, or None (a constraint allows one)."""
+        return self.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
 class ModelVersion(models.Model):
-    """A trained classifier: its artifact, its lineage and its scores."""
+    """A trained classifier: its artifact, its lineage and its scores (read them with
+    `triage.learning.scores.version_scores`)."""
 
     class Status(models.TextChoices):
         CANDIDATE = "candidate", "Candidate"
@@ -180,6 +187,8 @@ class ModelVersion(models.Model):
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-version"]

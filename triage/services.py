@@ -24,6 +24,8 @@ from triage.db import insert_parent_and_child
 from triage.ml.language import detect_language
 from triage.models import Category, Decision, Prediction, Ticket
 from triage.reports.services import decision_fact_record
+from triage.selectors import with_live_prediction
+from triage.taxonomy.rules import rule_match
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +144,6 @@ def _rule_prediction(ticket: Ticket, model: serving.LoadedModel | None) -> tuple
     """Routing rules run before the model: the first match makes the suggestion, with
     what it matched; the model's other choices are its alternatives, and its reasons
     are kept when it chose the rule's category too."""
-    from triage.taxonomy.rules import rule_match
-
     found = rule_match(ticket.subject, ticket.body)
     if found is None:
         return None
@@ -212,8 +212,6 @@ def _store(ticket: Ticket, prediction: Prediction | None) -> None:
 def _existing_ticket(source: str, external_id: str | None) -> Ticket | None:
     if not external_id:
         return None
-    from triage.selectors import with_live_prediction
-
     return with_live_prediction(Ticket.objects.filter(source=source, external_id=external_id)).first()
 
 
@@ -310,8 +308,6 @@ def ticket_auto_undo(*, ticket_id: int, agent: User) -> Ticket:
     if undone != 1:
         raise UndoError(f"Ticket #{ticket_id} is not auto-triaged any more: someone undid or changed it.")
     logger.info("%s undid the auto-triage of ticket #%s", agent.get_username(), ticket_id)
-    from triage.selectors import with_live_prediction
-
     ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
     transaction.on_commit(partial(broadcast.ticket_auto_undone, ticket, agent.get_username()))
     return ticket

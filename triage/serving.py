@@ -17,16 +17,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
 
+from triage.learning.registry import ArtifactRefusedError, model_version_load
+from triage.learning.scores import version_scores
 from triage.ml.abstention import abstain_reason
 from triage.ml.language import detect_language
-from triage.ml.registry import ArtifactRefusedError, model_version_load
 from triage.ml.streaming_suggest import StreamingSuggester, suggester_for
 from triage.ml.suggest import Suggester, Suggestion
 from triage.models import Category, ModelVersion
+from triage.taxonomy.selectors import category_slugs_by_label, suggestable_categories
 
 logger = logging.getLogger(__name__)
 
@@ -118,10 +121,10 @@ class LoadedModel:
     def version(self) -> int:
         return self.row.version
 
-    @property
+    @cached_property
     def abstention(self) -> dict[str, float]:
         """Thresholds picked on the held-out tickets when this version was trained."""
-        return (self.row.metrics.get("holdout") or {}).get("abstention") or {}
+        return version_scores(self.row).holdout.abstention
 
     def abstain_reason(self, suggestion: Suggestion) -> str:
         """Why the model should not answer: a ``Prediction.AbstainReason`` value, or ""
@@ -271,8 +274,6 @@ def _signature(categories: dict[str, Category]) -> list[tuple[int, str, int]]:
 def _suggestable() -> dict[str, Category]:
     """Active categories with enough examples (triage/taxonomy): retired and too-new
     categories are never suggested."""
-    from triage.taxonomy.selectors import suggestable_categories
-
     return {c.slug: c for c in suggestable_categories()}
 
 
@@ -280,8 +281,6 @@ def _aliases(categories: dict[str, Category], classes: list[str]) -> dict[str, s
     """The model's classes that were merged away, by slug -> the suggestable survivor's
     slug (following chains). Only a model's own classes: a merge older than the model
     must not send every ticket down the slower path in `LoadedModel.suggest`."""
-    from triage.taxonomy.selectors import category_slugs_by_label
-
     retired = list(Category.objects.filter(is_active=False, slug__in=classes).values_list("slug", flat=True))
     return {
         slug: survivor
@@ -323,7 +322,7 @@ def _refresh_shadow() -> None:
 
 
 def _refresh_live() -> None:
-    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).only("id", "version").first()
+    active = ModelVersion.objects.only("id", "version").live()
     current = _holder.current
     if active is None:
         if current is not None:

@@ -1,18 +1,14 @@
-"""Celery tasks: thin wrappers around services."""
+"""Celery tasks: thin wrappers around services. Their schedules: triage/schedules.py."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from celery import shared_task
 
-from triage.learning import services, tuning
-from triage.models import TrainingRun
-from triage.taxonomy import merge as taxonomy_merge
+from triage.learning import services, triggers, tuning
+from triage.reports import services as reports
 from triage.taxonomy.waiting import waiting_sweep
-
-logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -28,27 +24,20 @@ def run_training(run_id: int) -> dict[str, Any] | None:
 
 @shared_task
 def retrain(**params: Any) -> int | None:
-    """The scheduled retrain (django-celery-beat's "Nightly retrain"; edit it in the admin)."""
-    try:
-        run = services.retrain_request(
-            trigger=TrainingRun.Trigger.SCHEDULE, reason="scheduled retrain", params=params or None
-        )
-    except services.RetrainRunningError as exc:
-        logger.warning("scheduled retrain skipped: %s", exc)
-        return None
-    return run.pk
+    """The nightly retrain (its time: the models page)."""
+    run = triggers.retrain_scheduled(params=params or None)
+    return run.pk if run is not None else None
 
 
 @shared_task
 def housekeeping() -> None:
-    """Every minute: fail runs whose worker died, retrain when enough decisions came in,
-    move waiting tickets off closed categories, and give a newly live model its drift
-    reference (one query when it has one)."""
-    from triage.reports import services as reports
-
+    """Every minute: fail runs whose worker died, retrain when enough decisions came in
+    or a taxonomy change found a training running, move waiting tickets off closed
+    categories, and give a newly live model its drift reference (one query when it
+    has one)."""
     services.training_runs_reap()
-    services.retrain_if_due()
-    taxonomy_merge.retrain_if_pending()  # a taxonomy change that found a training running
+    triggers.retrain_if_due()
+    triggers.retrain_if_pending()
     waiting_sweep()  # tickets classified while a process's category list was seconds old
     reports.model_reference_ensure()
 
@@ -66,8 +55,5 @@ def tune_trial(run_id: int, index: int) -> None:
 
 @shared_task
 def reports_housekeeping() -> None:
-    """Every 15 minutes: the acceptance-floor retrain (the drift reference is built by
-    the minute's housekeeping)."""
-    from triage.reports import services as reports
-
-    reports.acceptance_floor_check()
+    """Every 15 minutes: the acceptance-floor retrain."""
+    triggers.acceptance_floor_check()

@@ -1,16 +1,115 @@
-"""Reads for the models page: versions side by side, runs, and shadow comparisons."""
+"""Reads of continuous learning: what a training learns from, the target precision it
+picks thresholds for, and the models page (versions, runs, shadow comparisons)."""
 
 from __future__ import annotations
 
+import itertools
+import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 from scipy.stats import binomtest, chi2
 
-from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun
+from triage.ml.training import TrainingData
+from triage.models import Category, ModelPromotion, ModelVersion, Prediction, Ticket, TrainingRun, TriagePolicy
+from triage.schedules import NIGHTLY_RETRAIN
+
+
+def confirmed_tickets() -> QuerySet[Ticket]:
+    """Confirmed tickets in active categories (the training data's queryset).
+
+    Tickets the model triaged itself (above a category's auto-triage threshold)
+    are left out until an agent confirms them: it must not learn from its own guesses.
+    """
+    return Ticket.objects.filter(category__isnull=False, category__is_active=True).exclude(
+        label_source=Ticket.LabelSource.AUTO
+    )
+
+
+def training_rows(chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """(id, subject, body, label, received_at, blind) of confirmed tickets, oldest
+    first, read in chunks (a server-side cursor on PostgreSQL)."""
+    rows = (
+        confirmed_tickets()
+        .order_by("received_at", "id")
+        .values_list("id", "subject", "body", "category__slug", "received_at", "blind")
+        .iterator(chunk_size=chunk_size)
+    )
+    return _shuffle_ties(rows)
+
+
+def training_data(chunk_size: int = 5000) -> TrainingData:
+    """Confirmed tickets in active categories, oldest first, streamed in chunks."""
+    data = TrainingData([], [], [], [], [])
+    for ticket_id, subject, body, label, received, blind in training_rows(chunk_size):
+        data.ids.append(ticket_id)
+        data.pairs.append((subject, body))
+        data.labels.append(label)
+        data.received.append(received)
+        data.blind.append(blind)
+    return data
+
+
+def _shuffle_ties(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows in time order; rows with the same time (a history imported without
+    timestamps) in a seeded random order, so the time holdout does not become
+    "the last categories of a file sorted by label"."""
+    rng = random.Random(0)
+    for _, group in itertools.groupby(rows, key=lambda row: row[4]):
+        run = list(group)
+        if len(run) > 1:
+            rng.shuffle(run)
+        yield from run
+
+
+def training_classes() -> list[str]:
+    """The slugs of the active categories that have confirmed tickets."""
+    return sorted(
+        Category.objects.filter(is_active=True)
+        .filter(Exists(confirmed_tickets().filter(category=OuterRef("pk"))))
+        .values_list("slug", flat=True)
+    )
+
+
+def target_precision() -> float:
+    """The target precision the next model's thresholds are picked for: the admins'
+    (the taxonomy page), else ASSIST_TARGET_PRECISION."""
+    chosen = TriagePolicy.objects.filter(pk=1).values_list("target_precision", flat=True).first()
+    return float(settings.TARGET_PRECISION) if chosen is None else float(chosen)
+
+
+@dataclass(frozen=True)
+class NightlyRetrain:
+    """When the scheduled retrain runs. `at` is None for a schedule that is not one
+    time every day (set in the Django admin): `cron` then says what it is."""
+
+    enabled: bool
+    at: time | None
+    timezone: str
+    cron: str
+
+
+def nightly_retrain() -> NightlyRetrain | None:
+    """The nightly retrain's schedule; None when its row is missing (the next migrate restores it)."""
+    row = PeriodicTask.objects.select_related("crontab").filter(name=NIGHTLY_RETRAIN.name).first()
+    if row is None or row.crontab is None:
+        return None
+    tab = row.crontab
+    fields = (tab.minute, tab.hour, tab.day_of_month, tab.month_of_year, tab.day_of_week)
+    every_day = tab.minute.isdigit() and tab.hour.isdigit() and fields[2:] == ("*", "*", "*")
+    at = time(int(tab.hour), int(tab.minute)) if every_day and int(tab.hour) < 24 and int(tab.minute) < 60 else None
+    return NightlyRetrain(
+        enabled=row.enabled,
+        at=at,
+        timezone=str(tab.timezone),
+        cron=" ".join(fields),
+    )
 
 
 def model_versions(*, limit: int = 30) -> list[ModelVersion]:

@@ -1,7 +1,8 @@
-"""Writes of continuous learning: request a training, run it, promote, shadow, reap.
+"""Training runs: request one (the lock), run it, report its progress, reap lost ones.
 
-Where a model is trained: `training_run_execute` (run by the Celery task
-`triage.tasks.run_training`) calls `triage.ml.training.train_model`.
+Every trigger (triggers.py, the models page, the commands) asks through
+`retrain_request`; the Celery task `triage.tasks.run_training` runs
+`training_run_execute`, which calls `triage.learning.training.train_model`.
 
 The lock is a row: a queued or running TrainingRun of a kind. A partial unique
 constraint lets the database hold one at a time, so a second request fails
@@ -19,19 +20,26 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from celery import signature
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from triage.learning import broadcast
-from triage.ml.registry import ArtifactRefusedError, model_version_activate, model_version_load
-from triage.ml.training import NotEnoughDataError, train_model
-from triage.models import Decision, ModelPromotion, ModelVersion, TrainingRun
+from triage.learning.training import train_model
+from triage.ml.training import NotEnoughDataError
+from triage.models import Decision, TrainingRun
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10
+# The Celery tasks that run a queued run (triage/tasks.py), sent by name: services
+# never import the tasks module.
+RUN_TASKS: dict[str, str] = {
+    TrainingRun.Kind.TRAIN: "triage.tasks.run_training",
+    TrainingRun.Kind.TUNE: "triage.tasks.run_tuning",
+}
 
 
 class RetrainRunningError(Exception):
@@ -40,10 +48,6 @@ class RetrainRunningError(Exception):
     def __init__(self, run: TrainingRun) -> None:
         super().__init__(f"training run #{run.pk} is already {run.status} (since {run.created_at:%Y-%m-%d %H:%M})")
         self.run = run
-
-
-class PromotionError(Exception):
-    """A version that cannot go live (unknown, tampered, or not shadow-scored enough)."""
 
 
 def retrain_request(
@@ -84,11 +88,8 @@ def retrain_request(
 
 
 def _enqueue(run_id: int) -> None:
-    from triage import tasks
-
     try:
-        task = tasks.run_training if _kind(run_id) == TrainingRun.Kind.TRAIN else tasks.run_tuning
-        task.apply_async(args=(run_id,), retry=False)
+        signature(RUN_TASKS[_kind(run_id)], args=(run_id,)).apply_async(retry=False)
     except Exception as exc:
         # The broker is down: fail the run now (it would otherwise hold the lock).
         logger.exception("could not hand training run #%s to Celery", run_id)
@@ -311,80 +312,3 @@ def training_runs_reap(*, stale_seconds: int | None = None) -> int:
             logger.error("training run #%s never started; marked failed", run_id)
             failed += 1
     return failed
-
-
-def retrain_if_due() -> TrainingRun | None:
-    """Queue a training when RETRAIN_AFTER_DECISIONS decisions arrived since the last request."""
-    threshold = settings.RETRAIN_AFTER_DECISIONS
-    if threshold <= 0:
-        return None
-    last = TrainingRun.objects.filter(kind=TrainingRun.Kind.TRAIN).order_by("-created_at").first()
-    since = last.decisions_seen if last else 0
-    # Bounded count: at most `threshold` index entries are read, however long ago the last run was.
-    new = Decision.objects.filter(id__gt=since).order_by("id")[:threshold].count()
-    if new < threshold:
-        return None
-    try:
-        return retrain_request(
-            trigger=TrainingRun.Trigger.DECISIONS, reason=f"{threshold} new decisions since the last training"
-        )
-    except RetrainRunningError:
-        return None
-
-
-def model_promote(*, version: ModelVersion, user: Any, reason: str = "") -> ModelVersion:
-    """Make `version` live by hand: a promotion, or a rollback to an older version.
-
-    The artifact is verified before anything changes; a version still in shadow
-    needs PROMOTION_MIN_SHADOW_TICKETS agent-decided tickets first.
-    """
-    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    if live is not None and live.pk == version.pk:
-        raise PromotionError(f"v{version.version} is already live")
-    try:
-        model_version_load(version)
-    except ArtifactRefusedError as exc:
-        logger.error("refusing to promote: %s", exc)
-        raise PromotionError(str(exc)) from exc
-    was_live = ModelPromotion.objects.filter(version=version).exists()
-    needed = settings.PROMOTION_MIN_SHADOW_TICKETS
-    if needed > 0 and not was_live and live is not None:
-        from triage.learning.selectors import shadow_scored_count
-
-        scored = shadow_scored_count(version)
-        if scored < needed:
-            raise PromotionError(
-                f"v{version.version} has {scored} shadow predictions decided by agents; promotion needs {needed}"
-            )
-    rollback = live is not None and version.version < live.version
-    action = ModelPromotion.Action.ROLLBACK if rollback else ModelPromotion.Action.PROMOTE
-    with transaction.atomic():
-        model_version_activate(version=version, user=user, action=action, reason=reason)
-        if version.notes and rollback:
-            version.notes = f"{version.notes} · rolled back to by {getattr(user, 'username', 'a command')}"
-            version.save(update_fields=["notes"])
-    transaction.on_commit(broadcast.models_changed)
-    return version
-
-
-@transaction.atomic
-def model_shadow_set(*, version: ModelVersion, on: bool, user: Any = None) -> ModelVersion:
-    """Put a version in shadow (it predicts every new ticket unseen), or take it out.
-    One shadow at a time: starting one ends the previous."""
-    if on:
-        if version.status == ModelVersion.Status.ACTIVE:
-            raise PromotionError(f"v{version.version} is live; only another version can shadow it")
-        try:
-            model_version_load(version)
-        except ArtifactRefusedError as exc:
-            raise PromotionError(str(exc)) from exc
-        ModelVersion.objects.exclude(pk=version.pk).filter(shadow_since__isnull=False).update(shadow_since=None)
-        version.shadow_since = timezone.now()
-    else:
-        version.shadow_since = None
-    version.save(update_fields=["shadow_since"])
-    logger.info(
-        "v%s %s shadow by %s", version.version, "in" if on else "out of", getattr(user, "username", "a command")
-    )
-    transaction.on_commit(broadcast.models_changed)
-    return version

@@ -15,16 +15,16 @@ import time
 from typing import Any
 
 import numpy as np
-from celery import group
+from celery import group, signature
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from triage.learning import broadcast
+from triage.learning.selectors import training_data
 from triage.learning.services import RunHeartbeat, training_run_claim, training_run_fail
 from triage.ml.pipeline import DEFAULT_PARAMS, build_pipeline
-from triage.ml.training import training_data
 from triage.models import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ DEFAULT_GRID: dict[str, list[Any]] = {
     "classifier": ["svc", "lr"],
 }
 CV_FOLDS = 3
+# The Celery task that scores one combination (triage/tasks.py), sent by name.
+TRIAL_TASK = "triage.tasks.tune_trial"
 
 
 def grid_combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -50,8 +52,6 @@ def grid_combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def tuning_start(*, run_id: int) -> None:
-    from triage import tasks
-
     run = training_run_claim(run_id=run_id)
     if run is None:
         return
@@ -66,7 +66,7 @@ def tuning_start(*, run_id: int) -> None:
         heartbeat_at=timezone.now(),
     )
     broadcast.run_changed(run_id)
-    group(tasks.tune_trial.s(run_id, index) for index in range(len(combos))).apply_async()
+    group(signature(TRIAL_TASK, args=(run_id, index)) for index in range(len(combos))).apply_async()
 
 
 def tuning_trial(*, run_id: int, index: int) -> None:

@@ -1,18 +1,31 @@
 """The models page (/models/): versions side by side, live training progress,
-retrain, tune, shadow, promote and roll back. Supervisors and admins only."""
+retrain, tune, shadow, promote and roll back, the nightly retrain's time.
+Supervisors and admins; only admins set the nightly time."""
 
 from __future__ import annotations
 
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from triage import serving
-from triage.learning import broadcast, selectors, services
+from triage.learning import broadcast, promotion, selectors, services, triggers
+from triage.learning.scores import version_scores
 from triage.models import ModelVersion, TrainingRun
-from triage.roles import CAN_MANAGE_MODELS
+from triage.roles import CAN_MANAGE_MODELS, CAN_MANAGE_TAXONOMY
+
+
+class NightlyRetrainForm(forms.Form):
+    at = forms.TimeField(label="Time", input_formats=["%H:%M"])
+    enabled = forms.BooleanField(label="Retrain every night", required=False)
 
 
 @require_GET
@@ -20,12 +33,13 @@ from triage.roles import CAN_MANAGE_MODELS
 @permission_required(CAN_MANAGE_MODELS, raise_exception=True)
 def models_page(request: HttpRequest) -> HttpResponse:
     shadow = selectors.shadow_version()
-    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    live = ModelVersion.objects.live()
+    nightly = selectors.nightly_retrain()
     return render(
         request,
         "learning/models.html",
         {
-            "versions": selectors.model_versions(),
+            "versions": [(v, version_scores(v)) for v in selectors.model_versions()],
             "live": live,
             "cache_share": selectors.cache_share(live) if live else None,
             "runs": selectors.training_runs(),
@@ -34,8 +48,21 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "promotions": selectors.promotions(),
             "shadow": selectors.shadow_comparison(shadow) if shadow else None,
             "cache": serving.cache_stats(),
+            "nightly": nightly,
+            "time_zone": settings.TIME_ZONE,
+            "nightly_form": NightlyRetrainForm(
+                initial={"at": _local_time(nightly), "enabled": bool(nightly and nightly.enabled)}
+            ),
         },
     )
+
+
+def _local_time(nightly: selectors.NightlyRetrain | None) -> time | None:
+    """The nightly time in TIME_ZONE, where the form saves it (today's offsets)."""
+    if nightly is None or nightly.at is None:
+        return None
+    at = datetime.combine(timezone.localdate(), nightly.at, tzinfo=ZoneInfo(nightly.timezone))
+    return at.astimezone(ZoneInfo(settings.TIME_ZONE)).time()
 
 
 @require_GET
@@ -43,14 +70,23 @@ def models_page(request: HttpRequest) -> HttpResponse:
 @permission_required(CAN_MANAGE_MODELS, raise_exception=True)
 def version_detail(request: HttpRequest, number: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, version=number)
-    holdout = version.metrics.get("holdout") or {}
-    live = version.metrics.get("active_on_same_holdout") or {}
+    scores = version_scores(version)
     rows = []
-    for slug, scores in sorted((holdout.get("per_category") or {}).items()):
-        old = (live.get("per_category") or {}).get(slug) or {}
+    for slug, own in sorted(scores.holdout.per_category.items()):
+        # On the comparison tickets: this version's recall and the live model's.
+        same = scores.candidate.per_category.get(slug) or {} if scores.compared else {}
+        old = scores.live.per_category.get(slug) or {}
         # classification_report names it "f1-score", which a template can't read.
-        rows.append({"slug": slug, **scores, "f1_score": scores.get("f1-score"), "live_recall": old.get("recall")})
-    confusion = holdout.get("confusion") or {"labels": [], "matrix": []}
+        rows.append(
+            {
+                "slug": slug,
+                **own,
+                "f1_score": own.get("f1-score"),
+                "same_recall": same.get("recall"),
+                "live_recall": old.get("recall"),
+            }
+        )
+    confusion = scores.holdout.confusion
     labels = confusion["labels"]
     confused = sorted(
         (
@@ -66,10 +102,8 @@ def version_detail(request: HttpRequest, number: int) -> HttpResponse:
         "learning/version.html",
         {
             "version": version,
-            "holdout": holdout,
-            "live": live,
+            "scores": scores,
             "per_category": rows,
-            "gate": version.metrics.get("gate"),
             "confused": confused,
         },
     )
@@ -110,8 +144,8 @@ def retrain_now(request: HttpRequest) -> HttpResponse:
 def promote(request: HttpRequest, number: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, version=number)
     try:
-        services.model_promote(version=version, user=request.user, reason=request.POST.get("reason", "")[:500])
-    except services.PromotionError as exc:
+        promotion.model_promote(version=version, user=request.user, reason=request.POST.get("reason", "")[:500])
+    except promotion.PromotionError as exc:
         messages.error(request, f"v{number} was not promoted: {exc}")
     else:
         messages.success(request, f"v{number} is live. Every process serves it within a few seconds.")
@@ -125,9 +159,25 @@ def shadow(request: HttpRequest, number: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, version=number)
     on = request.POST.get("on") == "1"
     try:
-        services.model_shadow_set(version=version, on=on, user=request.user)
-    except services.PromotionError as exc:
+        promotion.model_shadow_set(version=version, on=on, user=request.user)
+    except promotion.PromotionError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"v{number} {'now predicts in shadow' if on else 'left shadow'}.")
+    return redirect("models")
+
+
+@require_POST
+@login_required
+@permission_required(CAN_MANAGE_TAXONOMY, raise_exception=True)
+def nightly_retrain_save(request: HttpRequest) -> HttpResponse:
+    form = NightlyRetrainForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Nightly retrain not changed: give the time as hours and minutes, e.g. 02:30.")
+        return redirect("models")
+    change = triggers.nightly_retrain_set(
+        actor=request.user, at=form.cleaned_data["at"], enabled=form.cleaned_data["enabled"]
+    )
+    if change is not None:
+        messages.success(request, f"{change.summary}.")
     return redirect("models")

@@ -1,15 +1,11 @@
-"""The reports' tables; facts for the decisions stored before them; the reports
-housekeeping every 15 minutes (drift reference, acceptance-floor retrain)."""
+"""The reports' tables, and facts for the decisions stored before them."""
 
-import json
 import math
 from datetime import timedelta
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-
-TASK_NAME = "Reports housekeeping"
 
 
 def backfill_facts(apps, schema_editor):
@@ -71,20 +67,6 @@ def backfill_facts(apps, schema_editor):
             DecisionFact.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
     DecisionFact.objects.bulk_create(batch, ignore_conflicts=True)
-
-
-def add_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every, _ = IntervalSchedule.objects.get_or_create(every=15, period="minutes")
-    PeriodicTask.objects.get_or_create(
-        name=TASK_NAME,
-        defaults={"task": "triage.tasks.reports_housekeeping", "interval": every, "kwargs": json.dumps({})},
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -239,5 +221,4 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(backfill_facts, migrations.RunPython.noop),
-        migrations.RunPython(add_schedule, remove_schedule),
     ]

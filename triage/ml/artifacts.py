@@ -26,9 +26,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # package (stored by reference), never in the artifact.
     "triage.ml.encoder.SentenceEncoderFeatures",
     "triage.ml.pipeline.CalibratedLinearClassifier",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.model_selection._split.StratifiedKFold",
     # The large-data model (streaming.py): hashed features, SGD with a temperature.
     "triage.ml.streaming.HashedTicketFeatures",
     "triage.ml.streaming.StreamingLinearClassifier",

@@ -88,7 +88,7 @@ def encoder_weights_sha256(name: str = "minilm") -> str:
 
 def _initializers_sha256(model: Any) -> str:
     """SHA-256 over a graph's initializers (name, dtype, shape, values), by name."""
-    from onnx import numpy_helper
+    from onnx import numpy_helper  # optional (make install-encoder): imported on use
 
     digest = hashlib.sha256()
     for tensor in sorted(model.graph.initializer, key=lambda t: t.name):
@@ -109,6 +109,8 @@ class MiniLM:
     """
 
     def __init__(self, model_dir: Path) -> None:
+        # The optional encoder packages (make install-encoder): imported on use, so the
+        # core stack runs without them.
         from safetensors.numpy import load
         from tokenizers import Tokenizer
 
@@ -130,7 +132,7 @@ class MiniLM:
 
     @staticmethod
     def _start(graph: bytes) -> Any:
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional (make install-encoder): imported on use
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
@@ -171,7 +173,7 @@ class QuantizedMiniLM(MiniLM):
     """
 
     def _prepare(self, model: Any, file_sha256: str) -> tuple[bytes, str]:
-        import onnx
+        import onnx  # optional (make install-encoder): imported on use
 
         from triage.ml.encoder_graph import quantize_int8
 

@@ -9,6 +9,9 @@ mean-pooled last hidden state (not yet normalised).
 scale per output channel, with onnxruntime's dynamic quantisation: activations
 are quantised per call, which is why each text runs alone (its embedding must
 not depend on its batch-mates).
+
+Needs the optional encoder packages (make install-encoder): encoder.py imports
+this module only once they are there.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onnx import TensorProto, checker, helper, numpy_helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
 HEADS = 12  # all-MiniLM-L6-v2's attention heads (not stored in the weights)
 OPSET = 17  # LayerNormalization and attribute-style ReduceMean
@@ -36,8 +41,6 @@ class _GraphBuilder:
         self.initializers: list[Any] = []
 
     def constant(self, name: str, value: Any) -> str:
-        from onnx import numpy_helper
-
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
@@ -46,8 +49,6 @@ class _GraphBuilder:
         return self.constant(key, value.T if transpose else value)
 
     def op(self, op_type: str, *inputs: str, output: str | None = None, **attributes: Any) -> str:
-        from onnx import helper
-
         name = output or f"{op_type}_{len(self.nodes)}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [name], **attributes))
         return name
@@ -68,8 +69,6 @@ def minilm_graph(weights: Mapping[str, np.ndarray]) -> Any:
     Inputs: ``ids`` and ``positions`` (int64, one text's tokens). Output:
     ``pooled``, the mean of the last layer's token states.
     """
-    from onnx import TensorProto, checker, helper
-
     g = _GraphBuilder(weights)
     dim = int(weights["embeddings.word_embeddings.weight"].shape[1])
     head_dim = dim // HEADS
@@ -141,8 +140,6 @@ def quantize_int8(model: Any) -> bytes:
     unsigned products don't saturate. They were also a little closer to float32
     here (cosine 0.994 against 0.993).
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     chatter = _QuantizerChatter()
     root = logging.getLogger()
     root.addFilter(chatter)

@@ -20,6 +20,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from lingua import IsoCode639_1, LanguageDetectorBuilder
+
 # ISO 639-1 code -> NLTK Snowball stemmer name. Every language here is
 # supported by both lingua and Snowball.
 SNOWBALL_LANGUAGES: dict[str, str] = {
@@ -96,8 +98,6 @@ def plainly_english(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _detector() -> Any:
-    from lingua import IsoCode639_1, LanguageDetectorBuilder
-
     codes = [getattr(IsoCode639_1, code.upper()) for code in SNOWBALL_LANGUAGES]
     return LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
 

@@ -2,7 +2,7 @@
 
 joiner -> FeatureUnion(word TF-IDF on NLTK-normalised text, optionally TF-IDF of
                        word pairs, char_wb TF-IDF, optionally sentence embeddings)
-       -> linear classifier with calibrated probabilities.
+       -> linear classifier, probabilities calibrated by one softmax temperature.
 
 ``DEFAULT_PARAMS`` were chosen by 5-fold stratified CV on Banking77
 (see bench/quality.py and docs/model.md).
@@ -17,9 +17,7 @@ import sklearn
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -59,82 +57,49 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "classifier": "svc",  # "svc" (LinearSVC) | "lr" (LogisticRegression) | "sgd"
     "C": 0.5,
     "class_weight": None,
-    # CV: temperature keeps accuracy and gives ECE ~0.026 vs 0.074 for
-    # one-vs-rest Platt ("sigmoid") and 0.051 for isotonic on Banking77.
-    "calibration": "temperature",  # | "sigmoid" | "isotonic" | None (LR only)
+    # Folds whose out-of-fold scores fit the softmax temperature (bench/quality.py
+    # --variants compares it with Platt and isotonic calibration).
     "calibration_cv": 5,
-    "calibration_ensemble": False,  # sigmoid/isotonic only: one base model, 5x smaller
     "random_state": 0,
 }
 
 
 class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
-    """CalibratedClassifierCV that never crashes on tiny classes.
+    """A linear classifier whose probabilities are softmax(scores / T).
 
-    ``CalibratedClassifierCV(cv=k)`` raises if a class has fewer than k
-    examples, which happens in a fresh install (2-3 tickets per category).
-    We use ``min(cv, smallest class count)`` stratified folds, and when a
-    class has a single example we calibrate the model fitted on all data on
-    the training data itself (over-confident, but usable until more data).
-    ``method=None`` skips calibration (for estimators with predict_proba).
+    One shared temperature T is fitted on out-of-fold decision scores by
+    minimising the log-loss of softmax(scores / T) (scikit-learn has no
+    temperature scaling). Unlike one-vs-rest Platt scaling it keeps the ranking
+    and suits many-class problems: one parameter, no renormalisation of 77
+    independent sigmoids.
 
-    ``method="temperature"`` is ours (sklearn 1.7 lacks it): one shared
-    temperature T is fitted on out-of-fold decision scores by minimising the
-    log-loss of softmax(scores / T). Unlike one-vs-rest Platt scaling it keeps
-    the ranking and suits many-class problems (one parameter, no
-    renormalisation of 77 independent sigmoids).
+    It never crashes on tiny classes, which a fresh install has (2-3 tickets per
+    category): it uses ``min(cv, smallest class count)`` stratified folds, and
+    when a class has a single example it fits T on the training scores
+    themselves (over-confident, but usable until more data).
     """
 
-    def __init__(
-        self,
-        estimator: Any = None,
-        method: str | None = "sigmoid",
-        cv: int = 5,
-        ensemble: bool = False,
-        random_state: int | None = 0,
-    ) -> None:
+    def __init__(self, estimator: Any = None, cv: int = 5, random_state: int | None = 0) -> None:
         self.estimator = estimator
-        self.method = method
         self.cv = cv
-        self.ensemble = ensemble
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> CalibratedLinearClassifier:
-        """Fit the base estimator and its calibrators."""
+        """Fit the base estimator and the temperature."""
         y = np.asarray(y)
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 2:
             raise ValueError("Need tickets from at least 2 categories to train.")
         base = clone(self.estimator if self.estimator is not None else LinearSVC())
         folds = int(min(self.cv, counts.min()))
-        if self.method is None:
-            model: Any = base.fit(X, y)
-            self.n_folds_ = 0
-        elif self.method == "temperature":
-            if folds >= 2:
-                cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
-                scores = cross_val_predict(clone(base), X, y, cv=cv, method="decision_function")
-            model = base.fit(X, y)
-            if folds < 2:  # in-sample scores: over-confident, but never crashes
-                scores = model.decision_function(X)
-            self.temperature_ = _fit_temperature(_scores_2d(scores), np.searchsorted(classes, y))
-            self.n_folds_ = max(folds, 1)
-        elif folds >= 2:
+        if folds >= 2:
             cv = StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
-            model = CalibratedClassifierCV(base, method=self.method, cv=cv, ensemble=self.ensemble).fit(X, y)
-            self.n_folds_ = folds
-        else:
-            # One "fold" whose train and test sets are everything: the frozen
-            # model is not refitted, its calibrators see in-sample scores.
-            frozen = FrozenEstimator(base.fit(X, y))
-            everything = np.arange(len(y))
-            model = CalibratedClassifierCV(
-                frozen,
-                method=self.method,
-                cv=[(everything, everything)],
-                ensemble=False,
-            ).fit(X, y)
-            self.n_folds_ = 1
+            scores = cross_val_predict(clone(base), X, y, cv=cv, method="decision_function")
+        model = base.fit(X, y)
+        if folds < 2:  # in-sample scores: over-confident, but never crashes
+            scores = model.decision_function(X)
+        self.temperature_ = _fit_temperature(_scores_2d(scores), np.searchsorted(classes, y))
+        self.n_folds_ = max(folds, 1)
         self.model_ = model
         self.classes_ = model.classes_
         self.n_features_in_ = X.shape[1]
@@ -143,10 +108,8 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated class probabilities."""
         check_is_fitted(self, "model_")
-        if self.method == "temperature":
-            scores = _scores_2d(self.model_.decision_function(X))
-            return softmax(scores / self.temperature_, axis=1)
-        return self.model_.predict_proba(X)
+        scores = _scores_2d(self.model_.decision_function(X))
+        return softmax(scores / self.temperature_, axis=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class."""
@@ -268,13 +231,7 @@ def build_pipeline(params: dict[str, Any] | None = None) -> Pipeline:
 
         blocks.append(("encoder", SentenceEncoderFeatures(encoder=p["encoder"])))
         weights["encoder"] = float(p["encoder_weight"])
-    clf = CalibratedLinearClassifier(
-        _classifier(p),
-        method=p["calibration"],
-        cv=p["calibration_cv"],
-        ensemble=p["calibration_ensemble"],
-        random_state=p["random_state"],
-    )
+    clf = CalibratedLinearClassifier(_classifier(p), cv=p["calibration_cv"], random_state=p["random_state"])
     return Pipeline(
         [
             ("join", SubjectBodyJoiner(subject_weight=p["subject_weight"])),

@@ -3,9 +3,7 @@ promotion gate compares (accuracy, macro-F1, per category, calibration, threshol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,40 +32,18 @@ class SuggestsMany(Protocol):
     def suggest_many(self, pairs: Iterable[tuple[str, str]]) -> list[Suggestion]: ...
 
 
-# The target precision a training run read when it started: the candidate's thresholds
-# and both sides of the gate are scored for the same one, whatever an admin saves meanwhile.
-_RUN_TARGET: ContextVar[float | None] = ContextVar("run_target_precision", default=None)
-
-
-@contextmanager
-def one_target_precision() -> Iterator[None]:
-    """Within it (a training run), the target precision is read once and kept."""
-    token = _RUN_TARGET.set(target_precision_now())
-    try:
-        yield
-    finally:
-        _RUN_TARGET.reset(token)
-
-
-def target_precision_now() -> float:
-    """The admins' target precision (the taxonomy page), else ASSIST_TARGET_PRECISION."""
-    fixed = _RUN_TARGET.get()
-    if fixed is not None:
-        return fixed
-    from triage.taxonomy.policy import target_precision  # the taxonomy app imports training
-
-    return target_precision()
-
-
 def score(
     suggester: SuggestsMany,
     pairs: list[tuple[str, str]],
     labels: list[str],
     blind: list[bool] | None = None,
+    *,
+    target_precision: float,
 ) -> dict[str, Any]:
     """How a model does on labelled tickets: accuracy, macro-F1, per-category
     precision/recall/F1, the confusion matrix, calibration error, the share that
-    could be auto-triaged at the target precision, and the same on the blind slice."""
+    could be auto-triaged at `target_precision` (the "needs a human" thresholds are
+    picked for it), and the same on the blind slice."""
     if not pairs:
         return {}
     suggestions = suggester.suggest_many(pairs)
@@ -82,7 +58,7 @@ def score(
     correct = np.array([p == y for p, y in zip(predicted, labels, strict=True)], dtype=float)
     names = sorted(set(labels) | set(predicted))
     matrix = confusion_matrix(labels, predicted, labels=names)
-    abstention = abstention_thresholds(suggestions, labels, target_precision_now())
+    abstention = abstention_thresholds(suggestions, labels, target_precision)
     result: dict[str, Any] = {
         "accuracy": round(float(correct.mean()), 4),
         "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 4),

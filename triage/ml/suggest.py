@@ -2,10 +2,10 @@
 
 ``Suggester`` re-implements the fitted pipeline's forward pass for one
 ticket in plain Python/NumPy (TF-IDF of a dozen words, a sparse row times a
-dense coefficient slice, Platt sigmoids), which avoids scikit-learn's
-per-call validation overhead (~2-4 ms for a Pipeline+FeatureUnion+calibrated
-model) and gives us the per-feature contributions needed for the reasons.
-The result is checked against ``pipeline.predict_proba`` in the tests.
+dense coefficient slice, a softmax with the model's temperature), which avoids
+scikit-learn's per-call validation overhead (bench/quality.py prints both) and
+gives the per-feature contributions needed for the reasons. The result is
+checked against ``pipeline.predict_proba`` in the tests.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, softmax
-from sklearn.calibration import CalibratedClassifierCV, _SigmoidCalibration
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -177,76 +175,32 @@ class Suggester:
                 raise TypeError(f"Unsupported feature block {name!r}.")
         self._n_features = offset
         self._classes = [str(c) for c in clf.classes_]
-        temperature = clf.method == "temperature"
-        self._temperature = float(clf.temperature_) if temperature else 1.0
-        self._setup_model(clf.model_, softmax_head=temperature)
+        self._temperature = float(clf.temperature_)
+        self._setup_model(clf.model_)
 
     # -- model -------------------------------------------------------------
-    def _setup_model(self, model: Any, softmax_head: bool) -> None:
-        """Stack the linear heads' coefficients into one (F, K) matrix."""
-        n_classes = len(self._classes)
-        self._heads: list[tuple[slice, np.ndarray, list[Any]]] = []
-        # softmax(d / T): temperature-calibrated linear model, or plain
-        # multinomial LogisticRegression (T = 1).
-        self._softmax = softmax_head or type(model).__name__ == "LogisticRegression"
-        if isinstance(model, CalibratedClassifierCV):
-            parts = [(cc.estimator, cc.calibrators, cc.classes) for cc in model.calibrated_classifiers_]
-        elif self._softmax and hasattr(model, "coef_"):
-            parts = [(model, [], model.classes_)]
-        else:
+    def _setup_model(self, model: Any) -> None:
+        """The linear model's coefficients as one dense (F, K) matrix, in class order.
+
+        A binary model has one row of coefficients: it scores class 1 with +w and
+        class 0 with 0, as its decision function does.
+        """
+        if not hasattr(model, "coef_"):
             raise TypeError(f"Unsupported classifier {type(model).__name__}.")
-        cols, intercepts, expl = [], [], np.zeros((self._n_features, n_classes))
-        start = 0
-        for est, calibrators, _ in parts:
-            if isinstance(est, FrozenEstimator):
-                est = est.estimator
-            coef = np.asarray(est.coef_.toarray() if hasattr(est.coef_, "toarray") else est.coef_)
-            idx = np.searchsorted(np.asarray(self._classes), [str(c) for c in est.classes_])
-            cols.append(coef.T)
-            intercepts.append(np.broadcast_to(est.intercept_, coef.shape[0]))
-            # Explanation weights: per class, averaged over heads. A binary
-            # head scores class 1 with +w and class 0 with -w.
-            if coef.shape[0] == 1:
-                expl[:, idx[1]] += coef[0]
-                expl[:, idx[0]] -= coef[0]
-            else:
-                expl[:, idx] += coef.T
-            self._heads.append((slice(start, start + coef.shape[0]), idx, list(calibrators)))
-            start += coef.shape[0]
-        self._W = np.ascontiguousarray(np.hstack(cols))
-        self._b = np.concatenate(intercepts).astype(np.float64)
-        self._expl = expl / len(parts)
-        # Calibrators in the same (global column) order as self._W.
-        self._cals = [c for _, _, cal in self._heads for c in cal]
-        self._sigmoid = bool(self._cals) and all(isinstance(c, _SigmoidCalibration) for c in self._cals)
-        if self._sigmoid:
-            self._a = np.array([c.a_ for c in self._cals], dtype=np.float64)
-            self._c = np.array([c.b_ for c in self._cals], dtype=np.float64)
+        coef = np.asarray(model.coef_.toarray() if hasattr(model.coef_, "toarray") else model.coef_, dtype=np.float64)
+        if [str(c) for c in model.classes_] != self._classes:
+            raise TypeError("The classifier's classes differ from the pipeline's.")
+        self._W = np.ascontiguousarray(coef.T)
+        self._b = np.broadcast_to(np.asarray(model.intercept_, dtype=np.float64), coef.shape[0]).copy()
+        # Explanation weights per class: a binary model's class 0 is weighed by -w.
+        self._expl = np.column_stack([-coef[0], coef[0]]) if coef.shape[0] == 1 else coef.T
 
     def _proba(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        """Probabilities for one sparse row given as (columns, values)."""
-        d = vals @ self._W[cols] + self._b if len(cols) else self._b.copy()
-        n = len(self._classes)
-        if self._softmax:
-            d = d / self._temperature
-            return np.array([1 - expit(d[0]), expit(d[0])]) if n == 2 else softmax(d)
-        if self._sigmoid:
-            cal = expit(-(self._a * d + self._c))
-        else:
-            cal = np.array([c.predict(d[[j]])[0] for j, c in enumerate(self._cals)])
-        out = np.zeros(n)
-        for sl, idx, _ in self._heads:
-            p = np.zeros(n)
-            if n == 2:
-                p[1] = cal[sl][0]
-                p[0] = 1.0 - p[1]
-            else:
-                p[idx] = cal[sl]
-                s = p.sum()
-                p = p / s if s != 0 else np.full(n, 1.0 / n)
-            p[(p > 1.0) & (p <= 1.0 + 1e-5)] = 1.0
-            out += p
-        return out / len(self._heads)
+        """Probabilities for one sparse row given as (columns, values): softmax(scores / T)."""
+        d = (vals @ self._W[cols] + self._b if len(cols) else self._b.copy()) / self._temperature
+        if len(self._classes) == 2:
+            return np.array([1 - expit(d[0]), expit(d[0])])
+        return softmax(d)
 
     # -- features ----------------------------------------------------------
     def _features(self, text: str) -> tuple[dict[int, float], _Sources, list[tuple[int, int, str]], float | None]:

@@ -16,6 +16,8 @@ from nltk.tokenize import RegexpTokenizer
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from triage.ml.language import SNOWBALL_LANGUAGES, detect_language
+
 # Separator between subject and body. A newline never occurs inside a
 # normalised token, and suggest.py uses it to avoid phrases that straddle
 # subject and body.
@@ -159,8 +161,6 @@ class TextNormalizer(_TextInput, TransformerMixin, BaseEstimator):
             return ""
         if self.language != AUTO:
             return str(self.language)
-        from triage.ml.language import SNOWBALL_LANGUAGES, detect_language
-
         return SNOWBALL_LANGUAGES.get(detect_language(text), FALLBACK_LANGUAGE)
 
     def _stemmer(self, stemmers: dict[str, Any], language: str) -> Any:

@@ -1,5 +1,6 @@
-"""Writes of the reports: the decision facts, the training reference for drift,
-the quality-check sample and its verdicts, and the acceptance-floor retrain trigger.
+"""Writes of the reports: the decision facts, the training reference for drift, and
+the quality-check sample and its verdicts. (The acceptance-floor retrain is a
+learning trigger: `triage.learning.triggers.acceptance_floor_check`.)
 
 Where a fact is written: `decision_fact_record`, called by `triage.services.ticket_triage`
 in the transaction that stores the decision.
@@ -18,9 +19,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
+from triage.learning.registry import ArtifactRefusedError, model_version_load
+from triage.ml.streaming_suggest import suggester_for
 from triage.models import (
     Category,
     Decision,
@@ -30,7 +33,6 @@ from triage.models import (
     Prediction,
     QualityCheck,
     Ticket,
-    TrainingRun,
 )
 from triage.reports.models import CONFIDENCE_BUCKETS
 
@@ -210,9 +212,6 @@ def _confidence_histogram(version: ModelVersion, sample: list[tuple[str, str]]) 
     weeks against it with PSI, which a uniform lean moves little."""
     if not sample:
         return []
-    from triage.ml.registry import ArtifactRefusedError, model_version_load
-    from triage.ml.streaming_suggest import suggester_for
-
     try:
         suggester = suggester_for(model_version_load(version))
         confidences = [s.confidence for s in suggester.suggest_many(sample)]
@@ -227,46 +226,7 @@ def _confidence_histogram(version: ModelVersion, sample: list[tuple[str, str]]) 
 
 def model_reference_ensure() -> ModelReference | None:
     """Build the live version's reference if it has none yet (run by the reports housekeeping)."""
-    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    live = ModelVersion.objects.live()
     if live is None or ModelReference.objects.filter(model_version=live).exists():
         return None
     return model_reference_build(version=live)
-
-
-def acceptance_floor_check(*, now: Any = None) -> TrainingRun | None:
-    """Request a retrain (trigger "drift") when the live model's suggestions were accepted
-    less than REPORTS_ACCEPTANCE_FLOOR of the time over the last window.
-
-    Needs REPORTS_ACCEPTANCE_MIN_DECISIONS shown suggestions in the window, and asks
-    at most once per window (a retrain that does not help must not loop)."""
-    from triage.learning.services import RetrainRunningError, retrain_request
-
-    floor = settings.REPORTS_ACCEPTANCE_FLOOR
-    if floor <= 0:
-        return None
-    now = now or timezone.now()
-    since = now - timedelta(days=settings.REPORTS_ACCEPTANCE_WINDOW_DAYS)
-    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("id", flat=True).first()
-    if live is None:
-        return None
-    counts = DecisionFact.objects.filter(
-        created_at__gte=since, model_version_id=live, blind=False, suggested__isnull=False
-    ).aggregate(n=Count("id"), accepted=Count("id", filter=Q(accepted=True)))
-    if not counts["n"] or counts["n"] < settings.REPORTS_ACCEPTANCE_MIN_DECISIONS:
-        return None
-    rate = counts["accepted"] / counts["n"]
-    if rate >= floor:
-        return None
-    if TrainingRun.objects.filter(trigger=TrainingRun.Trigger.DRIFT, created_at__gte=since).exists():
-        return None
-    reason = (
-        f"acceptance {rate:.1%} over the last {settings.REPORTS_ACCEPTANCE_WINDOW_DAYS} days "
-        f"({counts['n']} decisions) is below the floor of {floor:.0%}"
-    )
-    try:
-        run = retrain_request(trigger=TrainingRun.Trigger.DRIFT, reason=reason)
-    except RetrainRunningError as exc:
-        logger.info("acceptance below the floor, but %s", exc)
-        return None
-    logger.warning("retrain requested: %s", reason)
-    return run

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from triage.broadcast import QUEUE_GROUP, group_send
+from triage.taxonomy.selectors import category_rows
 
 
 def category_payload() -> list[dict[str, Any]]:
-    from triage.taxonomy.selectors import category_rows
-
     return [
         {
             "slug": c.slug,

@@ -3,12 +3,11 @@
 A relabel moves tickets and decisions from one category to another in the caller's
 transaction, keeps every old label in LabelChange, and passes the append-only
 trigger on decisions only through a RelabelPermit. A change that moves training
-labels requests a retrain (or leaves itself pending while another one runs).
+labels tells the learning side (`triage.learning.triggers.taxonomy_changed`).
 """
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 from typing import Any
 
@@ -17,6 +16,7 @@ from django.db.models import BigIntegerField, F, Q, QuerySet, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from triage.learning.triggers import taxonomy_changed
 from triage.models import (
     Category,
     Decision,
@@ -27,7 +27,6 @@ from triage.models import (
     RoutingRule,
     TaxonomyChange,
     Ticket,
-    TrainingRun,
 )
 from triage.taxonomy import broadcast
 from triage.taxonomy.alternatives import replace_in_waiting_alternatives
@@ -41,8 +40,6 @@ from triage.taxonomy.services import (
     reroute_untriaged,
     snapshot,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def _audit(change: TaxonomyChange, field: str, rows: QuerySet[Any], source: Category, target: Category) -> int:
@@ -112,35 +109,6 @@ def relabel(
     return {"tickets": moved, "decisions": chosen, "suggestions": suggested}
 
 
-def request_retrain(change: TaxonomyChange, actor: Any, reason: str) -> None:
-    """Queue a retrain for a change that moved training labels. If one is already
-    running (on the old labels), the change stays marked until housekeeping queues it."""
-    from triage.learning.services import RetrainRunningError, retrain_request
-
-    try:
-        change.retrain_run = retrain_request(trigger=TrainingRun.Trigger.TAXONOMY, reason=reason, user=actor)
-        change.retrain_pending = False
-    except RetrainRunningError as exc:
-        logger.info("taxonomy change #%s waits for a retrain: %s", change.pk, exc)
-        change.retrain_pending = True
-    change.save(update_fields=["retrain_run", "retrain_pending"])
-
-
-def retrain_if_pending() -> TrainingRun | None:
-    """Housekeeping: queue the retrain a taxonomy change asked for while another ran."""
-    from triage.learning.services import RetrainRunningError, retrain_request
-
-    pending = list(TaxonomyChange.objects.filter(retrain_pending=True).values_list("pk", flat=True))
-    if not pending:
-        return None
-    try:
-        run = retrain_request(trigger=TrainingRun.Trigger.TAXONOMY, reason=f"taxonomy changes {pending}")
-    except RetrainRunningError:
-        return None
-    TaxonomyChange.objects.filter(pk__in=pending).update(retrain_pending=False, retrain_run=run)
-    return run
-
-
 @transaction.atomic
 def category_merge(
     *, actor: Any, source_id: int, target_id: int | None, source_version: int, target_version: int | None = None
@@ -187,7 +155,7 @@ def category_merge(
     _bump(target, target.version)
     change.after = {"moved": counts, "source_active": False, "merged_into": target.slug}
     change.save(update_fields=["after"])
-    request_retrain(change, actor, f"merged {source.slug} into {target.slug}")
+    taxonomy_changed(change=change, reason=f"merged {source.slug} into {target.slug}")
     transaction.on_commit(_rules_changed)
     transaction.on_commit(partial(broadcast.taxonomy_changed, merged={"from": source.slug, "into": target.slug}))
     return change

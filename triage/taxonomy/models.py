@@ -9,8 +9,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from triage.models import Category, Decision, Ticket, TrainingRun
-
 
 class Queue(models.Model):
     """Where a category's tickets go (Urgent, Cards, Payments, General...). Agents watch one or all."""
@@ -43,7 +41,7 @@ class RoutingRule(models.Model):
     field = models.CharField(max_length=8, choices=Field.choices, default=Field.ANY)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CONTAINS)
     pattern = models.CharField(max_length=300)
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="rules")
+    category = models.ForeignKey("triage.Category", on_delete=models.PROTECT, related_name="rules")
     urgent = models.BooleanField(default=False)
     # Lower runs first; the first matching rule wins.
     position = models.PositiveIntegerField(default=100)
@@ -87,7 +85,8 @@ class TriagePolicy(models.Model):
 
 
 class TaxonomyChange(models.Model):
-    """Every change to the taxonomy, rules, thresholds and roles: who, when, before, after."""
+    """Every change to the taxonomy, rules, thresholds, roles and the admins' settings
+    (target precision, nightly retrain time): who, when, before, after."""
 
     class Action(models.TextChoices):
         CREATE = "create", "Created"
@@ -108,6 +107,7 @@ class TaxonomyChange(models.Model):
         USER = "user", "User account"
         TOKEN = "token", "API token"
         PRECISION = "precision", "Target precision"
+        SCHEDULE = "schedule", "Nightly retrain time"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     actor = models.ForeignKey(
@@ -115,14 +115,16 @@ class TaxonomyChange(models.Model):
     )
     # Kept when the account is deleted later: the history must still say who.
     actor_name = models.CharField(max_length=150, blank=True)
-    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    target = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    category = models.ForeignKey("triage.Category", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.ForeignKey("triage.Category", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     summary = models.CharField(max_length=500)
     before = models.JSONField(default=dict)
     after = models.JSONField(default=dict)
     # A change that alters training labels asks for a retrain; if one was already
     # running, `retrain_pending` stays set until housekeeping queues it.
-    retrain_run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    retrain_run = models.ForeignKey(
+        "triage.TrainingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     retrain_pending = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -151,11 +153,11 @@ class LabelChange(models.Model):
         SUGGESTED = "decision.suggested", "Decision: suggested"
 
     change = models.ForeignKey(TaxonomyChange, on_delete=models.PROTECT, related_name="label_changes")
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="+")
-    decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ticket = models.ForeignKey("triage.Ticket", on_delete=models.PROTECT, related_name="+")
+    decision = models.ForeignKey("triage.Decision", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     field = models.CharField(max_length=24, choices=Field.choices)
-    old_category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
-    new_category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    old_category = models.ForeignKey("triage.Category", on_delete=models.PROTECT, related_name="+")
+    new_category = models.ForeignKey("triage.Category", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,8 +179,8 @@ class RelabelPermit(models.Model):
     never see an uncommitted permit.
     """
 
-    from_category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
-    to_category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+")
+    from_category = models.ForeignKey("triage.Category", on_delete=models.CASCADE, related_name="+")
+    to_category = models.ForeignKey("triage.Category", on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -188,8 +190,8 @@ class RelabelPermit(models.Model):
 class Split(models.Model):
     """Category A split into B and C: A's confirmed tickets wait in a relabel list."""
 
-    source = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="splits")
-    targets = models.ManyToManyField(Category, related_name="+")
+    source = models.ForeignKey("triage.Category", on_delete=models.PROTECT, related_name="splits")
+    targets = models.ManyToManyField("triage.Category", related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -204,10 +206,10 @@ class SplitItem(models.Model):
     """One ticket of a split's relabel list, with the guess shown in the preview."""
 
     split = models.ForeignKey(Split, on_delete=models.CASCADE, related_name="items")
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
-    guess = models.ForeignKey(Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ticket = models.ForeignKey("triage.Ticket", on_delete=models.CASCADE, related_name="+")
+    guess = models.ForeignKey("triage.Category", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     guess_confidence = models.FloatField(default=0.0)
-    chosen = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    chosen = models.ForeignKey("triage.Category", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
 

@@ -15,17 +15,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from triage.learning.selectors import target_precision
+from triage.learning.triggers import taxonomy_changed
 from triage.models import TaxonomyChange, TriagePolicy
-from triage.taxonomy.merge import request_retrain
-from triage.taxonomy.services import TaxonomyError, record
+from triage.taxonomy.changes import TaxonomyError, record
 
 PRECISION_MIN, PRECISION_MAX = 0.5, 0.999
-
-
-def target_precision() -> float:
-    """The target precision the next model's thresholds are picked for."""
-    chosen = TriagePolicy.objects.filter(pk=1).values_list("target_precision", flat=True).first()
-    return float(settings.TARGET_PRECISION) if chosen is None else float(chosen)
 
 
 def parse_percent(raw: Any) -> float | None:
@@ -64,5 +59,5 @@ def target_precision_set(*, actor: Any, value: Any) -> TaxonomyChange | None:
         before={"target_precision": before},
         after={"target_precision": after},
     )
-    request_retrain(change, actor, f"target precision {after:.1%}: new thresholds")
+    taxonomy_changed(change=change, reason=f"target precision {after:.1%}: new thresholds")
     return change

@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 
 from triage.models import Category, Decision, Prediction, RoutingRule, TaxonomyChange
-from triage.taxonomy.services import TaxonomyError, record
+from triage.taxonomy.changes import TaxonomyError, record
 
 logger = logging.getLogger(__name__)
 

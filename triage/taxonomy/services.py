@@ -29,33 +29,14 @@ from triage.models import (
     TaxonomyChange,
     Ticket,
 )
-from triage.taxonomy import broadcast
+from triage.taxonomy import broadcast, rules
 from triage.taxonomy.alternatives import replace_in_waiting_alternatives
+from triage.taxonomy.changes import ConflictError, TaxonomyError, record
 from triage.taxonomy.waiting import waiting_resuggest
 
 logger = logging.getLogger(__name__)
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-class TaxonomyError(Exception):
-    """Refused input: `field` names what is wrong (a form field, or "__all__")."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class ConflictError(TaxonomyError):
-    """Someone else changed the row since the form was opened."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            "__all__",
-            f"{what} was changed by someone else since you opened this page. "
-            "Nothing was saved: reload to see their change, then try again.",
-        )
 
 
 def snapshot(category: Category) -> dict[str, Any]:
@@ -70,28 +51,6 @@ def snapshot(category: Category) -> dict[str, Any]:
         "auto_threshold": category.auto_threshold,
         "is_active": category.is_active,
     }
-
-
-def record(
-    *,
-    action: str,
-    actor: Any,
-    summary: str,
-    category: Category | None = None,
-    target: Category | None = None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> TaxonomyChange:
-    return TaxonomyChange.objects.create(
-        action=action,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        actor_name=actor.get_username() if actor is not None and actor.is_authenticated else "system",
-        category=category,
-        target=target,
-        summary=summary[:500],
-        before=before or {},
-        after=after or {},
-    )
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -383,8 +342,6 @@ def category_threshold_set(*, actor: Any, category_id: int, version: int, thresh
 
 
 def _rules_changed() -> None:
-    from triage.taxonomy import rules
-
     rules.reset()
 
 

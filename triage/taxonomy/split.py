@@ -12,10 +12,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from triage.learning.triggers import taxonomy_changed
 from triage.models import Category, Decision, RoutingRule, Split, SplitItem, TaxonomyChange, Ticket
 from triage.taxonomy import broadcast
 from triage.taxonomy.alternatives import replace_in_waiting_alternatives
-from triage.taxonomy.merge import relabel, request_retrain
+from triage.taxonomy.merge import relabel
 from triage.taxonomy.selectors import split_choices
 from triage.taxonomy.services import (
     TaxonomyError,
@@ -163,7 +164,7 @@ def split_confirm(*, actor: Any, split_id: int, choices: dict[int, int]) -> int:
     SplitItem.objects.bulk_update(items, ["chosen", "decided_by", "decided_at"])
     change.after = {"moved": moved}
     change.save(update_fields=["after"])
-    request_retrain(change, actor, f"split of {split.source.slug}: {len(items)} tickets relabelled")
+    taxonomy_changed(change=change, reason=f"split of {split.source.slug}: {len(items)} tickets relabelled")
     transaction.on_commit(broadcast.taxonomy_changed)
     return len(items)
 

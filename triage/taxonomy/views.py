@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from triage.learning.scores import version_scores
 from triage.models import Category, ModelVersion, RoutingRule, Split
 from triage.roles import CAN_MANAGE_TAXONOMY, CAN_REVIEW
 from triage.taxonomy import merge, names, policy, queues, selectors, services, split
@@ -66,8 +67,8 @@ def _overview(request: HttpRequest, status: int = 200, **forms_: forms.Form) -> 
 
 def _precision_context(form: forms.Form | None) -> dict[str, Any]:
     chosen = policy.target_precision()
-    live = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    abstention = ((live.metrics or {}).get("holdout") or {}).get("abstention") or {} if live else {}
+    live = ModelVersion.objects.live()
+    abstention = version_scores(live).holdout.abstention if live else {}
     return {
         "precision_form": form or PrecisionForm(initial={"target_precision": f"{chosen * 100:g}"}),
         "target_precision": chosen,

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from triage.broadcast import QUEUE_GROUP, group_send
 from triage.models import Category, Prediction, Split, Ticket
 from triage.taxonomy.selectors import merge_ends, split_choices
 from triage.taxonomy.split_guess import guess_ranked, target_seeds, ticket_text
@@ -123,7 +124,5 @@ def waiting_sweep() -> int:
     then the queue pages reload their rows."""
     moved = waiting_resuggest()
     if moved:
-        from triage.broadcast import QUEUE_GROUP, group_send
-
         group_send(QUEUE_GROUP, {"type": "queue.event", "event": "rows_changed"})
     return moved

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from triage.demo_activity import DEMO_SOURCE, clock
+from triage import roles
+from triage.demo_activity import DEMO_SOURCE, clock, demo_month_make
 from triage.management.commands.seed_demo import LOGINS_FILE
 from triage.ml.training import NotEnoughDataError
 from triage.models import ModelVersion, Ticket
@@ -31,7 +33,7 @@ class Command(BaseCommand):
         if demo_month:
             self.stdout.write("Empty database: seeding a demo support history.")
             call_command("seed_demo", ends_days_ago=DEMO_WEEKS * 7, stdout=self.stdout)
-        if not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+        if ModelVersion.objects.live() is None:
             self.stdout.write("No live model: training the first one.")
             history_end = Ticket.objects.order_by("-received_at").values_list("received_at", flat=True).first()
             try:
@@ -59,11 +61,6 @@ class Command(BaseCommand):
     def _demo_activity(self) -> None:
         """On a fresh demo, four weeks of agents' decisions and two retrains, so the
         reports, the models page and drift have a month to show."""
-        from django.contrib.auth.models import Group, User
-
-        from triage import roles
-        from triage.demo_activity import demo_month_make
-
         agents = list(User.objects.filter(username="agent"))
         if not agents or Ticket.objects.filter(source=DEMO_SOURCE).exists():
             return

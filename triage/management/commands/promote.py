@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from triage.learning.services import PromotionError, model_promote
+from triage.learning.promotion import PromotionError, model_promote
 from triage.models import ModelVersion
 
 

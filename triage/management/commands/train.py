@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from triage import serving
+from triage.learning.training import train_model
 from triage.ml.pipeline import build_pipeline
-from triage.ml.training import NotEnoughDataError, train_model
+from triage.ml.training import NotEnoughDataError
 
 
 class Command(BaseCommand):

@@ -54,7 +54,7 @@ class DriftReport:
 
 
 def _reference_for(f: ReportFilter) -> tuple[ModelVersion | None, ModelReference | None]:
-    version = f.version or ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    version = f.version or ModelVersion.objects.live()
     if version is None:
         return None, None
     return version, ModelReference.objects.filter(model_version=version).defer("vocabulary").first()

@@ -18,6 +18,8 @@ class GateVerdict:
     reasons: list[str] = field(default_factory=list)
     # Categories whose recall fell by more than the allowed drop: slug -> (live, candidate).
     recall_drops: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # False when there was nothing to compare on: not passed, but not rejected either.
+    judged: bool = True
 
     @property
     def summary(self) -> str:
@@ -32,11 +34,11 @@ def gate_verdict(
     max_recall_drop: float,
     min_support: int = 5,
 ) -> GateVerdict:
-    """Judge `candidate` against `live`, both `training.score()` results on the same tickets."""
+    """Judge `candidate` against `live`, both `triage.ml.scoring.score()` results on the same tickets."""
     if not live:
         return GateVerdict(True, ["no live model scored on this holdout: the candidate goes live"])
     if not candidate:
-        return GateVerdict(False, ["no holdout to compare on: kept as a candidate"])
+        return GateVerdict(False, ["no holdout to compare on: kept as a candidate"], judged=False)
     reasons: list[str] = []
     passed = True
     new_f1, old_f1 = float(candidate["macro_f1"]), float(live["macro_f1"])

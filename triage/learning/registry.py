@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max
-from django.utils import timezone
 
 from triage.ml import artifacts
-from triage.models import ModelPromotion, ModelVersion
-
-logger = logging.getLogger(__name__)
+from triage.models import ModelVersion
 
 
 class ArtifactRefusedError(Exception):
@@ -79,58 +74,3 @@ def model_version_load(version: ModelVersion) -> Any:
         return artifacts.loads(data)
     except ValueError as exc:
         raise ArtifactRefusedError(f"model v{version.version}: {exc}") from exc
-
-
-class LiveModelChangedError(RuntimeError):
-    """Another version went live since the one this promotion was judged against."""
-
-
-# `expected_live` default: promote whatever is live now.
-ANY_LIVE: Any = object()
-
-
-@transaction.atomic
-def model_version_activate(
-    *,
-    version: ModelVersion,
-    user: Any = None,
-    action: str = ModelPromotion.Action.PROMOTE,
-    reason: str = "",
-    expected_live: ModelVersion | None = ANY_LIVE,
-) -> ModelVersion:
-    """Make `version` the live model, retire the previous live one, and record who and why.
-
-    `expected_live`: the version (or None: no live model) the promotion was judged
-    against; if another one is live now, raise `LiveModelChangedError` and change
-    nothing. Every process picks the new version up within MODEL_REFRESH_SECONDS
-    (serving.py).
-    """
-    # Lock every version row, in one order, before reading which one is live: two
-    # promotions at once then run one after the other. (Locking only the live row
-    # let the second, once the first committed, find no live row and break the
-    # one-live-model constraint.)
-    list(ModelVersion.objects.select_for_update().order_by("pk").values_list("pk", flat=True))
-    previous = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(pk=version.pk).first()
-    if expected_live is not ANY_LIVE and (previous.pk if previous else None) != (
-        expected_live.pk if expected_live else None
-    ):
-        now = f"v{previous.version}" if previous else "none"
-        judged = f"v{expected_live.version}" if expected_live else "none"
-        raise LiveModelChangedError(f"the live model is {now}, not {judged} as when this one was judged")
-    if previous is not None:
-        previous.status = ModelVersion.Status.RETIRED
-        previous.save(update_fields=["status"])
-    version.status = ModelVersion.Status.ACTIVE
-    version.shadow_since = None
-    version.activated_at = timezone.now()
-    version.activated_by = user if user is not None and user.is_authenticated else None
-    version.save(update_fields=["status", "shadow_since", "activated_at", "activated_by"])
-    ModelPromotion.objects.create(
-        version=version, previous=previous, action=action, user=version.activated_by, reason=reason
-    )
-    logger.info("model v%s is now active (%s%s)", version.version, action, f": {reason}" if reason else "")
-    return version
-
-
-def next_version_number() -> int:
-    return (ModelVersion.objects.aggregate(m=Max("version"))["m"] or 0) + 1

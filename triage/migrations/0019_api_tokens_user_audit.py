@@ -24,7 +24,7 @@ def carry_over_drf_tokens(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("triage", "0017_triage_policy"),
+        ("triage", "0018_taxonomychange_action_schedule"),
         ("authtoken", "0003_tokenproxy"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -53,6 +53,7 @@ class Migration(migrations.Migration):
                     ("user", "User account"),
                     ("token", "API token"),
                     ("precision", "Target precision"),
+                    ("schedule", "Nightly retrain time"),
                 ],
                 max_length=16,
             ),

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("triage", "0018_api_tokens_user_audit"),
+        ("triage", "0019_api_tokens_user_audit"),
     ]
 
     operations = [
