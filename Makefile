@@ -52,8 +52,12 @@ install-encoder: $(VENV)/.installed-encoder
 # Tests cover both stacks.
 install-dev: $(VENV)/.installed-dev $(VENV)/.installed-encoder vendor
 
-run: install
+# ASSIST_MODEL_ENCODER=minilm-int8 make run: the first model uses the optional encoder.
+# HOST and PORT: where the web server listens (`make run PORT=8001`). The port is
+# checked first; the URL and logins are printed once the server answers.
+run: install $(if $(ASSIST_MODEL_ENCODER),install-encoder)
 	@mkdir -p var
+	@$(LOCAL_HTTP) $(BIN)/python manage.py checkport $(HOST) $(PORT)
 	$(LOCAL_HTTP) $(BIN)/python manage.py migrate --noinput
 	$(LOCAL_HTTP) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(LOCAL_HTTP) $(BIN)/python manage.py prepare --url http://$(HOST):$(PORT)/

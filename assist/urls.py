@@ -3,7 +3,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from assist.views import ThrottledPasswordResetView
-
 from triage.integrations.urls import api_urlpatterns as integration_api_urls
 
 urlpatterns = [

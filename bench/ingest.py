@@ -44,13 +44,13 @@ def _django() -> None:
 def bench_token() -> str:
     _django()
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
 
     from triage import roles
+    from triage.accounts.services import api_token_rotate
 
     user, _ = User.objects.get_or_create(username="bench")
     user.groups.add(Group.objects.get(name=roles.INTEGRATION))
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_token_rotate(user=user, name="bench")
 
 
 def _client(args: tuple[str, str, str, int, int, int]) -> tuple[list[float], int, list[str]]:

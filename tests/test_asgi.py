@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 import requests
 from asgiref.sync import SyncToAsync, sync_to_async
-from rest_framework.authtoken.models import Token
 
 from assist.handlers import ASGIHandler
+from tests.conftest import api_key
 
 
 def test_an_api_request_crosses_into_a_worker_thread_a_few_times_not_per_middleware(
     asgi_server: str, integration: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    headers = {"Authorization": f"Token {Token.objects.create(user=integration).key}"}
+    headers = {"Authorization": f"Token {api_key(integration)}"}
     url = asgi_server + "/api/categories/"
     assert requests.get(url, headers=headers, timeout=10).status_code == 200  # builds the chain
     hops = {"n": 0}
@@ -38,7 +38,7 @@ def test_an_api_request_crosses_into_a_worker_thread_a_few_times_not_per_middlew
 def test_requests_reuse_pooled_worker_threads_instead_of_starting_two_each(
     asgi_server: str, integration: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    headers = {"Authorization": f"Token {Token.objects.create(user=integration).key}"}
+    headers = {"Authorization": f"Token {api_key(integration)}"}
     url = asgi_server + "/api/categories/"
     for _ in range(3):
         assert requests.get(url, headers=headers, timeout=10).status_code == 200

@@ -13,9 +13,8 @@ import pytest
 import requests
 from django.db import connection
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from rest_framework.authtoken.models import Token
 
-from tests.conftest import CSP_VIOLATIONS
+from tests.conftest import CSP_VIOLATIONS, api_key
 from triage.models import Decision, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,9 +91,9 @@ def log_in(browser: Browser, base_url: str, username: str, password: str) -> Pag
 def post_ticket(base_url: str, integration: Any, ticket: dict[str, str]) -> int:
     """Post through the API over HTTP: this thread runs Playwright's event loop, so a
     direct `ticket_ingest` here could not broadcast."""
-    token, _ = Token.objects.get_or_create(user=integration)
+    key = api_key(integration)
     response = requests.post(
-        base_url + "/api/tickets/", json=ticket, headers={"Authorization": f"Token {token.key}"}, timeout=10
+        base_url + "/api/tickets/", json=ticket, headers={"Authorization": f"Token {key}"}, timeout=10
     )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
@@ -159,11 +158,11 @@ def test_an_agent_picks_another_category_by_digit_and_by_typing(
 
 def _triage_as(base_url: str, agent: Any, ticket: Ticket, slug: str) -> None:
     """Another agent's decision, over HTTP (this thread runs Playwright's event loop)."""
-    token, _ = Token.objects.get_or_create(user=agent)
+    key = api_key(agent)
     response = requests.post(
         f"{base_url}/api/tickets/{ticket.pk}/triage/",
         json={"category": slug},
-        headers={"Authorization": f"Token {token.key}"},
+        headers={"Authorization": f"Token {key}"},
         timeout=10,
     )
     assert response.status_code == 200, response.text

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
+from tests.conftest import api_key
 from triage.models import Category, Ticket
 
 
@@ -118,9 +119,7 @@ def test_import_refuses_a_file_that_is_not_utf8_and_stores_nothing(db: Any, tmp_
 
 
 def test_feed_posts_tickets_through_the_api(asgi_server: str, integration: Any, live_model: Any) -> None:
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.create(user=integration).key
+    token = api_key(integration)
     out = StringIO()
     call_command("feed_tickets", rate=50, count=3, url=asgi_server, token=token, stdout=out, stderr=StringIO())
     assert "posted 3 tickets" in out.getvalue()
@@ -128,16 +127,23 @@ def test_feed_posts_tickets_through_the_api(asgi_server: str, integration: Any, 
     assert tickets.count() == 3 and all(t.status == "new" and t.live_prediction for t in tickets)
 
 
-def test_demo_activity_leaves_decisions_the_reports_can_show(live_model: Any, agent: Any, second_agent: Any) -> None:
-    from triage.demo_activity import demo_decisions_make
+def test_demo_month_leaves_decisions_the_reports_can_show(
+    live_model: Any, agent: Any, second_agent: Any, supervisor: Any
+) -> None:
+    from triage.demo_activity import demo_month_make
     from triage.models import Decision, DecisionFact
 
-    stored = demo_decisions_make(agents=[agent, second_agent], count=60)
+    supervisor.groups.set(agent.groups.all())  # a third agent: the newest, slower one
+    retrains: list[Any] = []
+    month = demo_month_make(
+        agents=[agent, second_agent, supervisor], weeks=1, retrain=lambda when, why: retrains.append(when)
+    )
     decisions = Decision.objects.filter(ticket__source="demo-activity")
-    assert stored == 60 == decisions.count()
-    assert set(decisions.values_list("agent__username", flat=True)) == {agent.username, second_agent.username}
+    assert month.decisions == decisions.count() > 60
+    assert set(decisions.values_list("agent__username", flat=True)) == {"alice", "bob", "sam"}
     # Mostly accepted, as agents of a good model do, but not all: the reports have both.
-    accepted = decisions.filter(accepted=True).count()
-    assert 30 < accepted < 60
-    assert DecisionFact.objects.filter(ticket__source="demo-activity").count() == 60
+    assert 0.5 * month.decisions < decisions.filter(accepted=True).count() < month.decisions
+    assert DecisionFact.objects.filter(ticket__source="demo-activity").count() == month.decisions
     assert not Ticket.objects.filter(source="demo-activity", status="new").exists()
+    assert len(set(DecisionFact.objects.values_list("day", flat=True))) >= 6  # a week of days, not one
+    assert len(retrains) == 2 and retrains == sorted(retrains)

@@ -293,7 +293,7 @@ def test_prepare_goes_on_without_a_model_when_too_few_tickets_are_confirmed(
     out = StringIO()
     call_command("prepare", stdout=out)
     assert 'will show "No suggestion"' in out.getvalue() and "need at least 10 in 2" in out.getvalue()
-    assert "Assist is starting at" in out.getvalue()
+    assert "Prepared. Starting the web server" in out.getvalue()
     assert not ModelVersion.objects.exists()
 
 

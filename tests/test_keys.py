@@ -16,7 +16,11 @@ START = "import django; django.setup()"
 REAL_SECRET = "s3cr3t-" + "abcdefghij" * 6
 REAL_SIGNING = "signing-" + "klmnopqrst" * 4
 REAL_CREDENTIALS = "credentials-" + "uvwxyzabcd" * 4
-REAL_KEYS = {"DJANGO_SECRET_KEY": REAL_SECRET, "MODEL_SIGNING_KEY": REAL_SIGNING, "ASSIST_CREDENTIALS_KEY": REAL_CREDENTIALS}
+REAL_KEYS = {
+    "DJANGO_SECRET_KEY": REAL_SECRET,
+    "MODEL_SIGNING_KEY": REAL_SIGNING,
+    "ASSIST_CREDENTIALS_KEY": REAL_CREDENTIALS,
+}
 
 
 def _env(**values: str) -> dict[str, str]:

@@ -6,11 +6,13 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission, User
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from tests.conftest import make_user
+from tests.conftest import api_key, make_user
 from triage import roles
+from triage.accounts.models import ApiToken
+from triage.accounts.tokens import token_digest
 from triage.api.authentication import TokenAuthentication
 from triage.api.permissions import API_PERMISSIONS
 from triage.backends import RoleBackend
@@ -61,11 +63,13 @@ def test_token_authentication_loads_the_apis_permissions_in_its_one_query(
 ) -> None:
     for role in [*roles.GROUP_PERMISSIONS, None]:
         user = make_user(f"u-{role}", role)
-        key = Token.objects.create(user=user).key
+        key = api_key(user)
+        # A token's use is written once a minute at most (tokens.api_token_touch): here, not in this minute.
+        ApiToken.objects.filter(user=user).update(last_used_at=timezone.now())
         with django_assert_num_queries(1):
             loaded, token = TokenAuthentication().authenticate_credentials(key)
             answers = {perm: loaded.has_perm(perm) for perm in API_PERMISSIONS}
-        assert token.key == key and loaded.pk == user.pk
+        assert token.digest == token_digest(key) and loaded.pk == user.pk
         assert answers == {perm: RoleBackend().has_perm(fresh(user), perm) for perm in API_PERMISSIONS}, role
     assert any(answers.values()) is False  # the user without a role
     assert set(answers) == {roles.CAN_INGEST, roles.CAN_TRIAGE, roles.CAN_VIEW_TICKETS}
@@ -73,7 +77,7 @@ def test_token_authentication_loads_the_apis_permissions_in_its_one_query(
 
 def test_a_token_is_refused_when_unknown_or_its_user_inactive_and_a_lost_role_applies_at_once(db: Any) -> None:
     feeder = make_user("feeder", roles.INTEGRATION)
-    key = Token.objects.create(user=feeder).key
+    key = api_key(feeder)
     api = APIClient()
     body = {"subject": "Card lost", "body": "I lost my card"}
     api.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
@@ -91,11 +95,11 @@ def test_token_authentication_loads_the_user_and_token_as_the_orm_does(db: Any) 
     and a permission held directly (not through a role) counts too."""
     user = make_user("direct-feeder", None)
     user.user_permissions.add(Permission.objects.get(content_type__app_label="triage", codename="ingest_ticket"))
-    key = Token.objects.create(user=user).key
+    key = api_key(user)
     loaded, token = TokenAuthentication().authenticate_credentials(key)
-    expected_user, expected_token = fresh(user), Token.objects.get(key=key)
+    expected_user, expected_token = fresh(user), ApiToken.objects.get(digest=token_digest(key))
     for field in User._meta.concrete_fields:
         assert getattr(loaded, field.attname) == getattr(expected_user, field.attname), field.name
-    assert loaded.date_joined.tzinfo is not None and token.created == expected_token.created
+    assert loaded.date_joined.tzinfo is not None and token.created_at == expected_token.created_at
     assert token.user is loaded and token.user_id == user.pk
     assert loaded.has_perm(roles.CAN_INGEST) and not loaded.has_perm(roles.CAN_TRIAGE)

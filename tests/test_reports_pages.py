@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode
@@ -98,14 +99,14 @@ class TableCells(HTMLParser):
 
 # What each column of a table holds: "raw" is shown as the CSV has it, "name" is a
 # category's slug in the CSV and its name on the page, "pct" a fraction in the CSV and
-# a percentage on the page.
+# a percentage on the page, "day" an ISO date in the CSV and "7 Dec 2026" on the page.
 COLUMN_KINDS = {
-    ("acceptance", "per-day"): ["raw", "raw", "raw", "raw", "pct"],
+    ("acceptance", "per-day"): ["day", "raw", "raw", "raw", "pct"],
     ("quality", "categories"): ["name", "raw", "raw", "raw", "pct", "pct", "pct"],
     ("quality", "confusion"): ["name", "name", "raw"],
     ("confidence", "coverage"): ["name", "raw", "pct", "raw", "pct", "raw", "pct", "raw"],
     ("confidence", "held-back"): ["raw", "raw", "pct", "pct"],
-    ("errors", "confident-wrong"): ["raw", "raw", "name", "name", "pct", "raw"],
+    ("errors", "confident-wrong"): ["raw", "raw", "name", "name", "pct", "day"],
     ("agents", "agents"): ["raw", "raw", "raw", "raw", "raw", "pct", "pct"],
 }
 
@@ -125,10 +126,21 @@ def test_the_csv_download_matches_the_table_on_the_page(seeded: Any, supervisor:
     names = dict(Category.objects.values_list("slug", "name")) | {"all": "All categories"}
     for downloaded, shown in zip(rows[1:], parser.rows, strict=True):
         expected = [
-            names[raw] if kind == "name" else _percent(raw) if kind == "pct" and raw else raw
+            names[raw]
+            if kind == "name"
+            else _percent(raw)
+            if kind == "pct" and raw
+            else _day(raw)
+            if kind == "day"
+            else raw
             for raw, kind in zip(downloaded, kinds, strict=True)
         ]
         assert shown == expected
+
+
+def _day(raw: str) -> str:
+    day = date.fromisoformat(raw)
+    return f"{day.day}\u00a0{day:%b}\u00a0{day:%Y}"
 
 
 def _percent(raw: str) -> str:

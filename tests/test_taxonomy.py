@@ -233,7 +233,9 @@ def test_bad_merges_are_refused_with_a_message_and_nothing_changes(admin_user: A
         tax.category_retire(actor=admin_user, category_id=target.pk, version=1)
     target_id = {"itself": str(source.pk), "retired": str(target.pk), "missing": ""}[case]
     before = TaxonomyChange.objects.count()
-    response = logged_in(admin_user).post(f"/taxonomy/c/{source.pk}/merge/", {"target": target_id, "version": 1})
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{source.pk}/", {"action": "merge", "target": target_id, "version": 1}
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert {"itself": "cannot be merged into itself", "retired": "is retired", "missing": "required"}[case] in html
@@ -246,7 +248,7 @@ def test_retire_stops_suggestions_and_keeps_history(
 ) -> None:
     lost = categories["lost-or-stolen-card"]
     old = _decide(agent, "Card stolen", "my wallet was stolen with my card", lost)
-    response = logged_in(admin_user).post(f"/taxonomy/c/{lost.pk}/retire/", {"version": 1})
+    response = logged_in(admin_user).post(f"/taxonomy/c/{lost.pk}/", {"action": "retire", "version": 1})
     assert response.status_code == 302
     serving.reset()
     fresh = services.ticket_ingest(subject="Card stolen", body="my wallet was stolen with my card").prediction
@@ -267,7 +269,7 @@ def test_split_puts_tickets_in_a_relabel_list_and_supervisors_confirm_in_bulk(
         actor=admin_user, name="post", field="body", kind="contains", pattern="in the post", category=cards
     )
     response = logged_in(admin_user).post(
-        f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
+        f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": "Card not arrived\nCard address", "version": 1}
     )
     assert response.status_code == 302
     rule.refresh_from_db()
@@ -299,7 +301,7 @@ def test_a_split_target_merged_away_offers_its_survivor_on_the_relabel_list(
     cards, fraud = categories["card-delivery"], categories["suspected-fraud"]
     tickets = [_decide(agent, "Card not arrived", "my new card has not arrived in the post", cards) for _ in range(2)]
     response = logged_in(admin_user).post(
-        f"/taxonomy/c/{cards.pk}/split/", {"new_names": "Card not arrived\nCard address", "version": 1}
+        f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": "Card not arrived\nCard address", "version": 1}
     )
     late, address = Category.objects.get(slug="card-not-arrived"), Category.objects.get(slug="card-address")
     merge.category_merge(actor=admin_user, source_id=late.pk, target_id=fraud.pk, source_version=late.version)
@@ -334,7 +336,9 @@ def test_a_split_target_merged_away_offers_its_survivor_on_the_relabel_list(
 def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) -> None:
     cards = categories["card-delivery"]
     for names in ["Only one", "Same\nsame", "Transfers\nOther"]:
-        response = logged_in(admin_user).post(f"/taxonomy/c/{cards.pk}/split/", {"new_names": names, "version": 1})
+        response = logged_in(admin_user).post(
+            f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": names, "version": 1}
+        )
         assert response.status_code == 400, names
     assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
 
@@ -342,14 +346,16 @@ def test_a_split_needs_two_distinct_new_names(admin_user: Any, categories: Any) 
 def test_a_catastrophically_slow_regex_cannot_hold_up_ingest(
     admin_user: Any, categories: Any, live_model: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # "(a|aa)+b" backtracks exponentially on a run of a's with no b: the search is cut off.
-    rules.rule_create(
-        actor=admin_user, name="slow", field="body", kind="regex", pattern="(a|aa)+b", category=categories["transfers"]
+    # "(a|aa)+b" backtracks exponentially on a run of a's with no b: refused when saved
+    # (tests/test_rules_safety.py); one stored before that check is cut off at ingest.
+    RoutingRule.objects.create(
+        name="slow", field="body", kind="regex", pattern="(a|aa)+b", category=categories["transfers"]
     )
+    rules.reset()
     result = services.ticket_ingest(subject="x", body="a" * 34 + "!")
     assert result.created and result.prediction is not None
     assert result.prediction.rule_name == "" and result.prediction.model_version is not None
-    assert any("routing rule 'slow' took over" in r.getMessage() for r in caplog.records)
+    assert any("stopped in rule 'slow'" in r.getMessage() for r in caplog.records)
 
 
 def test_a_rule_applies_before_the_model_and_says_so(
@@ -372,7 +378,7 @@ def test_a_rule_applies_before_the_model_and_says_so(
     api = agent_api(agent).get(f"/api/tickets/{result.ticket.pk}/").json()
     assert api["suggestion"]["source"] == "rule: lost card" and api["suggestion"]["model_version"] is None
     html = logged_in(agent).get("/").content.decode()
-    assert "Suggested by rule: lost card" in html and "urgent-badge" in html
+    assert "Suggested by rule “lost card”" in html and "urgent-badge" in html
     # Precision against agents' decisions, beside the rule.
     services.ticket_triage(ticket=result.ticket, agent=agent, category=categories["transfers"])
     # The reports keep a rule's suggestion out of the model's confidence figures.
@@ -427,11 +433,15 @@ def test_rules_are_edited_and_deleted_with_history(admin_user: Any, categories: 
     assert actions == ["rule_create", "rule_edit", "rule_delete"]
 
 
-@pytest.mark.parametrize("value", ["1.5", "-0.1", "abc", "nan"])
-def test_a_threshold_outside_0_1_is_refused(admin_user: Any, categories: Any, value: str) -> None:
+@pytest.mark.parametrize("value", ["100.5", "-0.1", "abc", "nan"])
+def test_a_threshold_outside_0_to_100_percent_is_refused(admin_user: Any, categories: Any, value: str) -> None:
     fees = categories["fees-and-charges"]
-    response = logged_in(admin_user).post(f"/taxonomy/c/{fees.pk}/threshold/", {"threshold": value, "version": 1})
-    assert response.status_code == 400 and "0 to 1" in response.content.decode()
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{fees.pk}/", {"action": "threshold", "threshold": value, "version": 1}
+    )
+    assert response.status_code == 400 and (
+        "0 to 100" in response.content.decode() or "percentage" in response.content.decode()
+    )
     fees.refresh_from_db()
     assert fees.auto_threshold is None and fees.version == 1
     preview = logged_in(admin_user).get(f"/taxonomy/c/{fees.pk}/threshold/preview/?threshold={value}")
@@ -462,7 +472,7 @@ def test_the_threshold_preview_replays_last_months_decisions(
     _decide(agent, "Card stolen", "my wallet was stolen with my card, and a fee", categories["fees-and-charges"])
     data = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=0").json()
     assert data["decisions"] == 2 and data["covered"] == 2 and data["precision"] == 0.5 and data["coverage"] == 1.0
-    none = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=1").json()
+    none = logged_in(admin_user).get(f"/taxonomy/c/{lost.pk}/threshold/preview/?threshold=100").json()
     assert none["covered"] == 0 and none["precision"] is None
 
 
@@ -685,7 +695,11 @@ def test_a_model_trained_before_a_merge_suggests_the_survivor_with_the_merged_ca
     assert model is not None and model.aliases == {"lost-or-stolen-card": "suspected-fraud"}
     suggestion, category, _ = model.suggest(*text, cached=False)
     assert category == fraud and suggestion.label == "suspected-fraud"
-    assert suggestion.confidence == pytest.approx(share["lost-or-stolen-card"] + share.get("suspected-fraud", 0.0))
+    # The survivor's share is both classes' (fraud's is below the listed alternatives when not among them).
+    lowest_listed = min(p for _, p in raw.alternatives)
+    fraud_share = share.get("suspected-fraud")
+    expected = share["lost-or-stolen-card"] + (fraud_share or 0.0)
+    assert expected - 1e-6 <= suggestion.confidence <= expected + (0.0 if fraud_share else lowest_listed) + 1e-6
     assert suggestion.reasons == raw.reasons  # the model's own top class, now part of the survivor
     assert "lost-or-stolen-card" not in dict(suggestion.alternatives)
     ticket = services.ticket_ingest(subject=text[0], body=text[1]).ticket

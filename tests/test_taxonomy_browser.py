@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 from playwright.sync_api import Browser, expect
-from rest_framework.authtoken.models import Token
 
+from tests.conftest import api_key
 from tests.test_browser import browser, log_in  # noqa: F401  (the module's Chromium fixture)
 from triage import services
 from triage.models import Category, LabelChange, TaxonomyChange, TrainingRun
@@ -132,7 +132,7 @@ def test_an_agent_watching_a_queue_gets_its_urgent_tickets_first_with_a_notifica
     expect(page.locator(f"#ticket-{calm.pk} time.age")).to_contain_text("ago")
 
     # Through the API (this thread runs Playwright's event loop: no broadcast from here).
-    token = Token.objects.create(user=integration).key
+    token = api_key(integration)
 
     def post(subject: str, body: str) -> int:
         response = requests.post(

@@ -28,7 +28,7 @@ def test_an_admin_sets_the_target_precision_and_a_retrain_is_queued(admin_user: 
     page = logged_in(admin_user).get("/taxonomy/").content.decode()
     assert 'value="95"' in page and "(the default)" in page
 
-    response = logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": "97.5 %"})
+    response = logged_in(admin_user).post("/taxonomy/", {"action": "precision", "target_precision": "97.5 %"})
     assert response.status_code == 302
     assert policy.target_precision() == 0.975
     change = TaxonomyChange.objects.get(action=TaxonomyChange.Action.PRECISION)
@@ -39,14 +39,16 @@ def test_an_admin_sets_the_target_precision_and_a_retrain_is_queued(admin_user: 
 
     # The same value again changes nothing and queues nothing; empty goes back to the default.
     assert policy.target_precision_set(actor=admin_user, value="97.5") is None
-    logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": ""})
+    logged_in(admin_user).post("/taxonomy/", {"action": "precision", "target_precision": ""})
     assert TriagePolicy.objects.get().target_precision is None and policy.target_precision() == 0.95
     assert TaxonomyChange.objects.filter(action=TaxonomyChange.Action.PRECISION).count() == 2
 
 
 def test_saving_the_precision_already_in_effect_audits_and_retrains_nothing(admin_user: Any, settings: Any) -> None:
     settings.TARGET_PRECISION = 0.95
-    assert logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": "95"}).status_code == 302
+    assert (
+        logged_in(admin_user).post("/taxonomy/", {"action": "precision", "target_precision": "95"}).status_code == 302
+    )
     assert not TaxonomyChange.objects.exists() and not TrainingRun.objects.exists()
 
 
@@ -71,7 +73,7 @@ OUT_OF_RANGE = "The target precision is between 50% and 99.9%."
 def test_a_target_precision_out_of_range_is_refused_and_nothing_is_stored(
     admin_user: Any, value: str, message: str
 ) -> None:
-    response = logged_in(admin_user).post("/taxonomy/precision/", {"target_precision": value})
+    response = logged_in(admin_user).post("/taxonomy/", {"action": "precision", "target_precision": value})
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not TriagePolicy.objects.exists() or TriagePolicy.objects.get().target_precision is None
@@ -80,8 +82,10 @@ def test_a_target_precision_out_of_range_is_refused_and_nothing_is_stored(
 
 def test_only_admins_set_the_target_precision(agent: Any, supervisor: Any) -> None:
     for user in (agent, supervisor):
-        assert logged_in(user).post("/taxonomy/precision/", {"target_precision": "99"}).status_code == 403
-    assert Client().post("/taxonomy/precision/", {"target_precision": "99"}).status_code == 302  # to the login
+        assert logged_in(user).post("/taxonomy/", {"action": "precision", "target_precision": "99"}).status_code == 403
+    assert (
+        Client().post("/taxonomy/", {"action": "precision", "target_precision": "99"}).status_code == 302
+    )  # to the login
     assert not TriagePolicy.objects.exists()
 
 

@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import client_for, make_user
+from triage.accounts.services import api_token_issue
 from triage.consumers import CLOSE_FORBIDDEN
 from triage.reports.urls import REPORT_SLUGS
 from triage.routing import websocket_urlpatterns
@@ -46,21 +47,17 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "model-promote": [("POST", SUPERVISORS)],
     "model-shadow": [("POST", SUPERVISORS)],
     "taxonomy": [("GET", ADMINS), ("POST", ADMINS)],
-    "taxonomy-queue-create": [("POST", ADMINS)],
-    "taxonomy-precision": [("POST", ADMINS)],
     "taxonomy-category": [("GET", ADMINS), ("POST", ADMINS)],
-    "taxonomy-retire": [("POST", ADMINS)],
-    "taxonomy-restore": [("POST", ADMINS)],
-    "taxonomy-threshold": [("POST", ADMINS)],
     "taxonomy-threshold-preview": [("GET", ADMINS)],
-    "taxonomy-merge": [("POST", ADMINS)],
-    "taxonomy-split-create": [("POST", ADMINS)],
     "taxonomy-splits": [("GET", SUPERVISORS)],
     "taxonomy-split": [("GET", SUPERVISORS), ("POST", SUPERVISORS)],
     "taxonomy-rules": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-rule": [("GET", ADMINS), ("POST", ADMINS)],
     "taxonomy-rule-delete": [("POST", ADMINS)],
     "taxonomy-users": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-user": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-tokens": [("GET", ADMINS), ("POST", ADMINS)],
+    "taxonomy-token-revoke": [("POST", ADMINS)],
     "taxonomy-auto-undo": [("POST", TRIAGERS)],
     "reports": [("GET", SUPERVISORS)],
     **{f"reports-{slug}": [("GET", SUPERVISORS)] for slug in REPORT_SLUGS},
@@ -150,7 +147,11 @@ def objects(categories: Any, admin_user: Any) -> dict[str, Any]:
     )
     event = OutboxEvent.objects.create(event_id="evt_x", type="ticket.triaged", payload={})
     delivery = Delivery.objects.create(event=event, endpoint=endpoint)
+    account = make_user("someone", "agent")
+    token = api_token_issue(actor=None, user_id=account.pk, name="matrix").token
     return {
+        "account": account,
+        "token": token,
         "pk": categories["transfers"].pk,
         "ticket_id": ticket.pk,
         "run_id": 1,
@@ -173,7 +174,15 @@ def _path(name: str, objects: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {}
     if "<int:pk>" in route:
         kwargs["pk"] = (
-            objects["rule"].pk if "rules/" in route else objects["split"].pk if "splits/" in route else objects["pk"]
+            objects["rule"].pk
+            if "rules/" in route
+            else objects["split"].pk
+            if "splits/" in route
+            else objects["account"].pk
+            if "users/" in route
+            else objects["token"].pk
+            if "tokens/" in route
+            else objects["pk"]
         )
     for key in ("ticket_id", "run_id", "number", "check_id", "mailbox_id", "helpdesk_id", "endpoint_id", "delivery_id"):
         if f"<int:{key}>" in route or f"<segment:{key}>" in route:

@@ -82,9 +82,43 @@ def test_splitting_a_suggested_category_moves_waiting_tickets_and_stops_offering
     split.category_split(actor=admin_user, source_id=closed.pk, version=closed.version, new_names=["One", "Two"])
 
     after = Prediction.objects.get(ticket=ticket, is_live=True)
-    assert after.suggested.is_active and after.suggested.slug == before.alternatives[0]["category"]
+    # The split's new categories are offered first (the model cannot know them yet), then its own next choices.
+    offered_slugs = [after.suggested.slug] + [a["category"] for a in after.alternatives]
+    assert set(offered_slugs[:2]) == {"one", "two"} and offered_slugs[2] == before.alternatives[0]["category"]
     assert after.needs_human and after.abstain_reason == "retired"
     assert Prediction.objects.get(ticket=offered, is_live=True).alternatives == []
+
+
+def test_waiting_tickets_of_a_split_category_are_offered_its_new_categories_by_text_similarity(
+    admin_user: Any, agent: Any, live_model: Any, categories: Any
+) -> None:
+    delivery = categories["card-delivery"]
+    waiting = [
+        services.ticket_ingest(
+            subject="Card sent to old address", body="I moved house, was my new card sent to my old address?"
+        ),
+        services.ticket_ingest(
+            subject="Still waiting for card", body="I ordered a new card 10 days ago and it has not arrived."
+        ),
+    ]
+    assert all(r.prediction.suggested == delivery for r in waiting)
+
+    split.category_split(
+        actor=admin_user,
+        source_id=delivery.pk,
+        version=delivery.version,
+        new_names=["Card delivered to the wrong address", "Card not arrived yet"],
+    )
+
+    moved, late = (Prediction.objects.get(ticket=r.ticket, is_live=True) for r in waiting)
+    assert moved.suggested.name == "Card delivered to the wrong address"
+    assert late.suggested.name == "Card not arrived yet"
+    for p in (moved, late):
+        assert p.needs_human and p.abstain_reason == "retired" and p.reasons == []
+        assert p.alternatives[0]["category"] in {"card-delivered-to-the-wrong-address", "card-not-arrived-yet"}
+        assert p.confidence > 0.5  # a guess between two, not one choice under 1 %
+    row = client_for(agent).get(f"/api/tickets/{waiting[0].ticket.pk}/").json()["suggestion"]
+    assert row["category"] == "card-delivered-to-the-wrong-address" and row["needs_human_reason"] == "retired"
 
 
 def test_a_waiting_ticket_with_no_active_choice_left_waits_without_a_suggestion(

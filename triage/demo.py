@@ -22,276 +22,351 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "close-account": ("Close account", "The customer wants to close an account or cancel a product."),
 }
 
-_SUBJECTS: dict[str, list[str]] = {
+# Each message template with the subjects a customer would write above it: a subject
+# never contradicts its body ("Card stolen" above "I left my card in a taxi").
+_MESSAGES: dict[str, list[tuple[str, list[str]]]] = {
     "lost-or-stolen-card": [
-        "Lost my card",
-        "Card stolen",
-        "URGENT: wallet stolen",
-        "Can't find my debit card",
-        "Please block my card",
-        "card lost abroad",
-        "Bag snatched with my cards",
-        "Need to freeze card",
+        (
+            "I think I lost my card on the {place} this morning, please block it before someone uses it.",
+            ["Lost my card", "Please block my card", "Need to freeze card"],
+        ),
+        (
+            "My wallet was stolen in {city} last night with my debit card inside. What do I do now?",
+            ["Card stolen", "URGENT: wallet stolen", "Wallet stolen with my card"],
+        ),
+        (
+            "I can't find my card anywhere. Can you freeze it and send me a new one?",
+            ["Can't find my debit card", "Need to freeze card", "Lost my card"],
+        ),
+        (
+            "Someone took my bag at the {place}, the card was in it. Please cancel it right away.",
+            ["Bag snatched with my cards", "Card stolen"],
+        ),
+        ("lost my card while travelling in {city}, need it blocked asap", ["card lost abroad", "Lost my card"]),
+        (
+            "I left my card in a taxi. I want to report it lost and get a replacement.",
+            ["Lost my card", "Left my card in a taxi"],
+        ),
+        (
+            "My phone and card were stolen. I'm worried they'll use the card, please stop it.",
+            ["Card stolen", "Phone and card stolen"],
+        ),
+        (
+            "I dropped my card somewhere between home and the {place}. Is it possible to lock it?",
+            ["Lost my card", "Need to freeze card", "Can I lock my card?"],
+        ),
     ],
     "suspected-fraud": [
-        "Transactions I didn't make",
-        "Fraud on my account",
-        "Unknown payment",
-        "Suspicious email from the bank?",
-        "Someone used my card online",
-        "Possible scam",
-        "Money taken without permission",
-        "Unauthorised direct debit",
+        (
+            "There are {n} payments to {merchant} on my statement that I never made. Total {amount}.",
+            ["Transactions I didn't make", "Unknown payment", "Fraud on my account"],
+        ),
+        (
+            "I got a text saying my account was suspended and asking for my PIN. Was that really you?",
+            ["Suspicious text from the bank?", "Possible scam"],
+        ),
+        (
+            "Someone bought things online with my card, I still have the card with me. {amount} gone.",
+            ["Someone used my card online", "Fraud on my account"],
+        ),
+        (
+            "There's a direct debit from a company I've never heard of taking {amount} every month.",
+            ["Unauthorised direct debit", "Unknown payment"],
+        ),
+        (
+            "I received a call from someone claiming to be the bank asking me to move my money. Is this a scam?",
+            ["Possible scam", "Suspicious call"],
+        ),
+        (
+            "My account shows a payment of {amount} in {city} but I have never been there.",
+            ["Unknown payment", "Transactions I didn't make"],
+        ),
+        (
+            "I clicked a link in an email that looked like yours and entered my details. "
+            "Now there are strange transactions.",
+            ["Suspicious email from the bank?", "Fraud on my account"],
+        ),
+        (
+            "money missing from my account, I didnt authorise any of it",
+            ["Money taken without permission", "Fraud on my account"],
+        ),
     ],
     "card-delivery": [
-        "Card hasn't arrived",
-        "Where is my new card?",
-        "Replacement card delivery",
-        "Card delivery status",
-        "Still waiting for card",
-        "Card sent to old address",
-        "Tracking my card",
-        "New card not received",
+        (
+            "I ordered a new card {days} days ago and it still hasn't arrived. Can you check?",
+            ["Card hasn't arrived", "New card not received", "Card delivery status"],
+        ),
+        (
+            "My replacement card should have come last week. Where is it?",
+            ["Where is my new card?", "Replacement card delivery"],
+        ),
+        (
+            "I moved house, was my new card sent to my old address? I need it sent to the new one.",
+            ["Card sent to old address", "Card delivery address"],
+        ),
+        (
+            "How long does card delivery usually take? It's been {days} days.",
+            ["Card delivery status", "Still waiting for card"],
+        ),
+        ("Is there a way to track the card you posted to me?", ["Tracking my card", "Card delivery status"]),
+        (
+            "The card I was promised has not been delivered yet, I have bills to pay.",
+            ["New card not received", "Still waiting for card"],
+        ),
+        ("still no card after {days} days. please send another one", ["Still waiting for card", "Card hasn't arrived"]),
     ],
     "card-declined": [
-        "Card declined",
-        "Payment refused",
-        "Card not working",
-        "Declined at the shop",
-        "Online payment failed",
-        "Contactless not working",
-        "Why was my card rejected?",
-        "Card keeps getting declined",
+        (
+            "My card was declined at {merchant} today even though I have money in my account.",
+            ["Card declined", "Payment refused", "Card keeps getting declined"],
+        ),
+        (
+            "I tried to pay {amount} online and the payment keeps failing.",
+            ["Online payment failed", "Payment refused"],
+        ),
+        (
+            "Contactless doesn't work anymore, I have to insert the card every time.",
+            ["Contactless not working", "Card not working"],
+        ),
+        (
+            "My card got rejected abroad in {city}. Is it blocked for foreign payments?",
+            ["Why was my card rejected?", "Card declined abroad"],
+        ),
+        (
+            "Every time I use my card at the petrol station it says declined.",
+            ["Card keeps getting declined", "Card declined"],
+        ),
+        (
+            "Why is my card not working? I get an error at every shop.",
+            ["Card not working", "Declined at the shop"],
+        ),
+        (
+            "payment declined at {merchant} twice, so embarassing, what's wrong",
+            ["Declined at the shop", "Card declined"],
+        ),
     ],
     "transfers": [
-        "Transfer not received",
-        "Missing transfer",
-        "Sent money to wrong account",
-        "Transfer pending for days",
-        "International transfer delay",
-        "Salary not arrived",
-        "Payment to friend not showing",
-        "Cancel a transfer",
+        (
+            "I sent {amount} to my landlord {days} days ago and he still hasn't received it.",
+            ["Transfer not received", "Missing transfer"],
+        ),
+        (
+            "My salary was supposed to arrive on Friday but it's not in my account.",
+            ["Salary not arrived", "Missing transfer"],
+        ),
+        (
+            "I made a transfer to the wrong account number. Can you get the money back?",
+            ["Sent money to wrong account"],
+        ),
+        (
+            "The international transfer to {city} has been pending for {days} days.",
+            ["International transfer delay", "Transfer pending for days"],
+        ),
+        (
+            "How long does a transfer to another bank take? I sent {amount} yesterday.",
+            ["Transfer pending", "How long do transfers take?"],
+        ),
+        ("I need to cancel a transfer I made by mistake this morning.", ["Cancel a transfer"]),
+        (
+            "transfer to my friend shows as completed but she didnt get anything",
+            ["Payment to friend not showing", "Transfer not received"],
+        ),
     ],
     "fees-and-charges": [
-        "Unexpected fee",
-        "Why was I charged?",
-        "Monthly fee question",
-        "Exchange rate charge",
-        "Overdraft interest",
-        "Fee for cash withdrawal",
-        "Charges on statement",
-        "Account maintenance fee",
+        (
+            "I was charged a fee of {amount} and I don't understand what it is for.",
+            ["Unexpected fee", "Why was I charged?"],
+        ),
+        (
+            "Why do I pay a monthly fee on my current account? It used to be free.",
+            ["Monthly fee question", "Account maintenance fee"],
+        ),
+        (
+            "The exchange rate you used for my purchase in {city} was much worse than expected.",
+            ["Exchange rate charge"],
+        ),
+        (
+            "I see overdraft interest on my statement but I thought I had an interest-free buffer.",
+            ["Overdraft interest", "Charges on statement"],
+        ),
+        (
+            "Is there a fee for withdrawing cash abroad? I was charged {amount}.",
+            ["Fee for cash withdrawal", "Unexpected fee"],
+        ),
+        ("Can you explain the charges on my last statement please?", ["Charges on statement", "Why was I charged?"]),
     ],
     "disputes-and-refunds": [
-        "Refund not received",
-        "Charged twice",
-        "Dispute a payment",
-        "Merchant won't refund",
-        "Chargeback request",
-        "Wrong amount charged",
-        "Cancelled order still charged",
-        "Subscription charged after cancelling",
+        (
+            "{merchant} said they refunded {amount} {days} days ago but I don't see it.",
+            ["Refund not received"],
+        ),
+        ("I was charged twice for the same purchase at {merchant}.", ["Charged twice", "Dispute a payment"]),
+        (
+            "I returned the item but the shop refuses to refund me. Can you dispute the payment?",
+            ["Merchant won't refund", "Dispute a payment"],
+        ),
+        (
+            "I cancelled my subscription but they charged me {amount} again.",
+            ["Subscription charged after cancelling", "Cancelled order still charged"],
+        ),
+        (
+            "The amount charged by {merchant} is different from what I agreed to pay.",
+            ["Wrong amount charged", "Dispute a payment"],
+        ),
+        ("I want to raise a chargeback for an order that never arrived.", ["Chargeback request", "Dispute a payment"]),
+        ("double charge from {merchant}, please sort it out", ["Charged twice"]),
     ],
     "account-access": [
-        "Can't log in",
-        "Locked out of app",
-        "Forgot password",
-        "PIN blocked",
-        "App keeps crashing",
-        "Verification code not arriving",
-        "Reset my online banking",
-        "Account locked",
+        (
+            "I can't log in to the app, it says my password is wrong but I just reset it.",
+            ["Can't log in", "Locked out of app"],
+        ),
+        ("My PIN is blocked after too many attempts. How do I unblock it?", ["PIN blocked"]),
+        (
+            "The verification code never arrives on my phone so I can't sign in.",
+            ["Verification code not arriving", "Can't log in"],
+        ),
+        ("The app crashes every time I open it since the last update.", ["App keeps crashing"]),
+        (
+            "My online banking is locked. I need access today to pay a bill.",
+            ["Account locked", "Reset my online banking"],
+        ),
+        ("I forgot my password and the reset link has expired.", ["Forgot password", "Reset my online banking"]),
+        ("cant login, app just spins forever", ["Can't log in", "App not loading"]),
     ],
     "new-products": [
-        "Personal loan enquiry",
-        "Savings account options",
-        "Apply for a credit card",
-        "Mortgage question",
-        "Upgrade to premium",
-        "Joint account",
-        "Business account",
-        "Interest rates on savings",
+        (
+            "I'd like to know more about your personal loans. Could I borrow {amount}?",
+            ["Personal loan enquiry"],
+        ),
+        (
+            "What savings accounts do you offer and what are the interest rates?",
+            ["Savings account options", "Interest rates on savings"],
+        ),
+        ("I want to apply for a credit card. What are the requirements?", ["Apply for a credit card"]),
+        ("We are buying a house and would like to talk about a mortgage.", ["Mortgage question"]),
+        ("What do I get with the premium plan and how much does it cost?", ["Upgrade to premium"]),
+        ("Can I open a joint account with my partner?", ["Joint account"]),
+        ("I'm starting a business in {city}. Do you have business accounts?", ["Business account"]),
     ],
     "personal-details": [
-        "Change of address",
-        "Update phone number",
-        "Name change after marriage",
-        "Update my email",
-        "Verify my identity",
-        "Wrong date of birth on file",
-        "Moving house",
-        "Update personal details",
+        ("I moved to {city}, please update my address.", ["Change of address", "Moving house"]),
+        ("I have a new phone number and need to update it on my account.", ["Update phone number"]),
+        ("I got married and changed my name. What documents do you need?", ["Name change after marriage"]),
+        ("My date of birth is wrong in my profile.", ["Wrong date of birth on file", "Update personal details"]),
+        ("You asked me to verify my identity. Which documents can I upload?", ["Verify my identity"]),
+        ("How do I change the email address on my account?", ["Update my email", "Update personal details"]),
     ],
     "cash-and-atm": [
-        "ATM didn't give cash",
-        "ATM kept my card",
-        "Cash withdrawal problem",
-        "Deposit not showing",
-        "ATM charged but no money",
-        "Withdrawal limit",
-        "Where can I deposit cash?",
-        "ATM swallowed card",
+        (
+            "The ATM at the {place} didn't give me my cash but my account was debited {amount}.",
+            ["ATM didn't give cash", "ATM charged but no money"],
+        ),
+        (
+            "The machine kept my card after I entered my PIN. What happens now?",
+            ["ATM kept my card", "ATM swallowed card"],
+        ),
+        (
+            "I deposited cash at a branch in {city} but it's not showing in my balance.",
+            ["Deposit not showing"],
+        ),
+        ("What is my daily cash withdrawal limit?", ["Withdrawal limit"]),
+        (
+            "I tried to withdraw {amount} and the ATM said transaction failed, but money was taken.",
+            ["Cash withdrawal problem", "ATM charged but no money"],
+        ),
+        ("atm ate my card at the {place}, can i get it back?", ["ATM swallowed card", "ATM kept my card"]),
     ],
     "close-account": [
-        "Close my account",
-        "Cancel account",
-        "I want to leave",
-        "Account closure",
-        "Close savings account",
-        "Cancel credit card",
-        "Stop using your bank",
-        "How do I close my account",
-    ],
-}
-
-_BODIES: dict[str, list[str]] = {
-    "lost-or-stolen-card": [
-        "I think I lost my card on the {place} this morning, please block it before someone uses it.",
-        "My wallet was stolen in {city} last night with my debit card inside. What do I do now?",
-        "I can't find my card anywhere. Can you freeze it and send me a new one?",
-        "Someone took my bag at the {place}, the card was in it. Please cancel it right away.",
-        "lost my card while travelling in {city}, need it blocked asap",
-        "I left my card in a taxi. I want to report it lost and get a replacement.",
-        "My phone and card were stolen. I'm worried they'll use the card, please stop it.",
-        "I dropped my card somewhere between home and the {place}. Is it possible to lock it?",
-    ],
-    "suspected-fraud": [
-        "There are {n} payments to {merchant} on my statement that I never made. Total {amount}.",
-        "I got a text saying my account was suspended and asking for my PIN. Was that really you?",
-        "Someone bought things online with my card, I still have the card with me. {amount} gone.",
-        "There's a direct debit from a company I've never heard of taking {amount} every month.",
-        "I received a call from someone claiming to be the bank asking me to move my money. Is this a scam?",
-        "My account shows a payment of {amount} in {city} but I have never been there.",
-        "I clicked a link in an email that looked like yours and entered my details. "
-        "Now there are strange transactions.",
-        "money missing from my account, I didnt authorise any of it",
-    ],
-    "card-delivery": [
-        "I ordered a new card {days} days ago and it still hasn't arrived. Can you check?",
-        "My replacement card should have come last week. Where is it?",
-        "I moved house, was my new card sent to my old address? I need it sent to the new one.",
-        "How long does card delivery usually take? It's been {days} days.",
-        "Is there a way to track the card you posted to me?",
-        "The card I was promised has not been delivered yet, I have bills to pay.",
-        "still no card after {days} days. please send another one",
-    ],
-    "card-declined": [
-        "My card was declined at {merchant} today even though I have money in my account.",
-        "I tried to pay {amount} online and the payment keeps failing.",
-        "Contactless doesn't work anymore, I have to insert the card every time.",
-        "My card got rejected abroad in {city}. Is it blocked for foreign payments?",
-        "Every time I use my card at the petrol station it says declined.",
-        "Why is my card not working? I get an error at every shop.",
-        "payment declined at {merchant} twice, so embarassing, what's wrong",
-    ],
-    "transfers": [
-        "I sent {amount} to my landlord {days} days ago and he still hasn't received it.",
-        "My salary was supposed to arrive on Friday but it's not in my account.",
-        "I made a transfer to the wrong account number. Can you get the money back?",
-        "The international transfer to {city} has been pending for {days} days.",
-        "How long does a transfer to another bank take? I sent {amount} yesterday.",
-        "I need to cancel a transfer I made by mistake this morning.",
-        "transfer to my friend shows as completed but she didnt get anything",
-    ],
-    "fees-and-charges": [
-        "I was charged a fee of {amount} and I don't understand what it is for.",
-        "Why do I pay a monthly fee on my current account? It used to be free.",
-        "The exchange rate you used for my purchase in {city} was much worse than expected.",
-        "I see overdraft interest on my statement but I thought I had an interest-free buffer.",
-        "Is there a fee for withdrawing cash abroad? I was charged {amount}.",
-        "Can you explain the charges on my last statement please?",
-    ],
-    "disputes-and-refunds": [
-        "{merchant} said they refunded {amount} {days} days ago but I don't see it.",
-        "I was charged twice for the same purchase at {merchant}.",
-        "I returned the item but the shop refuses to refund me. Can you dispute the payment?",
-        "I cancelled my subscription but they charged me {amount} again.",
-        "The amount charged by {merchant} is different from what I agreed to pay.",
-        "I want to raise a chargeback for an order that never arrived.",
-        "double charge from {merchant}, please sort it out",
-    ],
-    "account-access": [
-        "I can't log in to the app, it says my password is wrong but I just reset it.",
-        "My PIN is blocked after too many attempts. How do I unblock it?",
-        "The verification code never arrives on my phone so I can't sign in.",
-        "The app crashes every time I open it since the last update.",
-        "My online banking is locked. I need access today to pay a bill.",
-        "I forgot my password and the reset link has expired.",
-        "cant login, app just spins forever",
-    ],
-    "new-products": [
-        "I'd like to know more about your personal loans. Could I borrow {amount}?",
-        "What savings accounts do you offer and what are the interest rates?",
-        "I want to apply for a credit card. What are the requirements?",
-        "We are buying a house and would like to talk about a mortgage.",
-        "What do I get with the premium plan and how much does it cost?",
-        "Can I open a joint account with my partner?",
-        "I'm starting a business in {city}. Do you have business accounts?",
-    ],
-    "personal-details": [
-        "I moved to {city}, please update my address.",
-        "I have a new phone number and need to update it on my account.",
-        "I got married and changed my name. What documents do you need?",
-        "My date of birth is wrong in my profile.",
-        "You asked me to verify my identity. Which documents can I upload?",
-        "How do I change the email address on my account?",
-    ],
-    "cash-and-atm": [
-        "The ATM at the {place} didn't give me my cash but my account was debited {amount}.",
-        "The machine kept my card after I entered my PIN. What happens now?",
-        "I deposited cash at a branch in {city} but it's not showing in my balance.",
-        "What is my daily cash withdrawal limit?",
-        "I tried to withdraw {amount} and the ATM said transaction failed, but money was taken.",
-        "atm ate my card at the {place}, can i get it back?",
-    ],
-    "close-account": [
-        "I would like to close my current account and move my money elsewhere.",
-        "Please cancel my credit card, I don't use it anymore.",
-        "How do I close my savings account and transfer the balance?",
-        "I'm moving abroad and want to close all my accounts with you.",
-        "I'm unhappy with the service and want to close my account.",
+        (
+            "I would like to close my current account and move my money elsewhere.",
+            ["Close my account", "Account closure"],
+        ),
+        ("Please cancel my credit card, I don't use it anymore.", ["Cancel credit card"]),
+        ("How do I close my savings account and transfer the balance?", ["Close savings account"]),
+        ("I'm moving abroad and want to close all my accounts with you.", ["Close my account", "Account closure"]),
+        ("I'm unhappy with the service and want to close my account.", ["I want to leave", "Close my account"]),
     ],
 }
 
 # Tickets that mention two topics. Agents disagree on these in real life, so the
 # label is the first topic three times out of four and the second otherwise.
+# Each has subjects either topic's customer could write above it (none contradicting it):
+# the subject does not settle which topic the agent will pick.
 _AMBIGUOUS = [
     (
         "lost-or-stolen-card",
         "suspected-fraud",
         "My card was stolen and now I see a payment of {amount} to {merchant} I didn't make.",
+        ["Card stolen", "URGENT: wallet stolen", "Transactions I didn't make", "Unknown payment"],
     ),
     (
         "suspected-fraud",
         "lost-or-stolen-card",
         "I still have my card but someone spent {amount} with it. Should I block the card?",
+        ["Someone used my card online", "Fraud on my account", "Please block my card", "Need to freeze card"],
     ),
-    ("card-declined", "card-delivery", "My new card arrived but it's declined everywhere."),
+    (
+        "card-declined",
+        "card-delivery",
+        "My new card arrived but it's declined everywhere.",
+        ["Card declined", "Card not working", "Replacement card delivery"],
+    ),
     (
         "card-delivery",
         "card-declined",
         "My card was declined so I ordered a new one, it's been {days} days and nothing came.",
+        ["Still waiting for card", "Where is my new card?", "Card declined"],
     ),
-    ("disputes-and-refunds", "fees-and-charges", "I was charged a fee twice by {merchant} and want my money back."),
-    ("fees-and-charges", "transfers", "Why was I charged {amount} for a transfer to {city}?"),
-    ("cash-and-atm", "fees-and-charges", "The ATM charged me a fee and didn't give me the money."),
-    ("account-access", "suspected-fraud", "I was locked out of the app after a suspicious login alert."),
+    (
+        "disputes-and-refunds",
+        "fees-and-charges",
+        "I was charged a fee twice by {merchant} and want my money back.",
+        ["Charged twice", "Dispute a payment", "Unexpected fee", "Why was I charged?"],
+    ),
+    (
+        "fees-and-charges",
+        "transfers",
+        "Why was I charged {amount} for a transfer to {city}?",
+        ["Why was I charged?", "Unexpected fee", "International transfer delay"],
+    ),
+    (
+        "cash-and-atm",
+        "fees-and-charges",
+        "The ATM charged me a fee and didn't give me the money.",
+        ["ATM didn't give cash", "ATM charged but no money", "Fee for cash withdrawal", "Unexpected fee"],
+    ),
+    (
+        "account-access",
+        "suspected-fraud",
+        "I was locked out of the app after a suspicious login alert.",
+        ["Locked out of app", "Account locked", "Possible scam"],
+    ),
     (
         "transfers",
         "disputes-and-refunds",
         "I paid {merchant} {amount} by bank transfer and they say they never got it.",
+        ["Transfer not received", "Missing transfer", "Dispute a payment"],
     ),
-    ("close-account", "fees-and-charges", "Your fees are too high, I'm thinking of closing my account."),
+    (
+        "close-account",
+        "fees-and-charges",
+        "Your fees are too high, I'm thinking of closing my account.",
+        ["Close my account", "I want to leave", "Monthly fee question", "Account maintenance fee"],
+    ),
 ]
 
 # Vague messages: the text alone does not settle the category.
 _VAGUE = [
-    (["card-declined", "card-delivery", "lost-or-stolen-card"], "I have a problem with my card."),
-    (["transfers", "disputes-and-refunds", "suspected-fraud"], "There's a problem with a payment, please call me."),
-    (["account-access", "personal-details"], "I need help with my account."),
-    (["fees-and-charges", "disputes-and-refunds"], "Something is wrong with my statement."),
-    (["card-declined", "cash-and-atm"], "my card isnt working properly"),
+    (["card-declined", "card-delivery", "lost-or-stolen-card"], "I have a problem with my card.", ["Card problem"]),
+    (
+        ["transfers", "disputes-and-refunds", "suspected-fraud"],
+        "There's a problem with a payment, please call me.",
+        ["Payment problem", "Please call me"],
+    ),
+    (["account-access", "personal-details"], "I need help with my account.", ["Help with my account"]),
+    (["fees-and-charges", "disputes-and-refunds"], "Something is wrong with my statement.", ["Statement question"]),
+    (["card-declined", "cash-and-atm"], "my card isnt working properly", ["card problem"]),
 ]
 
 _OPENERS = ["", "", "", "Hi, ", "Hello, ", "Good morning. ", "Hi there! ", "Dear team, ", "hey "]
@@ -356,30 +431,32 @@ def _fill(template: str, rng: random.Random) -> str:
     )
 
 
-def generate(count: int, seed: int | None = None) -> list[DemoTicket]:
-    """`count` tickets with labels, varied and sometimes ambiguous or misspelled."""
+def generate(count: int, seed: int | None = None, weights: dict[str, float] | None = None) -> list[DemoTicket]:
+    """`count` tickets with labels, varied and sometimes ambiguous or misspelled. `weights`
+    overrides how common each category is (the demo month's outage week)."""
     rng = random.Random(seed)
-    slugs = list(_WEIGHTS)
-    weights = [_WEIGHTS[s] for s in slugs]
+    mix = {**_WEIGHTS, **(weights or {})}
+    slugs = list(mix)
     tickets = []
     for _ in range(count):
         roll = rng.random()
         if roll < 0.08:
-            first, second, core = rng.choice(_AMBIGUOUS)
+            first, second, core, subjects = rng.choice(_AMBIGUOUS)
             category = first if rng.random() < 0.75 else second
-            topic = rng.choice([first, second])
         elif roll < 0.11:
-            choices, core = rng.choice(_VAGUE)
+            choices, core, subjects = rng.choice(_VAGUE)
             category = rng.choice(choices)
-            topic = rng.choice(choices)
         else:
-            category = rng.choices(slugs, weights)[0]
-            core = rng.choice(_BODIES[category])
-            topic = category
+            category = rng.choices(slugs, [mix[s] for s in slugs])[0]
+            core, subjects = rng.choice(_MESSAGES[category])
         body = _fill(rng.choice(_OPENERS) + core + rng.choice(_CLOSERS), rng)
-        if roll >= 0.11 and rng.random() < 0.3:  # a second sentence from the same topic adds variety
-            body += " " + _fill(rng.choice(_BODIES[category]), rng)
-        subject = rng.choice(_SUBJECTS[topic]) if rng.random() < 0.8 else ""
+        subject = rng.choice(subjects) if rng.random() < 0.8 else ""
+        if roll >= 0.11 and rng.random() < 0.3:
+            # A second sentence adds variety: one a customer could write under the same subject.
+            heading = subject or subjects[0]
+            fitting = [m for m, fits in _MESSAGES[category] if m != core and heading in fits]
+            if fitting:
+                body += " " + _fill(rng.choice(fitting), rng)
         if rng.random() < 0.15:
             body = _misspell(body, rng)
         if rng.random() < 0.1:

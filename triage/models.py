@@ -308,11 +308,15 @@ class Prediction(models.Model):
         "triage.RoutingRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
     )
     rule_name = models.CharField(max_length=120, blank=True)
+    # The ticket's text the rule's pattern matched (cut to its first 200 characters).
+    rule_matched = models.CharField(max_length=200, blank=True, default="")
     suggested = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
     confidence = models.FloatField()
-    # [{"category": slug, "confidence": p}, ...] best first, excluding `suggested`.
+    # [{"category": slug, "confidence": p}, ...] best first, excluding `suggested`;
+    # under a rule, the model's own ranking of the other categories.
     alternatives = models.JSONField(default=list)
-    # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`.
+    # [{"term": word, "weight": w}, ...] the words that weighed most for `suggested`
+    # (under a rule, the model's when it chose the rule's category too).
     reasons = models.JSONField(default=list)
 
     class AbstainReason(models.TextChoices):
@@ -401,6 +405,8 @@ class Decision(models.Model):
 # The taxonomy's own tables (queues, routing rules, the change history, splits).
 # The reports' tables (decision facts, training references, quality checks).
 # The integrations' tables (mailboxes, helpdesks, conversations, the outbox).
+# API tokens (only their digests).
+from triage.accounts.models import ApiToken  # noqa: E402, F401
 from triage.integrations.models import (  # noqa: E402, F401
     Delivery,
     DeliveryAttempt,

@@ -218,7 +218,12 @@ def _suggestion(p: Prediction | None, names: dict[str, str]) -> SafeString:
 
 def _reasons(p: Prediction) -> SafeString | str:
     if p.rule_name:
-        return format_html('  <p class="reasons rule-source">Suggested by rule: {}</p>\n', p.rule_name)
+        matched = format_html(": matched “{}”", p.rule_matched) if p.rule_matched else ""
+        why = format_html_join(" ", "<mark>{}</mark>", ((r["term"],) for r in p.reasons))
+        model = format_html(" · the model agrees: {}", why) if p.reasons else ""
+        return format_html(
+            '  <p class="reasons rule-source">Suggested by rule “{}”{}{}</p>\n', p.rule_name, matched, model
+        )
     if p.reasons and not p.needs_human:
         marks = format_html_join(" ", "<mark>{}</mark>", ((r["term"],) for r in p.reasons))
         return format_html('  <p class="reasons">Why: {}</p>\n', marks)

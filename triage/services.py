@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -117,8 +118,8 @@ def ticket_ingest(
         queue=queue,
     )
     # Classify outside the transaction: it is CPU work and holds no lock.
-    # Routing rules come first; the model only when no rule matches.
-    ruled = _rule_prediction(ticket)
+    # Routing rules come first; the model's ranking then gives their alternatives.
+    ruled = _rule_prediction(ticket, model)
     prediction = ruled[0] if ruled else _classify(ticket, model)
     # The blind slice: a random few are shown without a suggestion, so agents'
     # choices on them measure the model without anchoring on it.
@@ -153,18 +154,31 @@ def ticket_ingest(
     return IngestResult(ticket=ticket, prediction=prediction, created=True)
 
 
-def _rule_prediction(ticket: Ticket) -> tuple[Prediction, bool] | None:
-    """Routing rules run before the model: the first match makes the suggestion."""
-    rule = rule_match(ticket.subject, ticket.body)
-    if rule is None:
+def _rule_prediction(ticket: Ticket, model: serving.LoadedModel | None) -> tuple[Prediction, bool] | None:
+    """Routing rules run before the model: the first match makes the suggestion, with
+    what it matched; the model's other choices are its alternatives, and its reasons
+    are kept when it chose the rule's category too."""
+    found = rule_match(ticket.subject, ticket.body)
+    if found is None:
         return None
+    rule = found.rule
+    guess = _classify(ticket, model)
+    alternatives: list[dict[str, Any]] = []
+    reasons: list[dict[str, Any]] = []
+    if guess is not None:
+        ranked = [{"category": guess.suggested.slug, "confidence": round(guess.confidence, 4)}, *guess.alternatives]
+        alternatives = [a for a in ranked if a["category"] != rule.category.slug]
+        reasons = guess.reasons if guess.suggested_id == rule.category.pk and not guess.needs_human else []
     prediction = Prediction(
         ticket=ticket,
         model_version=None,
         rule_id=rule.id,
         rule_name=rule.name,
+        rule_matched=found.matched[:200],
         suggested=rule.category,
         confidence=1.0,
+        alternatives=alternatives,
+        reasons=reasons,
     )
     return prediction, rule.urgent
 

@@ -56,6 +56,27 @@
         });
       }
     });
+    // Axes that name every bar (autoSkip off) cut long names, which the tooltip shows whole.
+    Object.values(config.options.scales || {}).forEach(function (scale) {
+      if (!scale.ticks || scale.ticks.autoSkip !== false || scale.ticks.callback) return;
+      scale.ticks.callback = function (value) {
+        const label = String(this.getLabelForValue(value));
+        return label.length > 48 ? label.slice(0, 47) + "…" : label;
+      };
+    });
+    // Days on an axis read as on every page ("1 Dec 2026"), never as ISO dates.
+    const isDay = function (label) { return /^\d{4}-\d{2}-\d{2}$/.test(label); };
+    const labels = (config.data && config.data.labels) || [];
+    if (config.type !== "matrix" && config.options.indexAxis !== "y" && labels.some(isDay)) {
+      const scale = config.options.scales && config.options.scales.x;
+      const ticks = function (value) {
+        const label = this.getLabelForValue(value);
+        return isDay(label) ? window.AssistFormat.day(label) : label;
+      };
+      config.options.scales = Object.assign({}, config.options.scales, {
+        x: Object.assign({}, scale, { ticks: Object.assign({}, scale && scale.ticks, { callback: ticks }) }),
+      });
+    }
     const pct = function (v) { return (v * 100).toFixed(1) + " %"; };
     config.options.plugins.tooltip = {
       callbacks: {

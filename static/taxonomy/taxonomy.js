@@ -1,13 +1,19 @@
-// Taxonomy pages: a live preview of a proposed auto-triage threshold, "select all" in a relabel list.
+// Taxonomy pages: category colour swatches, a live preview of a proposed auto-triage
+// threshold, "select all" in a relabel list.
 (function () {
   "use strict";
+
+  // Colours come as data attributes: the pages carry no inline styles (CSP).
+  document.querySelectorAll(".swatch[data-color]").forEach((swatch) => {
+    if (/^#[0-9a-fA-F]{6}$/.test(swatch.dataset.color)) swatch.style.background = swatch.dataset.color;
+  });
 
   const form = document.getElementById("threshold-form");
   if (form) {
     const input = form.querySelector("input[name=threshold]");
     const out = document.getElementById("threshold-preview");
     let timer = null;
-    const pct = (v) => (v === null ? "—" : Math.round(v * 100) + "%");
+    const pct = (v) => (v === null ? "—" : window.AssistFormat.percent(v));
     async function preview() {
       const value = input.value.trim();
       if (!value) {

@@ -23,8 +23,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
-from rest_framework.authtoken.models import Token
 
+from triage.accounts.models import ApiToken
+from triage.accounts.tokens import api_token_touch, token_digest
 from triage.api.permissions import API_PERMISSIONS
 from triage.backends import held_permission_condition, permission_memo, permission_rows_sql
 
@@ -41,16 +42,16 @@ class _TokenQuery:
 @cache
 def _token_query() -> _TokenQuery:
     q = connection.ops.quote_name
-    token_fields = list(Token._meta.concrete_fields)  # from_db takes them in this order
+    token_fields = list(ApiToken._meta.concrete_fields)  # from_db takes them in this order
     user_fields = list(User._meta.concrete_fields)
     columns = [f.get_col("t") for f in token_fields] + [f.get_col("u") for f in user_fields]
     condition, params = held_permission_condition(API_PERMISSIONS, "t.user_id")
     select = ", ".join([f"t.{q(f.column)}" for f in token_fields] + [f"u.{q(f.column)}" for f in user_fields])
     sql = (
         f"SELECT {select}, ct.app_label, p.codename"  # noqa: S608 - names from the models; values are parameters
-        f" FROM {q(Token._meta.db_table)} t INNER JOIN {q(User._meta.db_table)} u ON u.id = t.user_id"
+        f" FROM {q(ApiToken._meta.db_table)} t INNER JOIN {q(User._meta.db_table)} u ON u.id = t.user_id"
         f" LEFT OUTER JOIN ({permission_rows_sql()}) ON {condition}"
-        " WHERE t.key = %s"
+        " WHERE t.digest = %s AND t.revoked_at IS NULL"
     )
     converters = []
     for i, column in enumerate(columns):
@@ -61,12 +62,14 @@ def _token_query() -> _TokenQuery:
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """`Authorization: Token <key>`, as DRF's, with the API's permissions loaded alongside."""
+    """`Authorization: Token <key>`, as DRF's, with the API's permissions loaded alongside;
+    the key is looked up by its digest, and a revoked token is refused."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         query = _token_query()
         with connection.cursor() as cursor:
-            cursor.execute(query.sql, [*query.params, key])
+            # Keys are stored as digests only (triage/accounts/models.py).
+            cursor.execute(query.sql, [*query.params, token_digest(key)])
             rows = cursor.fetchall()  # one per permission held, or one with none
         if not rows:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
@@ -78,8 +81,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
         user = User.from_db(connection.alias, query.user_names, first[n:-2])
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        token = Token.from_db(connection.alias, query.token_names, first[:n])
+        token = ApiToken.from_db(connection.alias, query.token_names, first[:n])
         token.user = user
+        api_token_touch(token)
         held = {f"{app_label}.{codename}" for *_, app_label, codename in rows if codename is not None}
         memo = permission_memo(user)
         for perm in API_PERMISSIONS:

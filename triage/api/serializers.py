@@ -184,11 +184,17 @@ class SuggestionOut(serializers.Serializer):
     # NULL when a routing rule made the suggestion; `source` then says "rule: <name>".
     model_version = serializers.IntegerField(source="model_version.version", default=None, allow_null=True)
     source = serializers.CharField(source="source_label")  # type: ignore[assignment]
+    # The routing rule that made the suggestion and the ticket's text it matched
+    # (null without a rule); the alternatives are then the model's other choices.
+    rule = serializers.SerializerMethodField()
+    rule_matched = serializers.SerializerMethodField()
     needs_human = serializers.BooleanField()
     # Why it needs a human: "unfamiliar" (words the model has not seen), "novel" (unlike
-    # every training ticket; models with the sentence encoder), "unsure" (low confidence)
-    # or "retired" (the model's choice was closed while the ticket waited; this is its
-    # next one); "" when it doesn't, or for suggestions stored before this field.
+    # every training ticket; models with the sentence encoder), "unsure" (low
+    # confidence) or "retired" (the suggested category was retired, split or merged
+    # away while the ticket waited; this is the next choice among the active ones, a
+    # split's new categories included); "" when it doesn't, or for suggestions stored
+    # before this field.
     needs_human_reason = serializers.ChoiceField(
         source="abstain_reason",
         choices=[("", ""), *Prediction.AbstainReason.choices],
@@ -196,6 +202,12 @@ class SuggestionOut(serializers.Serializer):
         + "; ".join(f"`{v}`: {label}" for v, label in Prediction.AbstainReason.choices)
         + "; empty when it does not.",
     )
+
+    def get_rule(self, p: Prediction) -> str | None:
+        return p.rule_name or None
+
+    def get_rule_matched(self, p: Prediction) -> str | None:
+        return p.rule_matched if p.rule_name else None
 
 
 class TicketOut(serializers.Serializer):
@@ -254,6 +266,8 @@ class TicketOut(serializers.Serializer):
                 "reasons": [{"term": str(r["term"]), "weight": float(r["weight"])} for r in p.reasons],
                 "model_version": p.model_version.version if p.model_version_id and p.model_version else None,
                 "source": p.source_label,
+                "rule": p.rule_name or None,
+                "rule_matched": p.rule_matched if p.rule_name else None,
                 "needs_human": p.needs_human,
                 "needs_human_reason": p.abstain_reason,
             },

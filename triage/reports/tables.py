@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpResponse
+
+from triage.formats import when_text
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ def cell_text(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else ""
+    if isinstance(value, date):  # a datetime too
+        return value.isoformat()
     return str(value)
 
 
@@ -108,6 +113,9 @@ def display_text(value: Any) -> str:
         return f"{value.value * 100:.1f}\u00a0%"  # no break between the number and its sign
     if isinstance(value, CategoryCell):
         return value.name
+    if isinstance(value, date):  # as every page writes a day or a moment
+        # Never split across lines in a narrow column.
+        return when_text(value, "datetime" if isinstance(value, datetime) else "date").replace(" ", "\u00a0")
     return cell_text(value)
 
 

@@ -122,7 +122,13 @@ def confusion_cell(request: HttpRequest) -> HttpResponse:
 @permission_required(CAN_VIEW_REPORTS, raise_exception=True)
 def ticket_detail(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ticket = get_object_or_404(Ticket.objects.select_related("category", "triaged_by"), pk=ticket_id)
-    return render(request, "reports/ticket.html", {"ticket": ticket, "nav": pages.NAV, **review.ticket_history(ticket)})
+    history = review.ticket_history(ticket)
+    names = dict(Category.objects.values_list("slug", "name"))
+    history["predictions"] = list(history["predictions"])
+    for p in history["predictions"]:
+        # Alternatives are stored by slug: the page names them.
+        p.named_alternatives = [(names.get(a["category"], a["category"]), a["confidence"]) for a in p.alternatives]
+    return render(request, "reports/ticket.html", {"ticket": ticket, "nav": pages.NAV, **history})
 
 
 @require_GET

@@ -31,17 +31,51 @@ class CategoryForm(forms.Form):
     queue = forms.ModelChoiceField(queryset=Queue.objects.all(), required=False, empty_label="(no queue)")
     urgent = forms.BooleanField(required=False, help_text="Urgent tickets go first and notify agents.")
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    # Shown as a checkbox once the page has warned of similar names (views._similar_names_check).
+    confirm_similar = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def ask_to_confirm(self, similar: list[str]) -> None:
+        names = ", ".join(f"“{n}”" for n in similar)
+        self.add_error(
+            "name",
+            f"Similar categories exist: {names}. Agents could not tell them apart, and tickets of one kind "
+            "would be split between them. Use the existing one, or confirm below.",
+        )
+        field = self.fields["confirm_similar"]
+        field.widget = forms.CheckboxInput()
+        field.label = "Keep this name beside the similar ones"
 
 
 class VersionForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+def parse_share(raw: str, *, field: str, what: str) -> str:
+    """A share typed as a percentage ("90", "90 %", "92.5") as the fraction the services
+    take ("0.9"); "" stays "" (none). Every share admins type is a percentage."""
+    text = raw.strip().rstrip("%").strip().replace(",", ".")
+    if not text:
+        return ""
+    try:
+        value = float(text)
+    except ValueError:
+        raise forms.ValidationError(f"Write the {what} as a percentage, e.g. 90.", code=field) from None
+    if not 0 <= value <= 100:
+        raise forms.ValidationError(f"The {what} is a percentage from 0 to 100.", code=field)
+    return f"{value / 100:.6g}"
+
+
 class ThresholdForm(forms.Form):
     threshold = forms.CharField(
-        required=False, max_length=20, help_text="From 0 to 1; empty turns auto-triage off for this category."
+        required=False,
+        max_length=20,
+        label="Threshold (%)",
+        help_text="A confidence from 0 to 100 %; empty turns auto-triage off for this category.",
     )
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def clean_threshold(self) -> str:
+        return parse_share(self.cleaned_data["threshold"], field="threshold", what="threshold")
 
 
 class MergeForm(forms.Form):
@@ -70,6 +104,11 @@ class RuleForm(forms.Form):
 
 class QueueForm(forms.Form):
     name = forms.CharField(max_length=80, label="New queue")
+
+
+class QueueEditForm(forms.Form):
+    queue = forms.IntegerField(widget=forms.HiddenInput)
+    name = forms.CharField(max_length=80, required=False)
 
 
 class PrecisionForm(forms.Form):

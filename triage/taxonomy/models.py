@@ -101,7 +101,11 @@ class TaxonomyChange(models.Model):
         RULE_EDIT = "rule_edit", "Rule edited"
         RULE_DELETE = "rule_delete", "Rule deleted"
         QUEUE_CREATE = "queue_create", "Queue created"
+        QUEUE_EDIT = "queue_edit", "Queue renamed"
+        QUEUE_DELETE = "queue_delete", "Queue deleted"
         ROLE = "role", "Role changed"
+        USER = "user", "User account"
+        TOKEN = "token", "API token"
         PRECISION = "precision", "Target precision"
         SCHEDULE = "schedule", "Nightly retrain time"
 

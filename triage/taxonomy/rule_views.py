@@ -1,4 +1,4 @@
-"""The rules page, the users page and the queue's auto-triage undo (/taxonomy/...)."""
+"""The rules page and the queue's auto-triage undo (/taxonomy/...)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from triage import services as triage_services
 from triage.models import Category, RoutingRule
-from triage.roles import CAN_MANAGE_USERS, CAN_TRIAGE
-from triage.taxonomy import rules, services, users
+from triage.roles import CAN_TRIAGE
+from triage.taxonomy import rules
 from triage.taxonomy.forms import RuleForm, VersionForm
 from triage.taxonomy.views import _attempt, admin_only
 
@@ -101,32 +101,6 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("taxonomy-rules")
     messages.error(request, " ".join(str(e) for e in form.non_field_errors()) or "Not deleted.")
     return redirect("taxonomy-rule", pk=pk)
-
-
-@require_http_methods(["GET", "POST"])
-@login_required
-@permission_required(CAN_MANAGE_USERS, raise_exception=True)
-def users_page(request: HttpRequest) -> HttpResponse:
-    error, status = "", 200
-    if request.method == "POST":
-        try:
-            user_id = int(request.POST.get("user", ""))
-        except ValueError:
-            error, status = "Choose a user.", 400
-        else:
-            try:
-                changed = users.user_role_set(actor=request.user, user_id=user_id, role=request.POST.get("role", ""))
-            except services.TaxonomyError as exc:
-                error, status = exc.message, 400
-            else:
-                messages.success(
-                    request, f"{changed.get_username()} is now {users.user_role(changed) or 'without a role'}."
-                )
-                return redirect("taxonomy-users")
-    rows = [
-        {"user": u, "role": users.user_role(u)} for u in User.objects.prefetch_related("groups").order_by("username")
-    ]
-    return render(request, "taxonomy/users.html", {"rows": rows, "roles": users.ROLES, "error": error}, status=status)
 
 
 @require_POST

@@ -8,6 +8,8 @@ order, makes the suggestion; the Prediction then says "rule: <name>".
 from __future__ import annotations
 
 import logging
+import re._constants as re_constants
+import re._parser as re_parser
 import threading
 import time
 from dataclasses import dataclass
@@ -24,9 +26,15 @@ from triage.taxonomy.changes import TaxonomyError, record
 logger = logging.getLogger(__name__)
 
 MAX_PATTERN = 300
-# A pattern that backtracks catastrophically ("(a+)+b") must not hold up ingest:
-# a search longer than this counts as no match, and is logged.
+# A pattern that backtracks catastrophically ("(a+)+b") must not hold up ingest: the
+# whole rule set gets this long per ticket; a search still running then counts as no
+# match (and the rules after it are skipped), and is logged.
 MATCH_TIMEOUT_SECONDS = 0.05
+# On save, a regex is tried on adversarial texts (`_adversarial_texts`); one search
+# longer than this refuses the pattern. Far below the ingest budget: a pattern that
+# needs milliseconds on 400 characters needs seconds on 4,000.
+SAVE_CHECK_SECONDS = 0.01
+ADVERSARIAL_LENGTH = 400
 
 
 @dataclass(frozen=True)
@@ -38,21 +46,36 @@ class CompiledRule:
     category: Category
     urgent: bool
 
-    def matches(self, subject: str, body: str) -> bool:
-        if self.field == RoutingRule.Field.SUBJECT:
-            return self._search(subject)
-        if self.field == RoutingRule.Field.BODY:
-            return self._search(body)
-        return self._search(subject) or self._search(body)
+    def matches(self, subject: str, body: str, deadline: float | None = None) -> bool:
+        return self.match(subject, body, deadline) is not None
 
-    def _search(self, text: str) -> bool:
+    def match(self, subject: str, body: str, deadline: float | None = None) -> str | None:
+        """The text the rule matched in this ticket, or None. `deadline` (a
+        time.monotonic() value) bounds the search; past it, no match."""
+        deadline = time.monotonic() + MATCH_TIMEOUT_SECONDS if deadline is None else deadline
+        if self.field in (RoutingRule.Field.SUBJECT, RoutingRule.Field.ANY):
+            found = self._search(subject, deadline)
+            if found is not None or self.field == RoutingRule.Field.SUBJECT:
+                return found
+        return self._search(body, deadline)
+
+    def _search(self, text: str, deadline: float) -> str | None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuleBudgetSpent(self.name)
         try:
-            return self.regex.search(text, timeout=MATCH_TIMEOUT_SECONDS) is not None
+            found = self.regex.search(text, timeout=left)
         except TimeoutError:
-            logger.warning(
-                "routing rule %r took over %ss on a ticket: treated as no match", self.name, MATCH_TIMEOUT_SECONDS
-            )
-            return False
+            raise RuleBudgetSpent(self.name) from None
+        return None if found is None else found.group(0)
+
+
+class RuleBudgetSpent(Exception):
+    """The ticket's time for routing rules ran out during this rule's search."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
 
 
 def compile_pattern(kind: str, pattern: str) -> Any:
@@ -72,6 +95,72 @@ def compile_pattern(kind: str, pattern: str) -> Any:
     if regex.search("") is not None:
         raise TaxonomyError("pattern", "This regex matches every ticket (it matches empty text).")
     return regex
+
+
+def check_backtracking(regex: Any, pattern: str) -> None:
+    """Refuse a regex that backtracks catastrophically: it is tried on texts built to
+    make nested quantifiers like `(a+)+$` explode, and must answer each quickly."""
+    for text in _adversarial_texts(pattern):
+        try:
+            regex.search(text, timeout=SAVE_CHECK_SECONDS)
+        except TimeoutError:
+            sample = text[:12] + "…" + text[-3:]
+            raise TaxonomyError(
+                "pattern",
+                f"This regex backtracks catastrophically: on a {len(text)}-character text like “{sample}” it "
+                f"took over {SAVE_CHECK_SECONDS * 1000:g} ms, and longer texts take exponentially longer. "
+                "Avoid nested quantifiers such as (a+)+ or (\\w+\\s?)*: quantify the inner part only.",
+            ) from None
+
+
+def _adversarial_texts(pattern: str) -> list[str]:
+    """Runs of each character the pattern repeats (or of a word character, a space and
+    a digit when it names classes), followed by one that breaks the match: where a
+    nested quantifier tries every way to split the run."""
+    runs = {"a", " ", "0", "a ", "ab"}
+    try:
+        parsed = re_parser.parse(pattern)
+    except re_constants.error:  # the `regex` module accepts syntax `re` does not
+        parsed = None
+    if parsed is not None:
+        runs |= _repeated_literals(parsed)
+    texts = []
+    for run in sorted(runs):
+        body = (run * (ADVERSARIAL_LENGTH // len(run) + 1))[:ADVERSARIAL_LENGTH]
+        texts += [body + "!", "!" + body + "\x00"]
+    return texts
+
+
+def _repeated_literals(parsed: Any) -> set[str]:
+    """The literal text inside each repeat of a parsed pattern ("a" in `(a+)+`, "ab" in `(ab)*`)."""
+    found: set[str] = set()
+    for op, arg in parsed:
+        if op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+            inner = arg[2]
+            chars = "".join(chr(a) for o, a in _flat(inner) if o == re_constants.LITERAL)
+            if chars:
+                found.add(chars[:8])
+            found |= _repeated_literals(inner)
+        elif op == re_constants.SUBPATTERN:
+            found |= _repeated_literals(arg[-1])
+        elif op == re_constants.BRANCH:
+            for branch in arg[1]:
+                found |= _repeated_literals(branch)
+    return found
+
+
+def _flat(parsed: Any) -> list[tuple[Any, Any]]:
+    items: list[tuple[Any, Any]] = []
+    for op, arg in parsed:
+        if op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+            items += _flat(arg[2])
+        elif op == re_constants.SUBPATTERN:
+            items += _flat(arg[-1])
+        elif op == re_constants.BRANCH:
+            items += _flat(arg[1][0])  # one way through: the text the others compete for
+        else:
+            items.append((op, arg))
+    return items
 
 
 class _Cache:
@@ -115,11 +204,28 @@ def _load() -> list[CompiledRule]:
     return compiled
 
 
-def rule_match(subject: str, body: str) -> CompiledRule | None:
-    """The first active rule that matches this ticket, or None."""
+@dataclass(frozen=True)
+class RuleMatch:
+    rule: CompiledRule
+    matched: str  # the ticket's text the pattern matched
+
+
+def rule_match(subject: str, body: str) -> RuleMatch | None:
+    """The first active rule that matches this ticket, or None. All the rules together
+    get MATCH_TIMEOUT_SECONDS per ticket; when that runs out, no rule matched."""
+    deadline = time.monotonic() + MATCH_TIMEOUT_SECONDS
     for rule in active_rules():
-        if rule.matches(subject, body):
-            return rule
+        try:
+            matched = rule.match(subject, body, deadline)
+        except RuleBudgetSpent as spent:
+            logger.warning(
+                "routing rules took over %ss on a ticket (stopped in rule %r): treated as no match",
+                MATCH_TIMEOUT_SECONDS,
+                spent.rule,
+            )
+            return None
+        if matched is not None:
+            return RuleMatch(rule=rule, matched=matched)
     return None
 
 
@@ -132,7 +238,9 @@ def _validate(*, name: str, field: str, kind: str, pattern: str, category: Categ
         raise TaxonomyError("name", f"A rule named “{name}” already exists.")
     if field not in RoutingRule.Field.values:
         raise TaxonomyError("field", f"Unknown field “{field}”.")
-    compile_pattern(kind, pattern)
+    regex = compile_pattern(kind, pattern)
+    if kind == RoutingRule.Kind.REGEX:
+        check_backtracking(regex, pattern)
     if category is None:
         raise TaxonomyError("category", "Choose the category the rule routes to.")
     if not category.is_active:
@@ -332,8 +440,13 @@ def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
         if ticket_id in replayed:  # an earlier decision, since corrected
             continue
         replayed.add(ticket_id)
+        deadline = time.monotonic() + MATCH_TIMEOUT_SECONDS
         for check in compiled:
-            if check.matches(subject, body):
+            try:
+                hit = check.matches(subject, body, deadline)
+            except RuleBudgetSpent:
+                break  # as at ingest: the rules after it never ran on this ticket
+            if hit:
                 s = stats[check.id]
                 s.backtest_matched += 1
                 s.backtest_agreed += int(chosen == check.category.pk)

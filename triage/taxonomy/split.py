@@ -8,13 +8,10 @@ from collections import defaultdict
 from functools import partial
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from triage.learning.triggers import taxonomy_changed
 from triage.models import Category, Decision, RoutingRule, Split, SplitItem, TaxonomyChange, Ticket
@@ -32,45 +29,16 @@ from triage.taxonomy.services import (
     record,
     snapshot,
 )
+from triage.taxonomy.split_guess import guess, target_seeds, ticket_text
 from triage.taxonomy.waiting import waiting_resuggest
-
-
-def guess(texts: list[str], targets: list[Category], seeds: dict[int, list[str]]) -> list[tuple[int, float]]:
-    """For each text, the likeliest target and a confidence.
-
-    The live model cannot know categories that did not exist when it was trained, so
-    the preview compares each ticket with each target's profile: its name and
-    description, plus the tickets already confirmed into it (this split's and any it
-    had before). TF-IDF cosine to the centroid; confidence is a softmax over targets.
-    """
-    if not texts or not targets:
-        return []
-    profiles = [" ".join([t.name, t.name, t.description, *seeds.get(t.pk, [])]) for t in targets]
-    vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1, stop_words="english")
-    matrix = vectorizer.fit_transform(texts + profiles)
-    docs, centroids = matrix[: len(texts)], normalize(matrix[len(texts) :])
-    scores = (docs @ centroids.T).toarray()
-    exp = np.exp(scores * 10.0)
-    probs = exp / exp.sum(axis=1, keepdims=True)
-    best = probs.argmax(axis=1)
-    return [(targets[int(b)].pk, float(probs[i, b])) for i, b in enumerate(best)]
-
-
-def _text(subject: str, body: str) -> str:
-    return f"{subject}\n{body}"
 
 
 def _refresh_guesses(split: Split) -> None:
     # Only where the tickets can still go: a target merged away since counts as its
     # survivor, a retired one not at all.
     targets = split_choices(split)
-    seeds: dict[int, list[str]] = defaultdict(list)
-    for subject, body, category in Ticket.objects.filter(category__in=targets).values_list(
-        "subject", "body", "category"
-    )[:2000]:
-        seeds[category].append(_text(subject, body))
     items = list(split.items.filter(chosen__isnull=True).select_related("ticket"))
-    guesses = guess([_text(i.ticket.subject, i.ticket.body) for i in items], targets, seeds)
+    guesses = guess([ticket_text(i.ticket.subject, i.ticket.body) for i in items], targets, target_seeds(targets))
     for item, (category_id, confidence) in zip(items, guesses, strict=True):
         item.guess_id = category_id
         item.guess_confidence = round(confidence, 4)
@@ -116,14 +84,15 @@ def category_split(*, actor: Any, source_id: int, version: int, new_names: list[
         except TaxonomyError as exc:
             raise TaxonomyError("new_names", exc.message) from None
     _bump(source, version, is_active=False)
-    # As on retire: waiting tickets stop suggesting or offering it (the model can't know
-    # the new categories before a retrain), and its rules stop routing to it.
+    split = Split.objects.create(source=source, created_by=actor)
+    split.targets.set(targets)
+    # As on retire: waiting tickets stop suggesting or offering it, and its rules stop
+    # routing to it. The model can't know the new categories before a retrain: waiting
+    # tickets are offered them by text similarity (waiting.waiting_resuggest).
     replace_in_waiting_alternatives(source, None)
     resuggested = waiting_resuggest([source.pk])
     RoutingRule.objects.filter(category=source, is_active=True).update(is_active=False)
     transaction.on_commit(_rules_changed)
-    split = Split.objects.create(source=source, created_by=actor)
-    split.targets.set(targets)
     SplitItem.objects.bulk_create(
         [
             SplitItem(split=split, ticket_id=pk)

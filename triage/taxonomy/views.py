@@ -1,5 +1,6 @@
 """The taxonomy pages (/taxonomy/): thin views that validate a form, call a service
-and render. A refused change re-renders the page with the message, status 400."""
+and render. Every form posts to the page it is on: a refused change re-renders that
+page with the message (status 400) at its own URL; a change redirects back (PRG)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from triage.learning.scores import version_scores
 from triage.models import Category, ModelVersion, RoutingRule, Split
 from triage.roles import CAN_MANAGE_TAXONOMY, CAN_REVIEW
-from triage.taxonomy import merge, policy, selectors, services, split
+from triage.taxonomy import merge, names, policy, queues, selectors, services, split
 from triage.taxonomy.forms import (
     CategoryForm,
     MergeForm,
     PrecisionForm,
+    QueueEditForm,
     QueueForm,
     SplitForm,
     ThresholdForm,
     VersionForm,
+    parse_share,
 )
 
 PREVIEW_THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
@@ -51,6 +55,7 @@ def _overview(request: HttpRequest, status: int = 200, **forms_: forms.Form) -> 
         "categories": categories,
         "create_form": forms_.get("create_form") or CategoryForm(),
         "queue_form": forms_.get("queue_form") or QueueForm(),
+        "queue_edit_form": forms_.get("queue_edit_form"),
         "queues": selectors.queues(),
         "history": selectors.history(limit=100),
         "splits": selectors.open_splits(),
@@ -73,14 +78,19 @@ def _precision_context(form: forms.Form | None) -> dict[str, Any]:
     }
 
 
-@require_http_methods(["GET", "POST"])
-@login_required
-@admin_only
-def index(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return _overview(request)
+def _similar_names_check(form: CategoryForm, exclude: int | None = None) -> bool:
+    """True when the name may be saved: nothing reads like it, or the admin confirmed."""
+    if form.cleaned_data.get("confirm_similar"):
+        return True
+    similar = names.similar_names(form.cleaned_data["name"], exclude=exclude)
+    if similar:
+        form.ask_to_confirm(similar)
+    return not similar
+
+
+def _category_create(request: HttpRequest) -> HttpResponse:
     form = CategoryForm(request.POST)
-    if form.is_valid():
+    if form.is_valid() and _similar_names_check(form):
         data = form.cleaned_data
         category = _attempt(
             form,
@@ -101,21 +111,33 @@ def index(request: HttpRequest) -> HttpResponse:
     return _overview(request, status=400, create_form=form)
 
 
-@require_POST
-@login_required
-@admin_only
-def queue_create(request: HttpRequest) -> HttpResponse:
+def _queue_create(request: HttpRequest) -> HttpResponse:
     form = QueueForm(request.POST)
     if form.is_valid() and _attempt(form, lambda: services.queue_create(actor=request.user, **form.cleaned_data)):
         messages.success(request, f"Created queue “{form.cleaned_data['name']}”.")
-        return redirect("taxonomy")
+        return redirect(reverse("taxonomy") + "#queues")
     return _overview(request, status=400, queue_form=form)
 
 
-@require_POST
-@login_required
-@admin_only
-def precision_set(request: HttpRequest) -> HttpResponse:
+def _queue_edit(request: HttpRequest, action: str) -> HttpResponse:
+    form = QueueEditForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        if action == "queue-delete":
+            name = _attempt(form, lambda: queues.queue_delete(actor=request.user, queue_id=data["queue"]))
+            done = f"Deleted queue “{name}”."
+        else:
+            queue = _attempt(
+                form, lambda: queues.queue_rename(actor=request.user, queue_id=data["queue"], name=data["name"])
+            )
+            done = f"Renamed the queue “{queue.name}”." if queue is not None else ""
+        if not form.errors:
+            messages.success(request, done)
+            return redirect(reverse("taxonomy") + "#queues")
+    return _overview(request, status=400, queue_edit_form=form)
+
+
+def _precision_set(request: HttpRequest) -> HttpResponse:
     form = PrecisionForm(request.POST)
     if form.is_valid():
         value = form.cleaned_data["target_precision"]
@@ -123,8 +145,32 @@ def precision_set(request: HttpRequest) -> HttpResponse:
         if not form.errors:
             if change is not None:
                 messages.success(request, f"{change.summary}. A retrain is queued: the next model follows it.")
-            return redirect("taxonomy")
+            return redirect(reverse("taxonomy") + "#precision")
     return _overview(request, status=400, precision_form=form)
+
+
+INDEX_ACTIONS: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+    "create": _category_create,
+    "queue-create": _queue_create,
+    "queue-rename": lambda request: _queue_edit(request, "queue-rename"),
+    "queue-delete": lambda request: _queue_edit(request, "queue-delete"),
+    "precision": _precision_set,
+}
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@admin_only
+def index(request: HttpRequest) -> HttpResponse:
+    """The taxonomy page. Each of its forms posts here with its `action`: a refusal
+    re-renders this page (400) at this URL, a change redirects back to it."""
+    if request.method == "GET":
+        return _overview(request)
+    handler = INDEX_ACTIONS.get(request.POST.get("action", "create"))
+    if handler is None:
+        messages.error(request, "Unknown action.")
+        return _overview(request, status=400)
+    return handler(request)
 
 
 def _detail(request: HttpRequest, category: Category, status: int = 200, **forms_: forms.Form) -> HttpResponse:
@@ -139,7 +185,7 @@ def _detail(request: HttpRequest, category: Category, status: int = 200, **forms
         "version": category.version,
     }
     version = {"version": category.version}
-    threshold = "" if category.auto_threshold is None else f"{category.auto_threshold:g}"
+    threshold = "" if category.auto_threshold is None else f"{category.auto_threshold * 100:g}"
     merge_form = forms_.get("merge_form") or MergeForm(initial=version)
     cast(forms.ModelChoiceField, merge_form.fields["target"]).queryset = Category.objects.filter(
         is_active=True
@@ -159,15 +205,11 @@ def _detail(request: HttpRequest, category: Category, status: int = 200, **forms
     return render(request, "taxonomy/category.html", context, status=status)
 
 
-@require_http_methods(["GET", "POST"])
-@login_required
-@admin_only
-def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    category = get_object_or_404(Category.objects.select_related("parent", "queue", "merged_into"), pk=pk)
-    if request.method == "GET":
-        return _detail(request, category)
+def _category_edit(request: HttpRequest, category: Category) -> HttpResponse:
     form = CategoryForm(request.POST)
-    if form.is_valid():
+    if form.is_valid() and (
+        form.cleaned_data["name"].casefold() == category.name.casefold() or _similar_names_check(form, category.pk)
+    ):
         data = form.cleaned_data
         updated = _attempt(
             form,
@@ -191,80 +233,7 @@ def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail(request, category, status=400, edit_form=form)
 
 
-def _action(
-    request: HttpRequest, pk: int, form_class: type[forms.Form], form_name: str, call: Callable[..., Any], done: str
-) -> HttpResponse:
-    category = get_object_or_404(Category.objects.select_related("parent", "queue"), pk=pk)
-    form = form_class(request.POST)
-    if form.is_valid() and _attempt(form, lambda: call(category, form.cleaned_data)) is not None:
-        messages.success(request, done.format(name=category.label))
-        return redirect("taxonomy-category", pk=pk)
-    category.refresh_from_db()
-    return _detail(request, category, status=400, **{form_name: form})
-
-
-@require_POST
-@login_required
-@admin_only
-def category_retire(request: HttpRequest, pk: int) -> HttpResponse:
-    return _action(
-        request,
-        pk,
-        VersionForm,
-        "state_form",
-        lambda c, d: services.category_retire(actor=request.user, category_id=c.pk, version=d["version"]),
-        "Retired “{name}”: no new suggestions go to it.",
-    )
-
-
-@require_POST
-@login_required
-@admin_only
-def category_restore(request: HttpRequest, pk: int) -> HttpResponse:
-    return _action(
-        request,
-        pk,
-        VersionForm,
-        "state_form",
-        lambda c, d: services.category_restore(actor=request.user, category_id=c.pk, version=d["version"]),
-        "Restored “{name}”.",
-    )
-
-
-@require_POST
-@login_required
-@admin_only
-def category_threshold(request: HttpRequest, pk: int) -> HttpResponse:
-    return _action(
-        request,
-        pk,
-        ThresholdForm,
-        "threshold_form",
-        lambda c, d: services.category_threshold_set(
-            actor=request.user, category_id=c.pk, version=d["version"], threshold=d["threshold"]
-        ),
-        "Saved the auto-triage threshold of “{name}”.",
-    )
-
-
-@require_POST
-@login_required
-@admin_only
-def category_merge(request: HttpRequest, pk: int) -> HttpResponse:
-    def do_merge(category: Category, data: dict[str, Any]) -> Any:
-        target = data["target"]
-        return merge.category_merge(
-            actor=request.user, source_id=category.pk, target_id=target.pk, source_version=data["version"]
-        )
-
-    return _action(request, pk, MergeForm, "merge_form", do_merge, "Merged “{name}”; a retrain is queued.")
-
-
-@require_POST
-@login_required
-@admin_only
-def category_split(request: HttpRequest, pk: int) -> HttpResponse:
-    category = get_object_or_404(Category, pk=pk)
+def _category_split(request: HttpRequest, category: Category) -> HttpResponse:
     form = SplitForm(request.POST)
     if form.is_valid():
         made = _attempt(
@@ -283,17 +252,83 @@ def category_split(request: HttpRequest, pk: int) -> HttpResponse:
     return _detail(request, category, status=400, split_form=form)
 
 
+# action -> (form, its name in the page, the service call, the message on success)
+CATEGORY_ACTIONS: dict[str, tuple[type[forms.Form], str, Callable[[Any, Category, dict[str, Any]], Any], str]] = {
+    "retire": (
+        VersionForm,
+        "state_form",
+        lambda user, c, d: services.category_retire(actor=user, category_id=c.pk, version=d["version"]),
+        "Retired “{name}”: no new suggestions go to it.",
+    ),
+    "restore": (
+        VersionForm,
+        "state_form",
+        lambda user, c, d: services.category_restore(actor=user, category_id=c.pk, version=d["version"]),
+        "Restored “{name}”.",
+    ),
+    "threshold": (
+        ThresholdForm,
+        "threshold_form",
+        lambda user, c, d: services.category_threshold_set(
+            actor=user, category_id=c.pk, version=d["version"], threshold=d["threshold"]
+        ),
+        "Saved the auto-triage threshold of “{name}”.",
+    ),
+    "merge": (
+        MergeForm,
+        "merge_form",
+        lambda user, c, d: merge.category_merge(
+            actor=user, source_id=c.pk, target_id=d["target"].pk, source_version=d["version"]
+        ),
+        "Merged “{name}”; a retrain is queued.",
+    ),
+}
+
+
+def _category_post(request: HttpRequest, category: Category, action: str) -> HttpResponse:
+    if action == "edit":
+        return _category_edit(request, category)
+    if action == "split":
+        return _category_split(request, category)
+    if action not in CATEGORY_ACTIONS:
+        messages.error(request, "Unknown action.")
+        return _detail(request, category, status=400)
+    form_class, form_name, call, done = CATEGORY_ACTIONS[action]
+    form = form_class(request.POST)
+    if form.is_valid() and _attempt(form, lambda: call(request.user, category, form.cleaned_data)) is not None:
+        messages.success(request, done.format(name=category.label))
+        return redirect("taxonomy-category", pk=category.pk)
+    category.refresh_from_db()
+    return _detail(request, category, status=400, **{form_name: form})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@admin_only
+def category_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A category's page. Its forms (edit, threshold, merge, split, retire, restore)
+    post here with their `action`: a refusal re-renders this page at this URL."""
+    category = get_object_or_404(Category.objects.select_related("parent", "queue", "merged_into"), pk=pk)
+    if request.method == "GET":
+        return _detail(request, category)
+    return _category_post(request, category, request.POST.get("action", "edit"))
+
+
 @require_GET
 @login_required
 @admin_only
 def threshold_preview(request: HttpRequest, pk: int) -> JsonResponse:
     category = get_object_or_404(Category, pk=pk)
     try:
-        value = services.parse_threshold(request.GET.get("threshold", ""))
+        value = services.parse_threshold(
+            parse_share(request.GET.get("threshold", ""), field="threshold", what="threshold")
+        )
+    except forms.ValidationError as exc:
+        return JsonResponse({"threshold": exc.messages}, status=400)
     except services.TaxonomyError as exc:
         return JsonResponse({exc.field: [exc.message]}, status=400)
     if value is None:
-        return JsonResponse({"threshold": ["Give a threshold from 0 to 1."]}, status=400)
+        return JsonResponse({"threshold": ["Give a threshold from 0 to 100 %."]}, status=400)
     outcome = selectors.threshold_preview(category, [value])[0]
     return JsonResponse(
         {

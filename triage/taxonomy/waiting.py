@@ -2,11 +2,14 @@
 
 A ticket in the queue whose live suggestion names a category that can't be picked
 any more (retired, split, merged away) gets one that can: the category it was merged
-into, else the model's next choice among the active categories, marked "needs a
-human", else no suggestion. Its queue and urgency follow. Retire and split call this
-for the category they close; housekeeping sweeps every minute for the tickets a web
-process classified in the seconds before its category list caught up
-(MODEL_REFRESH_SECONDS), or while the change was committing.
+into; for a split, the split's new categories ranked by text similarity (the guess the
+relabel list uses: the model cannot know them yet), then the model's other choices;
+else the model's next choice among the active categories. Both but a merge are marked
+"needs a human" (reason "retired"); with no active choice left, no suggestion. Its
+queue and urgency follow. Retire and split call this for the category they close;
+housekeeping sweeps every minute for the tickets a web process classified in the
+seconds before its category list caught up (MODEL_REFRESH_SECONDS), or while the
+change was committing.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from triage.broadcast import QUEUE_GROUP, group_send
-from triage.models import Category, Prediction, Ticket
-from triage.taxonomy.selectors import merge_ends
+from triage.models import Category, Prediction, Split, Ticket
+from triage.taxonomy.selectors import merge_ends, split_choices
+from triage.taxonomy.split_guess import guess_ranked, target_seeds, ticket_text
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,30 @@ def _ranked(prediction: Prediction, standing: dict[str, Category | None]) -> lis
     return sorted(merged.values(), key=lambda item: -item[1])
 
 
+def _split_rankings(predictions: list[Prediction]) -> dict[int, list[tuple[Category, float]]]:
+    """For predictions of a split category: the split's active categories, likeliest first."""
+    by_source: dict[int, list[Prediction]] = {}
+    for prediction in predictions:
+        by_source.setdefault(prediction.suggested_id, []).append(prediction)
+    rankings: dict[int, list[tuple[Category, float]]] = {}
+    seen: set[int] = set()
+    for split in Split.objects.filter(source_id__in=list(by_source)).order_by("-pk"):
+        if split.source_id in seen:  # the latest split of a category counts
+            continue
+        seen.add(split.source_id)
+        targets = split_choices(split)
+        if not targets:
+            continue
+        waiting = by_source[split.source_id]
+        rows = Ticket.objects.filter(pk__in=[p.ticket_id for p in waiting]).values_list("pk", "subject", "body")
+        texts = {pk: ticket_text(subject, body) for pk, subject, body in rows}
+        ranked = guess_ranked([texts.get(p.ticket_id, "") for p in waiting], targets, target_seeds(targets))
+        by_pk = {t.pk: t for t in targets}
+        for prediction, ranks in zip(waiting, ranked, strict=True):
+            rankings[prediction.pk] = [(by_pk[pk], confidence) for pk, confidence in ranks]
+    return rankings
+
+
 @transaction.atomic
 def waiting_resuggest(category_ids: Iterable[int] | None = None) -> int:
     """Move waiting tickets off suggestions of inactive categories (these ones, or any
@@ -58,10 +86,14 @@ def waiting_resuggest(category_ids: Iterable[int] | None = None) -> int:
     if not predictions:
         return 0
     standing = _standing()
+    split_ranked = _split_rankings(predictions)
     changed: list[Prediction] = []
     tickets: list[Ticket] = []
     for prediction in predictions:
         ranked = _ranked(prediction, standing)
+        if prediction.pk in split_ranked:
+            offered = split_ranked[prediction.pk]
+            ranked = offered + [(c, p) for c, p in ranked if all(c.pk != o.pk for o, _ in offered)]
         ticket = Ticket(pk=prediction.ticket_id)
         if not ranked:
             prediction.is_live = False  # kept in history; the ticket waits without a suggestion

@@ -9,10 +9,11 @@ import uuid
 from typing import Any
 
 import requests
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.authtoken.models import Token
 
 from triage import demo
+from triage.accounts.services import api_token_rotate
 from triage.management.commands.seed_demo import FEED_USER
 
 # Consecutive failed posts (server down, errors, answers that are not tickets) before a
@@ -35,7 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=0.2, help="tickets per second (default 0.2)")
         parser.add_argument("--count", type=int, default=0, help="stop after this many (default: run forever)")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the Assist server")
-        parser.add_argument("--token", help=f"API token (default: the '{FEED_USER}' user's token)")
+        parser.add_argument("--token", help=f"API token (default: a fresh token of the '{FEED_USER}' user)")
+        parser.add_argument("--wait", action="store_true", help="first wait (quietly, up to 3 min) for the server")
 
     def handle(self, *args: Any, **options: Any) -> None:
         rate, count = options["rate"], options["count"]
@@ -43,12 +45,20 @@ class Command(BaseCommand):
             raise CommandError(f"--rate must be a positive number of tickets per second, not {rate}")
         if count < 0:
             raise CommandError(f"--count must be 0 (run forever) or more, not {count}")
-        token = options["token"] or Token.objects.filter(user__username=FEED_USER).values_list("key", flat=True).first()
+        token = options["token"]
         if not token:
-            raise CommandError(f"no token: pass --token, or run seed_demo to create the '{FEED_USER}' user")
+            feeder = User.objects.filter(username=FEED_USER, is_active=True).first()
+            if feeder is None:
+                raise CommandError(f"no token: pass --token, or run seed_demo to create the '{FEED_USER}' user")
+            # Keys are stored as digests, so the feed cannot read one back: it takes its own.
+            token = api_token_rotate(user=feeder, name="Demo feed")
         session = requests.Session()
         session.headers["Authorization"] = f"Token {token}"
         endpoint = options["url"].rstrip("/") + "/api/tickets/"
+        if options["wait"]:
+            from triage.management.commands.announce import wait_until_serving
+
+            wait_until_serving(options["url"], timeout=180.0)  # then as usual: failures are reported
         rng = random.Random()
         sent = failures = 0
         while not count or sent < count:
@@ -84,6 +94,8 @@ class Command(BaseCommand):
         if response.status_code in FATAL:
             raise CommandError(f"{endpoint} answered {response.status_code}: {FATAL[response.status_code]}")
         if response.status_code not in (200, 201):
+            if "html" in response.headers.get("Content-Type", ""):
+                return f"{endpoint} answered {response.status_code} with a web page, not the API: is --url Assist?"
             return f"{endpoint} answered {response.status_code}: {response.text[:200]}"
         try:
             answer = response.json()

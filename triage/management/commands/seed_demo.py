@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from tqdm import tqdm
 
 from triage import demo, roles
+from triage.accounts.services import api_token_rotate
 from triage.models import Category, Queue
 from triage.services import HistoryRow, category_ensure, tickets_import
 
@@ -34,6 +34,7 @@ DEMO_ROUTING: dict[str, tuple[str, bool, str]] = {
 
 DEMO_USERS = [("agent", roles.AGENT), ("supervisor", roles.SUPERVISOR), ("admin", roles.ADMIN)]
 FEED_USER = "feeder"
+DEMO_TOKEN_NAME = "Demo logins"  # noqa: S105 - a label, not a secret
 LOGINS_FILE = Path(settings.BASE_DIR) / "var" / "demo-logins.txt"
 
 
@@ -44,6 +45,9 @@ class Command(BaseCommand):
         parser.add_argument("--tickets", type=int, default=3000, help="labelled history tickets (default 3000)")
         parser.add_argument("--seed", type=int, default=7, help="random seed for the generator")
         parser.add_argument("--days", type=int, default=90, help="spread the history over this many days")
+        parser.add_argument(
+            "--ends-days-ago", type=int, default=0, help="the history's newest ticket is this many days old (default 0)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         categories = {
@@ -54,7 +58,7 @@ class Command(BaseCommand):
         self._route(categories)
 
         count = options["tickets"]
-        now = timezone.now()
+        now = timezone.now() - timedelta(days=max(0, options["ends_days_ago"]))
         step = timedelta(days=options["days"]) / max(count, 1)
         rows = [
             HistoryRow(
@@ -99,8 +103,9 @@ class Command(BaseCommand):
         feeder.set_unusable_password()
         feeder.save()
         feeder.groups.set([Group.objects.get(name=roles.INTEGRATION)])
-        token, _ = Token.objects.get_or_create(user=feeder)
-        lines.append(f"{'api token':<11} {FEED_USER}: Authorization: Token {token.key}")
+        # Keys are stored as digests: this one is only ever in the logins file.
+        key = api_token_rotate(user=feeder, name=DEMO_TOKEN_NAME)
+        lines.append(f"{'api token':<11} {FEED_USER}: Authorization: Token {key}")
         return lines
 
     def _route(self, categories: dict[str, Category]) -> None:

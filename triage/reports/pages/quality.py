@@ -234,7 +234,7 @@ def _fact_rows(facts: list[DecisionFact]) -> list[list[Any]]:
             CategoryCell(x.suggested.slug, x.suggested.name) if x.suggested else "",
             CategoryCell(x.chosen.slug, x.chosen.name),
             pct(x.confidence),
-            x.day.isoformat(),
+            x.day,
         ]
         for x in facts
     ]
@@ -282,7 +282,14 @@ def build_errors(f: ReportFilter) -> Report:
                     "labels": [f"{names.get(a, a)} ↔ {names.get(b, b)}" for a, b, _ in pairs],
                     "datasets": [line("Tickets", [n for *_, n in pairs])],
                 },
-                "options": {"indexAxis": "y"},
+                "options": {
+                    "indexAxis": "y",
+                    # One bar per pair, each named; counts are whole tickets.
+                    "scales": {
+                        "x": {"beginAtZero": True, "ticks": {"precision": 0}, "title": {"text": "tickets"}},
+                        "y": {"ticks": {"autoSkip": False}},
+                    },
+                },
             },
         )
     )

@@ -26,10 +26,7 @@ def build_acceptance(f: ReportFilter) -> Report:
                 name=f"per-{period}",
                 title=f"{title}, by model version",
                 columns=[period.capitalize(), "Model version", "Shown", "Accepted", "Acceptance"],
-                rows=[
-                    [r.period.isoformat(), f"v{r.version}" if r.version else "", r.shown, r.accepted, pct(r.rate)]
-                    for r in rows
-                ],
+                rows=[[r.period, f"v{r.version}" if r.version else "", r.shown, r.accepted, pct(r.rate)] for r in rows],
             )
         )
         labels = sorted({r.period.isoformat() for r in rows} | {getattr(m, period).isoformat() for m in marks})
@@ -65,7 +62,12 @@ def build_acceptance(f: ReportFilter) -> Report:
                     "options": {
                         "scales": {
                             "rate": {"type": "linear", "position": "left", "min": 0, "max": 1.05},
-                            "volume": {"type": "linear", "position": "right", "grid": {"drawOnChartArea": False}},
+                            "volume": {
+                                "type": "linear",
+                                "position": "right",
+                                "grid": {"drawOnChartArea": False},
+                                "ticks": {"precision": 0},  # whole tickets
+                            },
                         }
                     },
                 },
@@ -76,7 +78,7 @@ def build_acceptance(f: ReportFilter) -> Report:
             "promotions",
             "Promotions and rollbacks in range",
             ["Day", "Change"],
-            [[m.day.isoformat(), m.label] for m in marks],
+            [[m.day, m.label] for m in marks],
         )
     )
     return report
@@ -103,10 +105,7 @@ def build_drift(f: ReportFilter) -> Report:
             "weekly",
             "Weekly drift measures",
             ["Week", "Tickets", "Category mix PSI", "Confidence PSI", "Unseen-word share"],
-            [
-                [w.week.isoformat(), w.tickets, r4(w.mix_psi), r4(w.confidence_psi), pct(w.unseen_share)]
-                for w in result.weeks
-            ]
+            [[w.week, w.tickets, r4(w.mix_psi), r4(w.confidence_psi), pct(w.unseen_share)] for w in result.weeks]
             + ([["training", ref.sample_rows, 0.0, 0.0, pct(ref.unseen_share)]] if ref else []),
             note=f"Warning above PSI {limit} (mix or confidence) or an unseen-word share "
             f"{settings.REPORTS_UNSEEN_WARNING:.0%} above the training reference's own.",
@@ -223,7 +222,7 @@ def build_overview(f: ReportFilter) -> Report:
                 ["Drift warnings in range", len(drift_report.warnings)],
                 [
                     "Last retrain requested by the floor",
-                    last_drift_run.created_at.isoformat() if last_drift_run else "",
+                    last_drift_run.created_at if last_drift_run else "",
                 ],
                 ["Retrain advised", "yes" if retrain else "no"],
             ],
