@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rest_framework.authtoken.models import Token
+
+from tests.conftest import api_key
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
@@ -21,7 +22,7 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 def test_schemathesis_finds_nothing_over_the_whole_api(
     asgi_server: str, admin_user: Any, live_model: Any, tmp_path: Path
 ) -> None:
-    token = Token.objects.create(user=admin_user).key
+    token = api_key(admin_user)
     run = subprocess.run(
         [
             SCHEMATHESIS, "run", f"{asgi_server}/api/schema/",

@@ -23,13 +23,14 @@ pytestmark = pytest.mark.faults
 
 SETUP = """
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 from triage import demo, roles, services
+from triage.accounts.models import ApiToken
+from triage.accounts.tokens import token_digest
 for slug, (name, description) in demo.CATEGORIES.items():
     services.category_ensure(slug=slug, name=name, description=description)
 feeder = User.objects.create_user("feeder", password="pw-feeder")
 feeder.groups.add(Group.objects.get(name=roles.INTEGRATION))
-Token.objects.create(user=feeder, key="f" * 40)
+ApiToken.objects.create(user=feeder, name="feeder", prefix="ffff", digest=token_digest("f" * 40))
 agent = User.objects.create_user("alice", password="pw-alice")
 agent.groups.add(Group.objects.get(name=roles.AGENT))
 """

@@ -775,7 +775,9 @@ def test_a_split_into_more_names_than_the_limit_is_refused_with_a_clear_message(
     settings.TAXONOMY_MAX_SPLIT_NAMES = 5
     cards = categories["card-delivery"]
     names = "\n".join(f"Part {i}" for i in range(6))
-    response = logged_in(admin_user).post(f"/taxonomy/c/{cards.pk}/split/", {"new_names": names, "version": 1})
+    response = logged_in(admin_user).post(
+        f"/taxonomy/c/{cards.pk}/", {"action": "split", "new_names": names, "version": 1}
+    )
     assert response.status_code == 400 and "at most 5 new categories, not 6" in response.content.decode()
     assert Category.objects.get(pk=cards.pk).is_active and Category.objects.count() == len(categories)
 

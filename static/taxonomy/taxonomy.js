@@ -1,12 +1,7 @@
-// Taxonomy pages: category colour swatches, a live preview of a proposed auto-triage
-// threshold, "select all" in a relabel list.
+// Taxonomy pages: a live preview of a proposed auto-triage threshold, "select all" in a
+// relabel list.
 (function () {
   "use strict";
-
-  // Colours come as data attributes: the pages carry no inline styles (CSP).
-  document.querySelectorAll(".swatch[data-color]").forEach((swatch) => {
-    if (/^#[0-9a-fA-F]{6}$/.test(swatch.dataset.color)) swatch.style.background = swatch.dataset.color;
-  });
 
   const form = document.getElementById("threshold-form");
   if (form) {
