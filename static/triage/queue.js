@@ -399,22 +399,61 @@
     }
   }
 
+  // Every push is a numbered batch of events. A number skipped means a batch this page
+  // never got (the server dropped it for a socket that fell behind): wait a moment for
+  // it, since batches from different server processes may cross, then fetch the rows.
+  // Batches numbered at or below `resyncedAt` are already in the rows fetched since.
+  const GAP_WAIT_MS = 500;
+  let lastSeq = null;
+  let resyncedAt = null;
+  const missing = new Set();
+  let gapTimer = null;
+
+  function resync() {
+    clearTimeout(gapTimer);
+    gapTimer = null;
+    missing.clear();
+    resyncedAt = lastSeq;
+    return reloadRows();
+  }
+
+  function onBatch(data) {
+    const seq = data.seq;
+    socket.send(JSON.stringify({ type: "ack", seq: seq })); // the server closes a socket that stops acknowledging
+    if (resyncedAt !== null && seq <= resyncedAt) return;
+    if (lastSeq !== null && seq > lastSeq + 1) {
+      for (let n = lastSeq + 1; n < seq && missing.size <= 1000; n++) missing.add(n);
+      if (!gapTimer) gapTimer = setTimeout(() => (missing.size ? resync() : (gapTimer = null)), GAP_WAIT_MS);
+    }
+    missing.delete(seq);
+    if (lastSeq === null || seq > lastSeq) lastSeq = seq;
+    data.events.forEach(onEvent);
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/queue/");
     socket.addEventListener("open", () => {
       setLive("live", "Live");
-      if (everConnected) reloadRows(); // catch up on what arrived while away
+      // A new socket's numbers carry on from pushes this page never saw: count afresh,
+      // and catch up on what arrived while away.
+      lastSeq = resyncedAt = null;
+      if (everConnected) resync();
       everConnected = true;
       retry = 0;
     });
-    socket.addEventListener("message", (ev) => onEvent(JSON.parse(ev.data)));
+    socket.addEventListener("message", (ev) => {
+      const data = JSON.parse(ev.data);
+      if (data.event === "batch") onBatch(data);
+      else onEvent(data);
+    });
     socket.addEventListener("close", (ev) => {
       if (ev.code === 4403) {
         setLive("down", "Live updates stopped: you are signed out or no longer an agent. Reload to sign in.");
         return;
       }
-      const wait = Math.min(30, 2 ** retry++);
+      // 4429: the server closed a socket that fell behind; come back at once and resync.
+      const wait = ev.code === 4429 ? 1 : Math.min(30, 2 ** retry++);
       setLive("down", "Live updates interrupted: retrying in " + wait + " s");
       setTimeout(connect, wait * 1000);
     });
