@@ -49,7 +49,7 @@ async def test_tickets_committed_together_share_numbered_batches_with_no_number_
 async def test_a_page_that_stops_acknowledging_is_closed_with_4429_and_leaves_the_group(
     agent: Any, second_agent: Any, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(consumers, "UNACKED_SECONDS", 0.0)
+    monkeypatch.setattr(consumers, "UNACKED_SECONDS", 0.0, raising=False)
     before = await group_members(channel_layers["default"])
     silent, acking = connect_as(agent), connect_as(second_agent)
     for socket in (silent, acking):
@@ -166,3 +166,13 @@ async def test_a_socket_opens_only_from_the_sites_own_scheme_host_and_port(
     assert connected is allowed
     if connected:  # anonymous: refused after the handshake, as the tests of roles expect
         await communicator.disconnect()
+
+
+async def test_a_page_asking_for_the_latest_number_gets_that_of_the_last_batch(agent: Any) -> None:
+    socket = connect_as(agent)
+    assert (await socket.connect())[0]
+    await database_sync_to_async(services.ticket_ingest)(subject="one", body="a push")
+    batch = await socket.receive_json_from(timeout=5)
+    await socket.send_json_to({"type": "sync"})
+    assert await socket.receive_json_from(timeout=5) == {"event": "sync", "seq": batch["seq"]}
+    await socket.disconnect()

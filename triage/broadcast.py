@@ -175,6 +175,14 @@ async def sequence_next(layer: Any, group: str) -> int:
     return counters[group]
 
 
+async def sequence_current(layer: Any, group: str) -> int:
+    """The number of `group`'s latest message (0 before the first)."""
+    if hasattr(layer, "consistent_hash") and hasattr(layer, "connection"):
+        async with layer.connection(layer.consistent_hash(group)) as connection:
+            return int(await connection.get(f"{layer.prefix}:seq:{group}") or 0)
+    return int(layer.__dict__.get("assist_sequences", {}).get(group, 0))
+
+
 def _server_loop() -> asyncio.AbstractEventLoop | None:
     """The event loop of the ASGI server this sync code was called from, if any.
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.utils.crypto import constant_time_compare
 
-from triage.broadcast import QUEUE_GROUP
+from triage.broadcast import QUEUE_GROUP, sequence_current
 from triage.roles import user_can_triage
 
 logger = logging.getLogger(__name__)
@@ -184,11 +184,15 @@ class QueueConsumer(RoleCheckedConsumer):
         if content.get("type") == "ack":
             seq = content.get("seq")
             return isinstance(seq, int) and not isinstance(seq, bool)
-        return super().understands(content)
+        return content.get("type") == "sync" or super().understands(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if content["type"] == "ping":
             await self.send_json({"event": "pong"})
+        elif content["type"] == "sync":
+            # The number of the latest batch, read after joining the group: the page
+            # counts on from it, so even a first batch lost is a gap it sees.
+            await self.send_json({"event": "sync", "seq": await sequence_current(self.channel_layer, self.group)})
         elif content["type"] == "ack":
             while self.unacked and self.unacked[0][0] <= content["seq"]:
                 self.unacked.popleft()

@@ -435,9 +435,10 @@
     socket = new WebSocket(scheme + location.host + "/ws/queue/");
     socket.addEventListener("open", () => {
       setLive("live", "Live");
-      // A new socket's numbers carry on from pushes this page never saw: count afresh,
-      // and catch up on what arrived while away.
+      // A new socket's numbers carry on from pushes this page never saw: count afresh
+      // from the server's latest, and catch up on what arrived while away.
       lastSeq = resyncedAt = null;
+      socket.send(JSON.stringify({ type: "sync" }));
       if (everConnected) resync();
       everConnected = true;
       retry = 0;
@@ -445,6 +446,7 @@
     socket.addEventListener("message", (ev) => {
       const data = JSON.parse(ev.data);
       if (data.event === "batch") onBatch(data);
+      else if (data.event === "sync") lastSeq = lastSeq === null ? data.seq : lastSeq;
       else onEvent(data);
     });
     socket.addEventListener("close", (ev) => {
