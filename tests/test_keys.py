@@ -102,3 +102,11 @@ def test_the_settings_default_to_an_hour_of_hsts_without_subdomains_or_preload()
     )
     shown = _run(code, _env(**REAL_KEYS))
     assert shown.stdout.split() == ["3600", "False", "False"], shown.stderr[-300:]
+
+
+def test_reset_mail_goes_to_the_log_unless_a_relay_is_configured() -> None:
+    code = START + "; from django.conf import settings as s; print(s.EMAIL_BACKEND.rsplit('.', 2)[-2], s.EMAIL_HOST)"
+    without = _run(code, {k: v for k, v in _env(**REAL_KEYS).items() if not k.startswith("EMAIL_")})
+    relay = _run(code, _env(**REAL_KEYS, EMAIL_HOST="smtp.example.com"))
+    assert without.stdout.split() == ["console"], without.stderr[-300:]
+    assert relay.stdout.split() == ["smtp", "smtp.example.com"], relay.stderr[-300:]
