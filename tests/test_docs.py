@@ -15,7 +15,7 @@ PROCFILE_VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
 TABLE_NAME = re.compile(r"`([A-Z][A-Z0-9_]+)`")
 # Set for the process, not configuration.
 NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE"}
-WORK_LOG = re.compile(r"\bsessions? [0-9]+|\ba review found\b", re.IGNORECASE)
+WORK_LOG = re.compile(r"\bsessions? [0-9]+|\ba review found\b|\bissue [0-9]+, bug\b", re.IGNORECASE)
 
 
 def variables_read(root: Path = ROOT) -> set[str]:
@@ -46,7 +46,10 @@ def test_the_scanner_finds_the_variables_the_settings_read() -> None:
 
 
 def test_a_variable_missing_from_the_table_is_reported() -> None:
-    readme = "# Assist\n\n## Configuration\n\n| Variable | Default |\n| --- | --- |\n| `LOG_LEVEL` | INFO |\n\n## Next\n`TIME_ZONE`\n"
+    readme = (
+        "# Assist\n\n## Configuration\n\n| Variable | Default |\n| --- | --- |\n"
+        "| `LOG_LEVEL` | INFO |\n\n## Next\n`TIME_ZONE`\n"
+    )
     assert configuration_table(readme) == {"LOG_LEVEL"}
     assert {"LOG_LEVEL", "TIME_ZONE"} - configuration_table(readme) == {"TIME_ZONE"}
 
