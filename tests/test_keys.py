@@ -117,3 +117,11 @@ def test_check_deploy_fails_on_a_real_but_weak_key_outside_local_development(wea
     env = _env(**{**REAL_KEYS, **weak})
     failed = subprocess.run(check, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
     assert failed.returncode != 0 and error in failed.stderr, failed.stderr[-800:]
+
+
+def test_reset_mail_goes_to_the_log_unless_a_relay_is_configured() -> None:
+    code = START + "; from django.conf import settings as s; print(s.EMAIL_BACKEND.rsplit('.', 2)[-2], s.EMAIL_HOST)"
+    without = _run(code, {k: v for k, v in _env(**REAL_KEYS).items() if not k.startswith("EMAIL_")})
+    relay = _run(code, _env(**REAL_KEYS, EMAIL_HOST="smtp.example.com"))
+    assert without.stdout.split() == ["console"], without.stderr[-300:]
+    assert relay.stdout.split() == ["smtp", "smtp.example.com"], relay.stderr[-300:]
