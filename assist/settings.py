@@ -424,8 +424,8 @@ if _ENCODER_SETTING not in {"minilm-int8", "minilm", "none"}:
     raise ImproperlyConfigured(f"ASSIST_MODEL_ENCODER must be minilm-int8, minilm or none, not {_ENCODER_SETTING!r}")
 MODEL_ENCODER = "" if _ENCODER_SETTING == "none" else _ENCODER_SETTING
 MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
-# Word-pair features (stems 2..N tokens apart; 0 = off): +0.27 pt on Banking77 with 6,
-# for ~40 % more training time and one-ticket p99 (docs/model.md, "Word pairs").
+# Word-pair features (stems 2..N tokens apart; 0 = off): a small accuracy gain for a
+# longer training and one-ticket latency (`bench/quality.py`; docs/model.md, "Word pairs").
 MODEL_WORD_PAIRS = env_int("ASSIST_MODEL_WORD_PAIRS", 0)
 # From this many confirmed tickets on, training streams them from the database in
 # chunks into a hashed-feature, incremental model (triage/ml/streaming.py): the
