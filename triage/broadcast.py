@@ -146,11 +146,15 @@ class _Batcher:
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = weakref.WeakKeyDictionary()
 
 
+_batchers_lock = threading.Lock()
+
+
 def _batcher(loop: asyncio.AbstractEventLoop) -> _Batcher:
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = _batchers[loop] = _Batcher(loop)
-    return batcher
+    with _batchers_lock:  # request threads ask at once: one batcher per loop keeps the order
+        batcher = _batchers.get(loop)
+        if batcher is None:
+            batcher = _batchers[loop] = _Batcher(loop)
+        return batcher
 
 
 async def _send_batch(group: str, events: list[dict[str, Any]]) -> None:
