@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -20,6 +20,7 @@ from triage.models import Category, Decision, OutboxEvent, Ticket
 from triage.reports.models import DecisionFact
 
 URL = "/api/tickets/bulk-triage/"
+LIKE = {"suggested": "suspected-fraud", "min_confidence": 0.5}
 
 
 @pytest.fixture
@@ -97,11 +98,11 @@ def test_all_like_this_stays_within_the_filters(agent: Any, categories: dict[str
         ({"category": "suspected-fraud", "tickets": [True]}, "tickets"),
         ({"category": "suspected-fraud", "tickets": [0]}, "tickets"),
         ({"category": "nope", "tickets": [1]}, "category"),
-        ({"category": "suspected-fraud", "tickets": [1], "like": {"suggested": "suspected-fraud", "min_confidence": 0.5}}, "tickets"),
-        ({"category": "suspected-fraud", "like": {"suggested": "suspected-fraud", "min_confidence": 2}}, "like"),
-        ({"category": "suspected-fraud", "like": {"suggested": "suspected-fraud", "min_confidence": "0.5"}}, "like"),
-        ({"category": "suspected-fraud", "like": {"suggested": "suspected-fraud", "min_confidence": 0.5, "queue": "gone"}}, "like"),
-        ({"category": "suspected-fraud", "like": {"suggested": "suspected-fraud", "min_confidence": 0.5, "age": "eons"}}, "like"),
+        ({"category": "suspected-fraud", "tickets": [1], "like": LIKE}, "tickets"),
+        ({"category": "suspected-fraud", "like": {**LIKE, "min_confidence": 2}}, "like"),
+        ({"category": "suspected-fraud", "like": {**LIKE, "min_confidence": "0.5"}}, "like"),
+        ({"category": "suspected-fraud", "like": {**LIKE, "queue": "gone"}}, "like"),
+        ({"category": "suspected-fraud", "like": {**LIKE, "age": "eons"}}, "like"),
         ({"category": "suspected-fraud", "tickets": "1,2"}, "tickets"),
     ],
 )  # fmt: skip
@@ -118,7 +119,7 @@ def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(
 def test_more_tickets_than_the_limit_is_a_400(agent: Any, storm: list[Ticket], settings: Any) -> None:
     from triage.api import serializers
 
-    limit = serializers.BulkTriageIn().fields["tickets"].max_length
+    limit = cast(Any, serializers.BulkTriageIn().fields["tickets"]).max_length
     response = client_for(agent).post(
         URL, {"category": "suspected-fraud", "tickets": list(range(1, limit + 2))}, format="json"
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +18,17 @@ from triage.models import Category, Decision, Ticket
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def shot(page: Page, name: str, full_page: bool = False) -> None:
+    """A screenshot to look at by eye: queue-<name>.png in the temporary directory."""
+    page.screenshot(path=str(Path(tempfile.gettempdir()) / f"queue-{name}.png"), full_page=full_page)
+
+
 def test_a_filtered_view_lives_in_the_url_and_pushes_outside_it_stay_out(
-    browser: Browser, asgi_server: str, agent: Any, integration: Any, live_model: Any
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+    integration: Any,
+    live_model: Any,
 ) -> None:
     cards = Category.objects.get(slug="lost-or-stolen-card")
     in_chat = waiting("Card gone", category=cards, channel="chat")
@@ -47,7 +58,7 @@ def test_a_filtered_view_lives_in_the_url_and_pushes_outside_it_stay_out(
     page.press("#queue-search", "Enter")
     page.wait_for_url(re.compile(r"\?q=gone&channel=chat$"))
     expect(page.locator("li.ticket")).to_have_count(1)
-    page.screenshot(path="/tmp/queue-filtered.png", full_page=True)
+    shot(page, "filtered", full_page=True)
     page.close()
 
 
@@ -59,7 +70,11 @@ def _storm(n: int, cards: Category, confidence: float = 0.95) -> list[Ticket]:
 
 
 def test_rows_picked_by_x_and_shift_click_are_triaged_together_and_a_taken_one_is_reported(
-    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, categories: dict[str, Category]
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+    second_agent: Any,
+    categories: dict[str, Category],
 ) -> None:
     made = _storm(5, categories["lost-or-stolen-card"])  # newest first on the page: made[0] on top
     page = log_in(browser, asgi_server, "alice", "pw-alice")
@@ -69,7 +84,7 @@ def test_rows_picked_by_x_and_shift_click_are_triaged_together_and_a_taken_one_i
     page.locator(f"#ticket-{made[3].pk} input.pick").click(modifiers=["Shift"])  # ...down to the fourth
     expect(page.locator("#bulk-summary")).to_have_text("4 selected")
     expect(page.locator("li.ticket.picked")).to_have_count(4)
-    page.screenshot(path="/tmp/queue-bulk-picked.png", full_page=True)
+    shot(page, "bulk-picked", full_page=True)
 
     # Bob takes one of them before the page hears of it.
     Ticket.objects.filter(pk=made[2].pk).update(
@@ -86,12 +101,17 @@ def test_rows_picked_by_x_and_shift_click_are_triaged_together_and_a_taken_one_i
     assert sorted(Decision.objects.values_list("ticket_id", flat=True)) == sorted(
         t.pk for t in (made[0], made[1], made[3])
     )
-    page.screenshot(path="/tmp/queue-bulk-done.png", full_page=True)
+    shot(page, "bulk-done", full_page=True)
     page.close()
 
 
 def test_all_like_this_triages_every_page_of_the_storm_in_one_action(
-    browser: Browser, asgi_server: str, agent: Any, second_agent: Any, categories: dict[str, Category], settings: Any
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+    second_agent: Any,
+    categories: dict[str, Category],
+    settings: Any,
 ) -> None:
     settings.QUEUE_PAGE_SIZE = 4
     cards = categories["lost-or-stolen-card"]
@@ -106,7 +126,7 @@ def test_all_like_this_triages_every_page_of_the_storm_in_one_action(
     page.click("#like-select")
     expect(page.locator("#bulk-summary")).to_contain_text("All 9 like this")
     expect(page.locator("#bulk-category")).to_have_value("lost-or-stolen-card")
-    page.screenshot(path="/tmp/queue-like.png", full_page=True)
+    shot(page, "like", full_page=True)
     page.click("#bulk-apply")
 
     expect(page.locator("#toasts .toast")).to_contain_text("9 triaged as Lost or stolen card")
@@ -120,7 +140,10 @@ def test_all_like_this_triages_every_page_of_the_storm_in_one_action(
 
 
 def test_the_selected_row_shows_on_an_urgent_ticket(
-    browser: Browser, asgi_server: str, agent: Any, categories: dict[str, Category]
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+    categories: dict[str, Category],
 ) -> None:
     cards = categories["lost-or-stolen-card"]
     first = waiting("Urgent one", category=cards, urgent=True)
@@ -136,12 +159,16 @@ def test_the_selected_row_shows_on_an_urgent_ticket(
     selected, plain = look(first), look(second)
     assert selected != plain
     assert "rgb(35, 87, 217) 0px 0px 0px 2px" in selected[0]  # an accent ring the red edge can't hide
-    page.screenshot(path="/tmp/queue-urgent-selected.png")
+    shot(page, "urgent-selected")
     page.close()
 
 
 @pytest.fixture
-def phone(browser: Browser, asgi_server: str, agent: Any) -> Page:
+def phone(
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+) -> Page:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(asgi_server + "/")
@@ -164,13 +191,14 @@ def test_a_phone_shows_several_tickets_a_screen_no_keyboard_hints_and_no_sideway
     expect(phone.locator("li.ticket")).to_have_count(len(made))
     expect(phone.locator(".toolbar .keys")).to_be_hidden()
     expect(phone.locator(".choice kbd").first).to_be_hidden()
-    phone.screenshot(path="/tmp/queue-phone.png")
+    shot(phone, "phone")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     bar = phone.locator(".topbar").bounding_box()
     assert bar is not None and bar["height"] <= 100, bar  # at most two short lines
     on_screen = phone.evaluate(
-        "[...document.querySelectorAll('li.ticket')].filter(el => el.getBoundingClientRect().bottom <= innerHeight).length"
+        "[...document.querySelectorAll('li.ticket')]"
+        ".filter(el => el.getBoundingClientRect().bottom <= innerHeight).length"
     )
     assert on_screen >= 3, on_screen
-    phone.screenshot(path="/tmp/queue-phone.png")
+    shot(phone, "phone")
     phone.context.close()

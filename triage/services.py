@@ -282,27 +282,43 @@ def _decision_record(
     applied: bool,
     seconds_taken: float | None,
 ) -> Decision:
-    """Store one decision with its report fact and, when applied, its outbound event:
-    what every triage, single or bulk, writes for each ticket."""
-    decision = Decision.objects.create(
-        ticket=ticket,
-        agent=agent,
-        suggested_id=live.suggested_id if live else None,
-        chosen=category,
-        accepted=live is not None and live.suggested_id == category.pk,
-        applied=applied,
-        model_version_id=live.model_version_id if live else None,
-        seconds_taken=seconds_taken,
-    )
-    decision_fact_record(decision=decision, ticket=ticket, prediction=live)
+    """Store one decision with what every decision brings (`_decision_effects`)."""
+    decision = Decision.objects.create(**_decision_fields(ticket, agent, category, live, applied, seconds_taken))
     ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
-    if applied:
+    _decision_effects(decision=decision, ticket=ticket, live=live)
+    return decision
+
+
+def _decision_fields(
+    ticket: Ticket,
+    agent: User,
+    category: Category,
+    live: Prediction | None,
+    applied: bool,
+    seconds_taken: float | None,
+) -> dict[str, Any]:
+    return {
+        "ticket": ticket,
+        "agent": agent,
+        "suggested_id": live.suggested_id if live else None,
+        "chosen": category,
+        "accepted": live is not None and live.suggested_id == category.pk,
+        "applied": applied,
+        "model_version_id": live.model_version_id if live else None,
+        "seconds_taken": seconds_taken,
+    }
+
+
+def _decision_effects(*, decision: Decision, ticket: Ticket, live: Prediction | None) -> None:
+    """What every stored decision, single or bulk, brings: its report fact and, when
+    applied, its outbound event (`ticket` as the decision left it)."""
+    decision_fact_record(decision=decision, ticket=ticket, prediction=live)
+    if decision.applied:
         outbox.event_record(
             event_type=outbox.TICKET_TRIAGED,
             ticket=ticket,
             data=outbox.ticket_data(ticket, prediction=live, decision=decision),
         )
-    return decision
 
 
 @dataclass(frozen=True)
@@ -342,18 +358,13 @@ def tickets_triage_bulk(*, ticket_ids: list[int], agent: User, category: Categor
         triaged_at=now,
         triaged_by=agent,
     )
-    tickets = with_live_prediction(Ticket.objects.filter(pk__in=claimed)).order_by("pk")
-    done: list[Ticket] = []
-    for ticket in tickets:
-        _decision_record(
-            ticket=ticket,
-            agent=agent,
-            category=category,
-            live=ticket.live_prediction,
-            applied=True,
-            seconds_taken=None,
-        )
-        done.append(ticket)
+    done = list(with_live_prediction(Ticket.objects.filter(pk__in=claimed)).order_by("pk"))
+    # One INSERT for the decisions (one row each); then each one's fact and event.
+    decisions = Decision.objects.bulk_create(
+        [Decision(**_decision_fields(t, agent, category, t.live_prediction, True, None)) for t in done]
+    )
+    for ticket, decision in zip(done, decisions, strict=True):
+        _decision_effects(decision=decision, ticket=ticket, live=ticket.live_prediction)
     if done:
         transaction.on_commit(partial(broadcast.tickets_triaged_bulk, done, agent.get_username(), category.name))
     logger.info("%s triaged %d tickets as %s in one action", agent.get_username(), len(done), category.slug)
