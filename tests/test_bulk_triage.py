@@ -96,6 +96,8 @@ def test_all_like_this_stays_within_the_filters(agent: Any, categories: dict[str
         ({"category": "suspected-fraud", "tickets": []}, "tickets"),
         ({"category": "suspected-fraud", "tickets": ["x"]}, "tickets"),
         ({"category": "suspected-fraud", "tickets": [True]}, "tickets"),
+        ({"category": "suspected-fraud", "tickets": ["5"]}, "tickets"),
+        ({"category": "suspected-fraud", "tickets": [5.0]}, "tickets"),
         ({"category": "suspected-fraud", "tickets": [0]}, "tickets"),
         ({"category": "nope", "tickets": [1]}, "category"),
         ({"category": "suspected-fraud", "tickets": [1], "like": LIKE}, "tickets"),
@@ -104,6 +106,8 @@ def test_all_like_this_stays_within_the_filters(agent: Any, categories: dict[str
         ({"category": "suspected-fraud", "like": {**LIKE, "queue": "gone"}}, "like"),
         ({"category": "suspected-fraud", "like": {**LIKE, "age": "eons"}}, "like"),
         ({"category": "suspected-fraud", "tickets": "1,2"}, "tickets"),
+        ({"category": "suspected-fraud", "tickets": [1], "dry_run": 0}, "dry_run"),
+        ({"category": "suspected-fraud", "like": {**LIKE, "urgent": "yes"}}, "like"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(
@@ -111,7 +115,9 @@ def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(
 ) -> None:
     response = client_for(agent).post(URL, payload, format="json")
     assert response.status_code == 400, response.content
-    assert field in response.json()
+    body = response.json()
+    assert field in body
+    assert all(isinstance(m, str) for messages in body.values() for m in messages)  # as the schema documents
     assert not Decision.objects.exists()
 
 

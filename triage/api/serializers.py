@@ -315,6 +315,39 @@ class TriageOut(serializers.Serializer):
     ticket = TicketOut()
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (DRF's also reads 0, 1, "yes" and "on")."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """JSON integers only (DRF's also reads "5", 5.0 and true)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def errors_flat(errors: Any) -> dict[str, list[str]]:
+    """A serializer's errors as the API documents a 400: each top-level field with a
+    list of messages; a nested field's or a list item's messages name it first
+    ("min_confidence: ...", "3: ...")."""
+
+    def messages(value: Any, prefix: str = "") -> list[str]:
+        if isinstance(value, dict):
+            return [m for key, inner in value.items() for m in messages(inner, f"{prefix}{key}: ")]
+        if isinstance(value, list):
+            return [m for inner in value for m in messages(inner, prefix)]
+        return [f"{prefix}{value}"]
+
+    return {str(field): messages(value) for field, value in errors.items()}
+
+
 class BulkLikeIn(serializers.Serializer):
     """ "Every waiting ticket like this one": the queue page's filters (as its URL names
     them), narrowed to one suggested category at a confidence or more."""
@@ -327,7 +360,7 @@ class BulkLikeIn(serializers.Serializer):
     queue = StrictCharField(required=False, allow_blank=True, max_length=50, help_text="A queue's slug.")
     channel = serializers.ChoiceField(choices=[("", ""), *Channel.choices], required=False)
     language = serializers.ChoiceField(choices=["", *LANGUAGES], required=False)
-    urgent = serializers.BooleanField(required=False, default=False)
+    urgent = StrictBooleanField(required=False, default=False)
     age = serializers.ChoiceField(choices=["", *AGES], required=False)
 
     def validate_min_confidence(self, value: float) -> float:
@@ -348,14 +381,14 @@ class BulkTriageIn(serializers.Serializer):
         slug_field="slug", queryset=Category.objects.all()
     )
     tickets = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
         required=False,
         min_length=1,
         max_length=settings.BULK_TRIAGE_MAX_TICKETS,
         help_text=f"The tickets' ids (at most {settings.BULK_TRIAGE_MAX_TICKETS:,}).",
     )
     like = BulkLikeIn(required=False)
-    dry_run = serializers.BooleanField(
+    dry_run = StrictBooleanField(
         required=False, default=False, help_text="Only count the tickets it would take; nothing is stored."
     )
 

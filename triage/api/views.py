@@ -29,6 +29,7 @@ from triage.api.serializers import (
     TicketPageOut,
     TriageIn,
     TriageOut,
+    errors_flat,
 )
 from triage.models import Queue, Ticket
 
@@ -208,7 +209,8 @@ class BulkTriageApi(APIView):
     )
     def post(self, request: Request) -> Response:
         data = BulkTriageIn(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            raise ValidationError(errors_flat(data.errors))
         given = data.validated_data
         limit = settings.BULK_TRIAGE_MAX_TICKETS
         if "like" in given:
