@@ -4,6 +4,7 @@ decision; tickets another agent took first are skipped and reported."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from datetime import timedelta
 from typing import Any, cast
@@ -177,8 +178,9 @@ def test_the_queue_pages_hear_of_a_bulk_triage_once_after_commit(
             except TimeoutError:
                 return got
 
-    messages = async_to_sync(receive_all)()
+    batches = async_to_sync(receive_all)()
     channel_layers.backends.clear()
+    messages = [event for batch in batches for event in json.loads(batch["text"])["events"]]
     assert [m["event"] for m in messages] == ["tickets_removed"]
     assert sorted(messages[0]["ticket_ids"]) == sorted(ids)
     assert messages[0]["agent"] == agent.username
