@@ -214,3 +214,24 @@ def test_a_ticket_another_agent_is_triaging_right_now_is_skipped_not_waited_for(
     assert result.taken == [storm[0].pk]
     assert result.triaged == sorted(t.pk for t in storm[1:3])
     assert Ticket.objects.get(pk=storm[0].pk).status == "new"
+
+
+@pytest.mark.django_db
+def test_a_bulk_triage_costs_as_many_queries_for_twenty_tickets_as_for_two(
+    agent: Any, storm: list[Ticket], categories: dict[str, Category], settings: Any
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    settings.REPORTS_QC_SHARE = 0  # no random quality-check sample in either batch
+    fraud = categories["suspected-fraud"]
+    counts = []
+    for batch in (storm[:2], storm[2:]):
+        with CaptureQueriesContext(connection) as queries:
+            result = services.tickets_triage_bulk(ticket_ids=[t.pk for t in batch], agent=agent, category=fraud)
+        assert len(result.triaged) == len(batch)
+        counts.append(len(queries))
+    assert counts[1] <= counts[0], counts  # the first may also read a cached model vocabulary
+    events = OutboxEvent.objects.filter(ticket_id__in=[t.pk for t in storm], type="ticket.triaged")
+    assert list(events.values_list("sequence", flat=True)) == [1] * len(storm)  # each ticket's first event
+    assert all(e.payload["data"]["decision"]["suggested"] for e in events)
+    assert DecisionFact.objects.filter(agent=agent).count() == len(storm)
