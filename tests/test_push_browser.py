@@ -43,3 +43,33 @@ def test_a_page_that_missed_a_push_fetches_the_ticket_it_missed(
     expect(page.locator(f"#ticket-{arrived}")).to_be_visible(timeout=5_000)
     expect(page.locator(f"#ticket-{lost}")).to_be_visible(timeout=5_000)
     expect(page.locator("#queue-count")).to_have_text("2")
+
+
+def test_a_push_sent_before_the_pages_socket_joined_is_fetched_once_it_does(
+    browser: Browser,  # noqa: F811
+    asgi_server: str,
+    agent: Any,
+    integration: Any,
+    live_model: Any,
+) -> None:
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    # The page's queue socket is held back (what the page sends meanwhile is kept), so a
+    # ticket pushed now goes out before the socket has joined the group.
+    held: list[Any] = []
+    sent: list[Any] = []
+
+    def hold(ws: Any) -> None:
+        ws.on_message(lambda message: sent.append(message))
+        held.append(ws)
+
+    page.route_web_socket("**/ws/queue/", hold)
+    page.reload()
+    expect(page.locator("#queue-count")).to_have_text("0")
+    early = post_ticket(asgi_server, integration, {"subject": "Before the socket", "body": "my card was stolen"})
+    assert held, "the page opened no queue socket"
+    server = held[-1].connect_to_server()
+    for message in sent:
+        server.send(message)
+    held[-1].on_message(lambda message: server.send(message))
+    expect(page.locator(f"#ticket-{early}")).to_be_visible(timeout=5_000)
+    expect(page.locator("#queue-count")).to_have_text("1")

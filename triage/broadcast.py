@@ -202,6 +202,20 @@ async def sequence_next(layer: Any, group: str) -> int:
     return counters[group]
 
 
+def queue_sequence() -> int | None:
+    """The number of the queue's latest push, for a page about to read its rows: a page
+    whose socket then reports a later number missed pushes between its rows and its
+    socket, and fetches the rows again. None when the channel layer cannot say."""
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    try:
+        return async_to_sync(sequence_current)(layer, QUEUE_GROUP)
+    except Exception:
+        logger.warning("could not read the queue's push number; the page will fetch its rows once live", exc_info=True)
+        return None
+
+
 async def sequence_current(layer: Any, group: str) -> int:
     """The number of `group`'s latest message (0 before the first)."""
     if hasattr(layer, "consistent_hash") and hasattr(layer, "connection"):

@@ -498,6 +498,18 @@
     data.events.forEach(onEvent);
   }
 
+  // First sync: the rows came with the number of the latest push before they were read
+  // (data-pushed); a later number means pushes went out before this socket joined, so
+  // fetch the rows again. Without a number (the server could not say), fetch anyway.
+  const renderedSeq = layout.dataset.pushed === "" ? null : Number(layout.dataset.pushed);
+  function onSync(seq) {
+    if (lastSeq === null) lastSeq = seq;
+    if (!firstSync) return;
+    firstSync = false;
+    if (renderedSeq === null || seq > renderedSeq) resync();
+  }
+  let firstSync = true;
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/queue/");
@@ -514,7 +526,7 @@
     socket.addEventListener("message", (ev) => {
       const data = JSON.parse(ev.data);
       if (data.event === "batch") onBatch(data);
-      else if (data.event === "sync") lastSeq = lastSeq === null ? data.seq : lastSeq;
+      else if (data.event === "sync") onSync(data.seq);
       else onEvent(data);
     });
     socket.addEventListener("close", (ev) => {
