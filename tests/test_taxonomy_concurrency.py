@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from tests.test_websocket import connect_as, redis_layer  # noqa: F401  (the channel-layer fixture)
 from triage.models import Category, TaxonomyChange
@@ -250,16 +250,37 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch: Any)
 def test_two_admins_creating_one_name_in_two_cases_at_once_make_one_category(
     admin_user: Any, categories: Any, monkeypatch: Any
 ) -> None:
-    # Both creates pass the name check before either inserts: only the database's
-    # case-insensitive constraint can refuse the second.
-    both_checked = threading.Barrier(2)
+    # Neither create inserts before the other is under way. On PostgreSQL both pass
+    # the name check first, so only the database's case-insensitive constraint can
+    # refuse the second. SQLite serialises writers (BEGIN IMMEDIATE): the second is
+    # under way once it asks for its write lock, which it gets after the first commits.
+    under_way: set[int] = set()  # the threads whose create is under way
+    changed = threading.Condition()
+
+    def get_under_way() -> None:
+        with changed:
+            under_way.add(threading.get_ident())
+            changed.notify_all()
+
     check_parent = tax._check_parent
 
     def after_the_name_check(parent: Any, category: Any) -> None:
-        both_checked.wait(timeout=10)
+        if connection.vendor != "sqlite":
+            get_under_way()
+        with changed:
+            assert changed.wait_for(lambda: len(under_way) == 2, timeout=10), "the other create never started"
         check_parent(parent, category)
 
     monkeypatch.setattr(tax, "_check_parent", after_the_name_check)
+    if connection.vendor == "sqlite":
+        wrapper = type(connections[DEFAULT_DB_ALIAS])
+        begin = wrapper._start_transaction_under_autocommit
+
+        def asking_for_the_write_lock(self: Any) -> None:
+            get_under_way()
+            begin(self)
+
+        monkeypatch.setattr(wrapper, "_start_transaction_under_autocommit", asking_for_the_write_lock)
     results = _race(
         [
             lambda: tax.category_create(actor=admin_user, name="Crypto", slug="crypto-a"),
