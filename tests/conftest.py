@@ -27,6 +27,7 @@ from triage import demo, roles, services, serving
 from triage.integrations import links, outbox
 from triage.learning.promotion import model_version_activate
 from triage.learning.registry import model_version_create
+from triage.ml import artifacts
 from triage.ml.pipeline import build_pipeline
 from triage.models import Category, ModelVersion, Ticket
 
@@ -156,7 +157,7 @@ def trained_pipeline(demo_examples: list[demo.DemoTicket]) -> Any:
 
 
 @pytest.fixture
-def live_model(categories: dict[str, Category], trained_pipeline: Any) -> ModelVersion:
+def live_model(categories: dict[str, Category], trained_pipeline: Any, reuse_trained_artifact: None) -> ModelVersion:
     """The session's model, registered as a signed artifact and made live."""
     version = model_version_create(
         pipeline=trained_pipeline,
@@ -228,3 +229,24 @@ def serve_asgi(lifespan: str) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- The session's model artifact: serialised once, deserialised once -------------------
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(trained_pipeline: Any) -> tuple[bytes, Any]:
+    """The session's model as skops bytes, and the pipeline those bytes load to."""
+    data = artifacts.dumps(trained_pipeline)
+    return data, artifacts.loads(data)
+
+
+@pytest.fixture
+def reuse_trained_artifact(trained_pipeline: Any, trained_artifact: tuple[bytes, Any], monkeypatch: Any) -> None:
+    """Registering the session's pipeline stores the session's bytes, and loading those
+    bytes (after the registry has checked their digest and signature) gives the session's
+    loaded pipeline: the product's path, without skops' seconds of work in every test."""
+    data, loaded = trained_artifact
+    dumps, loads = artifacts.dumps, artifacts.loads
+    monkeypatch.setattr(artifacts, "dumps", lambda pipeline: data if pipeline is trained_pipeline else dumps(pipeline))
+    monkeypatch.setattr(artifacts, "loads", lambda blob: loaded if blob == data else loads(blob))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from io import StringIO
 from typing import Any
 
@@ -100,12 +99,30 @@ def test_a_request_during_the_first_model_load_waits_for_it_instead_of_going_wit
     settings.MODEL_REFRESH_SECONDS = 5.0  # as in production (the tests' default re-checks on every call)
     serving.reset()  # a process's first seconds: nothing loaded yet
     real_load = serving.model_version_load
+    loading, loaded = threading.Event(), threading.Event()
 
-    def slow_load(row: ModelVersion) -> Any:
-        time.sleep(0.5)
+    def held_load(row: ModelVersion) -> Any:
+        loading.set()
+        assert loaded.wait(10)
         return real_load(row)
 
-    monkeypatch.setattr(serving, "model_version_load", slow_load)
+    class WatchedLock:
+        """The holder's lock, telling when a thread has to wait for it."""
+
+        def __init__(self) -> None:
+            self.lock, self.contended = threading.Lock(), threading.Event()
+
+        def __enter__(self) -> None:
+            if not self.lock.acquire(blocking=False):
+                self.contended.set()
+                self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    watched = WatchedLock()
+    monkeypatch.setattr(serving._holder, "lock", watched)
+    monkeypatch.setattr(serving, "model_version_load", held_load)
     answers: list[Any] = []
 
     def ticket_arrives() -> None:
@@ -114,10 +131,12 @@ def test_a_request_during_the_first_model_load_waits_for_it_instead_of_going_wit
 
     first, second = threading.Thread(target=ticket_arrives), threading.Thread(target=ticket_arrives)
     first.start()
-    time.sleep(0.1)  # the first request is loading the model
+    assert loading.wait(10)  # the first request is loading the model...
     second.start()
-    first.join()
-    second.join()
+    assert watched.contended.wait(10)  # ...when the second one arrives and waits for it
+    loaded.set()
+    first.join(15)
+    second.join(15)
     assert [a.version if a else None for a in answers] == [live_model.version, live_model.version]
 
 
