@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -12,7 +13,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from triage import demo, services, serving
+from tests.helpers import demo_history_rows
+from triage import services, serving
 from triage.learning.registry import ArtifactRefusedError, model_version_load
 from triage.learning.selectors import training_data
 from triage.learning.training import train_model
@@ -167,14 +169,10 @@ def test_training_learns_only_human_labels_not_the_models_own_auto_triage(
 
 def test_a_history_without_times_is_held_out_at_random_not_by_file_order(categories: Any) -> None:
     # A file sorted by label, imported without timestamps: every row has the same time.
-    same_time = timezone.now()
-    rows = [
-        services.HistoryRow(
-            external_id=f"s{i}", subject=t.subject, body=t.body, category=categories[t.category], received_at=same_time
-        )
-        for i, t in enumerate(sorted(demo.generate(300, seed=5), key=lambda t: t.category))
-    ]
-    services.tickets_import(rows=rows, source="sorted")
+    rows = demo_history_rows(categories, 300, seed=5, prefix="s", step=timedelta(0))
+    services.tickets_import(
+        rows=sorted(rows, key=lambda row: row.category.slug if row.category else ""), source="sorted"
+    )
     holdout = train_model(holdout_share=0.2).metrics
     # By file order the holdout would be the last two categories, unseen in training (accuracy ~0).
     assert holdout["accuracy"] > 0.7

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing.websocket import WebsocketCommunicator
@@ -16,38 +14,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from assist.asgi import application
-from tests.conftest import IN_CI
+from tests.helpers import connect_as
 from triage import consumers, services
 from triage.broadcast import QUEUE_GROUP
-from triage.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_UNSUPPORTED, QueueConsumer
+from triage.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_UNSUPPORTED
 from triage.models import Category
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def redis_layer(settings: Any) -> Any:
-    """The Redis channel layer when REDIS_URL is set (always in CI, where it must answer);
-    on a laptop without Redis, the in-memory layer, so the socket's behaviour is still tested."""
-    url = os.environ.get("REDIS_URL", "")
-    if url:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-        settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
-        }
-    elif IN_CI:
-        pytest.fail("REDIS_URL is not set in CI: the websocket tests must use the real Redis layer")
-    else:
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield channel_layers["default"]
-    channel_layers.backends.clear()
-
-
-def connect_as(user: Any) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(QueueConsumer.as_asgi(), "/ws/queue/")
-    communicator.scope["user"] = user
-    return communicator
 
 
 async def assert_refused(communicator: WebsocketCommunicator) -> None:
