@@ -156,16 +156,17 @@ def test_a_ticket_triaged_while_the_rows_are_fetched_does_not_come_back(
             return
         answer = route.fetch()  # the server reads the queue now...
         _triage_as(asgi_server, second_agent, taken_meanwhile, fees)  # ...then another agent takes a shown ticket
-        page.wait_for_timeout(1000)  # its removal reaches the page before the answer does
+        expect(page.locator(f"#ticket-{taken_meanwhile.pk}")).to_have_count(0)  # its removal reaches the page first
         route.fulfill(response=answer)
 
     page.route(re.compile(r"/queue/rows/"), stale_answer)
     with page.expect_response(re.compile(r"/queue/rows/")):
         _triage_as(asgi_server, second_agent, made[7], fees)  # the page tops up its rows: the fetch above
-    page.wait_for_timeout(500)  # the stale answer is applied (the count read 6 before it came)
+    # The stale answer is applied: three rows were left before it came, it brings the
+    # next one (and the one taken meanwhile, which must stay gone).
+    expect(page.locator("li.ticket")).to_have_count(4)
     expect(page.locator("#queue-count")).to_have_text("6")
     expect(page.locator(f"#ticket-{taken_meanwhile.pk}")).to_have_count(0)
-    expect(page.locator("li.ticket")).to_have_count(4)
     page.close()
 
 
