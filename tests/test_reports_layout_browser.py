@@ -46,6 +46,8 @@ def test_every_confused_pair_has_a_named_bar_on_a_whole_ticket_axis(
 ) -> None:
     sam = sign_in(browser, asgi_server, "sam", path="/reports/errors/")
     expect(sam.locator("#chart-confused")).to_be_visible()
+    # The canvas is in the page before the deferred chart scripts have drawn on it.
+    sam.wait_for_function("() => window.Chart && window.Chart.getChart(document.getElementById('chart-confused'))")
     axes = sam.evaluate(
         """() => {
             const chart = window.Chart.getChart(document.getElementById('chart-confused'));
