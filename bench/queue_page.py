@@ -2,7 +2,7 @@
 
 Usage:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/assist_queuebench \\
-        .venv/bin/python bench/queue.py [--tickets 100000] [--repeat 20] [--bulk 2000] [--no-seed]
+        .venv/bin/python bench/queue_page.py [--tickets 100000] [--repeat 20] [--bulk 2000] [--no-seed]
 
 Migrates, empties that (dedicated) database's tickets, predictions and decisions, then
 writes N waiting tickets with their live suggestions (bulk_create, 12 categories in 3
