@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from triage.models import Category, Channel, Prediction, Ticket, ticket_subject_limit
+from triage.services import UndoRefusedError
 
 
 class StrictCharField(serializers.CharField):
@@ -312,3 +313,21 @@ class TriageOut(serializers.Serializer):
     detail = serializers.CharField()
     decision = DecisionOut()
     ticket = TicketOut()
+    undo_seconds = serializers.FloatField(
+        help_text="How long this agent may still undo the triage (`POST /api/tickets/{id}/undo/`); 0 when not applied."
+    )
+
+
+class UndoOut(serializers.Serializer):
+    detail = serializers.CharField()
+    decision = DecisionOut(help_text="The decision taken back: kept, marked undone, never learned from.")
+    undone_by = serializers.CharField(source="undo.agent.username")
+    undone_at = serializers.DateTimeField(source="undo.created_at")
+    ticket = TicketOut(help_text="The ticket, waiting in the queue again.")
+
+
+class UndoRefusedOut(serializers.Serializer):
+    detail = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=list(UndoRefusedError.REASONS.items()), help_text="Why the undo was refused."
+    )
