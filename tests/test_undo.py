@@ -59,9 +59,9 @@ def test_an_agent_undoes_their_triage_and_the_ticket_waits_again(agent: Any, tic
 def test_undo_is_refused_after_the_window(agent: Any, ticket: Ticket, categories: Any, settings: Any) -> None:
     settings.UNDO_SECONDS = 10
     decision = triage(agent, ticket, categories)
-    with at(decision.created_at + timedelta(seconds=10.5)):
-        with pytest.raises(services.UndoRefusedError, match="Too late") as refused:
-            services.decision_undo(ticket_id=ticket.pk, agent=agent)
+    late = at(decision.created_at + timedelta(seconds=10.5))
+    with late, pytest.raises(services.UndoRefusedError, match="Too late") as refused:
+        services.decision_undo(ticket_id=ticket.pk, agent=agent)
     assert refused.value.reason == "expired"
     with at(decision.created_at + timedelta(seconds=9.5)):
         services.decision_undo(ticket_id=ticket.pk, agent=agent)  # still inside
