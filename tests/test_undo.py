@@ -3,11 +3,13 @@ the decision is kept and marked undone, and neither is learned from or reported.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import QueryDict
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -312,3 +314,47 @@ def test_the_schema_documents_the_undo_and_its_refusals(agent_client: APIClient)
     reason = schema["components"]["schemas"]["UndoRefusedOut"]["properties"]["reason"]
     enum = schema["components"]["schemas"][reason["allOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"]
     assert set(enum) == set(services.UndoRefusedError.REASONS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_triage_arriving_while_an_undo_commits_claims_the_waiting_ticket(
+    agent: Any, second_agent: Any, live_model: Any, categories: Any
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: SQLite locks the whole database instead")
+
+    ticket = services.ticket_ingest(subject="Transfer", body="my transfer has not arrived").ticket
+    triage(agent, ticket, categories)
+    results: dict[str, Any] = {}
+
+    def bob_triages() -> None:
+        try:
+            results["bob"] = services.ticket_triage(
+                ticket=ticket, agent=second_agent, category=categories["fees-and-charges"]
+            )
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        services.decision_undo(ticket_id=ticket.pk, agent=agent)  # not committed: holds the ticket's row
+        bob = threading.Thread(target=bob_triages)
+        bob.start()
+        # Bob's claim saw the ticket triaged; he now waits for the row the undo holds.
+        deadline = timezone.now() + timedelta(seconds=30)
+        with connection.cursor() as cursor:
+            while timezone.now() < deadline:
+                # Inside a transaction pg_stat_activity is a snapshot until cleared.
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.01)
+            else:
+                pytest.fail("bob's triage never waited for the ticket's row")
+    bob.join(timeout=30)
+    assert results["bob"].applied  # the ticket was waiting again when he got it
+    ticket.refresh_from_db()
+    assert ticket.status == "triaged" and ticket.triaged_by == second_agent

@@ -250,16 +250,18 @@ def ticket_triage(
     live = Prediction.objects.filter(ticket=ticket, is_live=True).select_related("suggested", "model_version").first()
     now = timezone.now()
     # The conditional UPDATE is the claim: of two agents, exactly one sees a row count of 1.
-    applied = (
-        Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.NEW).update(
-            status=Ticket.Status.TRIAGED,
-            category=category,
-            label_source=Ticket.LabelSource.AGENT,
-            triaged_at=now,
-            triaged_by=agent,
-        )
-        == 1
+    claim = partial(
+        Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.NEW).update,
+        status=Ticket.Status.TRIAGED,
+        category=category,
+        label_source=Ticket.LabelSource.AGENT,
+        triaged_at=now,
+        triaged_by=agent,
     )
+    applied = claim() == 1
+    if not applied and _waiting_again(ticket):
+        # Its triage was undone while this claim was on its way: the ticket is waiting.
+        applied = claim() == 1
     if not applied and (repeat := _repeated_decision(ticket=ticket, agent=agent, category=category)):
         # The same agent sending the same choice again (a retry, a double key press, a
         # client retrying its 409) gets its first answer; history holds one decision.
@@ -285,6 +287,12 @@ def ticket_triage(
         )
         transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
     return TriageResult(ticket=ticket, decision=decision, applied=applied)
+
+
+def _waiting_again(ticket: Ticket) -> bool:
+    """Whether the ticket waits in the queue, read under its row lock (an undo holds it until it commits)."""
+    status = Ticket.objects.select_for_update().filter(pk=ticket.pk).values_list("status", flat=True).first()
+    return status == Ticket.Status.NEW
 
 
 def _repeated_decision(*, ticket: Ticket, agent: User, category: Category) -> Decision | None:
