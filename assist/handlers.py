@@ -3,8 +3,8 @@
 Django runs a request's synchronous code (middleware, view, signals) in one
 worker thread per request: its `ASGIHandler` enters asgiref's
 `ThreadSensitiveContext()`, which starts a new single-thread executor for the
-request and, when the request ends, another thread to join it. Two thread starts
-per request were ~7 % of an ingest server's samples (py-spy, session 9).
+request and, when the request ends, another thread to join it: two thread starts
+per request on the busiest endpoint (its share: docs/ingest.md, `bench/ingest.py`).
 
 `ASGIHandler` here gives each request a single-thread executor from a small pool
 instead (asgiref's `ThreadSensitiveContext(executor=...)`): the same isolation (one

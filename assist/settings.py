@@ -129,6 +129,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Before DRF's authtoken (kept for the migration that converted its keys), so that
+    # Assist's `drf_create_token` (a refusal naming `issue_token`) replaces DRF's.
+    "triage",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -136,7 +139,6 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "axes",
-    "triage",
 ]
 
 # Security headers on everything; static files served from the event loop by
@@ -242,6 +244,19 @@ AXES_VERBOSE = False
 API_REQUESTS_PER_MINUTE = env_int("ASSIST_API_REQUESTS_PER_MINUTE", 30_000)
 # Password-reset requests an hour per client address.
 PASSWORD_RESETS_PER_HOUR = env_int("ASSIST_PASSWORD_RESETS_PER_HOUR", 5)
+
+# Outgoing mail (password-reset links): SMTP when EMAIL_HOST is set, else written to the
+# log, so a deployment without a mail relay still shows the link to whoever reads the log.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "assist@localhost")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -409,8 +424,8 @@ if _ENCODER_SETTING not in {"minilm-int8", "minilm", "none"}:
     raise ImproperlyConfigured(f"ASSIST_MODEL_ENCODER must be minilm-int8, minilm or none, not {_ENCODER_SETTING!r}")
 MODEL_ENCODER = "" if _ENCODER_SETTING == "none" else _ENCODER_SETTING
 MODEL_ENCODER_WEIGHT = env_float("ASSIST_MODEL_ENCODER_WEIGHT", 2.0)
-# Word-pair features (stems 2..N tokens apart; 0 = off): +0.27 pt on Banking77 with 6,
-# for ~40 % more training time and one-ticket p99 (docs/model.md, "Word pairs").
+# Word-pair features (stems 2..N tokens apart; 0 = off): a small accuracy gain for a
+# longer training and one-ticket latency (`bench/quality.py`; docs/model.md, "Word pairs").
 MODEL_WORD_PAIRS = env_int("ASSIST_MODEL_WORD_PAIRS", 0)
 # From this many confirmed tickets on, training streams them from the database in
 # chunks into a hashed-feature, incremental model (triage/ml/streaming.py): the

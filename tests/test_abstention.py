@@ -128,7 +128,7 @@ def test_gibberish_and_foreign_text_need_a_human(trained: Any, agent: Any, integ
     assert f'id="ticket-{clear["id"]}" data-ticket-id="{clear["id"]}" data-suggested="lost-or-stolen-card"' in html
 
 
-# Plain in-domain tickets with a few words or a typo the demo history never used (issue 26, bug 6).
+# Plain in-domain tickets with a few words or a typo the demo history never used.
 ORDINARY_TICKETS = [
     (
         "card declined at shop",

@@ -3,9 +3,12 @@ the anonymous password-reset form throttled per address."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
 from django.test import Client
 
 from tests.conftest import client_for
@@ -74,3 +77,52 @@ def test_the_password_reset_form_is_throttled_per_address(db: Any, settings: Any
     assert b"Too many password-reset requests" in refused.content and int(refused["Retry-After"]) > 0
     other = Client(REMOTE_ADDR="10.1.2.3")
     assert other.post("/accounts/password_reset/", {"email": "z@example.com"}).status_code == 302
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _smtp_relay(settings: Any, port: int) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
+
+
+class _Inbox(Sink):
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.rcpt_tos, envelope.content.decode()))
+        return "250 OK"
+
+
+def test_the_reset_link_is_mailed_through_the_configured_relay(agent: Any, settings: Any) -> None:
+    inbox, port = _Inbox(), _free_port()
+    relay = Controller(inbox, hostname="127.0.0.1", port=port)
+    relay.start()
+    try:
+        _smtp_relay(settings, port)
+        agent.email = "alice@example.com"
+        agent.save()
+        response = Client().post("/accounts/password_reset/", {"email": "alice@example.com"})
+    finally:
+        relay.stop()
+    assert response.status_code == 302
+    [(recipients, content)] = inbox.messages
+    assert recipients == ["alice@example.com"] and "/accounts/reset/" in content
+
+
+def test_a_mail_relay_that_is_down_is_logged_and_does_not_reveal_the_account(
+    agent: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    _smtp_relay(settings, _free_port())  # nothing listens there
+    agent.email = "alice@example.com"
+    agent.save()
+    known = Client().post("/accounts/password_reset/", {"email": "alice@example.com"})
+    unknown = Client(REMOTE_ADDR="10.9.9.9").post("/accounts/password_reset/", {"email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 302  # same answer whether the account exists
+    failures = [r for r in caplog.records if r.name == "django.contrib.auth" and r.levelname == "ERROR"]
+    assert len(failures) == 1 and failures[0].exc_info is not None

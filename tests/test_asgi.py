@@ -128,3 +128,12 @@ def test_a_server_asked_for_an_encoder_it_cannot_load_refuses_to_start(settings:
         answer = _start(application)[0]
     assert answer["type"] == "lifespan.startup.failed"
     assert "assist.E004" in answer["message"] and "onnxruntime is missing" in answer["message"]
+
+
+async def test_sync_code_run_by_the_server_finds_its_event_loop_for_the_broadcast() -> None:
+    # triage.broadcast reads asgiref's thread-local record of the server's loop: if an
+    # asgiref upgrade moves it, pushes fall back to blocking sends and this fails.
+    from triage import broadcast
+
+    assert await sync_to_async(broadcast._server_loop)() is asyncio.get_running_loop()
+    assert broadcast._server_loop() is None  # the main thread has no server loop to hand to

@@ -310,7 +310,7 @@ def test_an_undo_after_the_session_ended_goes_to_the_login_page_and_changes_noth
     page = log_in(browser, asgi_server, "alice", "pw-alice")
     Session.objects.all().delete()  # signed out elsewhere: the undo's POST is redirected to the login page
     page.locator(f"#auto-{ticket_id} .undo-auto").click(force=True)  # the lane may be folded
-    # It used to read the login page's 200 as success and say "Back in the queue."
+    # The login page's 200 is not a success: the page must not say "Back in the queue."
     page.wait_for_url(re.compile(r"/accounts/login/\?next=%2F"))
     assert Ticket.objects.get(pk=ticket_id).label_source == "auto"
 

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from tests.conftest import api_key
+from triage import roles
 from triage.models import Category, Ticket
 
 
@@ -147,3 +149,23 @@ def test_demo_month_leaves_decisions_the_reports_can_show(
     assert not Ticket.objects.filter(source="demo-activity", status="new").exists()
     assert len(set(DecisionFact.objects.values_list("day", flat=True))) >= 6  # a week of days, not one
     assert len(retrains) == 2 and retrains == sorted(retrains)
+
+
+def test_issue_token_prints_a_key_that_the_api_accepts_with_the_users_role(db: Any, categories: Any) -> None:
+    feeder = User.objects.create_user("feeder")
+    feeder.groups.add(Group.objects.get(name=roles.INTEGRATION))
+    out = StringIO()
+    call_command("issue_token", "feeder", "Zendesk webhook", stdout=out)
+    key = out.getvalue().strip()
+    api = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/categories/").status_code == 200
+    assert Client(HTTP_AUTHORIZATION=f"Token {key[:-1]}x").get("/api/categories/").status_code == 401
+    with pytest.raises(CommandError, match="already has a live token"):
+        call_command("issue_token", "feeder", "zendesk  webhook", stdout=StringIO())
+    with pytest.raises(CommandError, match="No user named 'ghost'"):
+        call_command("issue_token", "ghost", "x", stdout=StringIO())
+
+
+def test_drf_create_token_is_refused_with_the_command_that_works(db: Any) -> None:
+    with pytest.raises(CommandError, match="issue_token USER NAME"):
+        call_command("drf_create_token", "anyone")

@@ -102,3 +102,26 @@ def test_the_settings_default_to_an_hour_of_hsts_without_subdomains_or_preload()
     )
     shown = _run(code, _env(**REAL_KEYS))
     assert shown.stdout.split() == ["3600", "False", "False"], shown.stderr[-300:]
+
+
+@pytest.mark.parametrize(
+    ("weak", "error"),
+    [
+        ({"MODEL_SIGNING_KEY": "short-but-real-signing-key"}, "assist.E001"),
+        ({"ASSIST_CREDENTIALS_KEY": "short-but-real-credentials"}, "assist.E005"),
+        ({"DJANGO_SECRET_KEY": "short-but-real-secret-key"}, "assist.E002"),
+    ],
+)
+def test_check_deploy_fails_on_a_real_but_weak_key_outside_local_development(weak: dict[str, str], error: str) -> None:
+    check = [sys.executable, "manage.py", "check", "--deploy"]
+    env = _env(**{**REAL_KEYS, **weak})
+    failed = subprocess.run(check, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+    assert failed.returncode != 0 and error in failed.stderr, failed.stderr[-800:]
+
+
+def test_reset_mail_goes_to_the_log_unless_a_relay_is_configured() -> None:
+    code = START + "; from django.conf import settings as s; print(s.EMAIL_BACKEND.rsplit('.', 2)[-2], s.EMAIL_HOST)"
+    without = _run(code, {k: v for k, v in _env(**REAL_KEYS).items() if not k.startswith("EMAIL_")})
+    relay = _run(code, _env(**REAL_KEYS, EMAIL_HOST="smtp.example.com"))
+    assert without.stdout.split() == ["console"], without.stderr[-300:]
+    assert relay.stdout.split() == ["smtp", "smtp.example.com"], relay.stderr[-300:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,14 @@ def test_make_run_checks_the_port_before_anything_else() -> None:
     assert plan.index("manage.py checkport 127.0.0.1 8123") < plan.index("manage.py migrate")
     procfile = (ROOT / "Procfile").read_text()
     assert "manage.py announce" in procfile and "feed_tickets" in procfile and "--wait" in procfile
+
+
+def test_the_procfile_that_make_run_starts_is_one_honcho_accepts() -> None:
+    honcho = Path(sys.executable).parent / "honcho"
+    checked = subprocess.run([str(honcho), "check", "-f", "Procfile"], cwd=ROOT, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    names = [line.split(":", 1)[0] for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
+    assert sorted(names) == ["announce", "feed", "integrations", "web", "worker"]
 
 
 def test_the_url_and_logins_are_announced_only_once_the_server_answers(

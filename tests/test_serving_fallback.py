@@ -99,3 +99,14 @@ def test_a_live_version_that_serves_again_clears_the_degraded_health(
         "problems": [],
     }
     assert body["redis"] in {"ok", "not used"}
+
+
+def test_loading_a_model_moves_it_out_of_the_garbage_collectors_sight(live_model: Any) -> None:
+    import gc
+
+    gc.unfreeze()
+    serving.reset()
+    assert gc.get_freeze_count() == 0
+    assert serving.active_model() is not None
+    assert gc.get_freeze_count() > 10_000  # the model's vocabularies, among the rest
+    gc.unfreeze()

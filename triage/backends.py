@@ -3,18 +3,16 @@
 Django's ModelBackend answers `has_perm` by loading *all* of a user's permissions
 (two queries: their own and their groups') and building sets of strings. A request
 makes one or two checks on a fresh user object (session and token authentication
-both load the user anew), so that work was redone on every request: 13 % of an
-ingest server's Python time, the largest single cost after the request machinery.
+both load the user anew), so that work was redone on every request, one of the
+largest costs of a request after the request machinery (`bench/ingest.py`).
 
 The check is written in SQL here, not with the ORM, because it runs on every
 request and both ways of building it with the ORM were expensive on this hot path:
 `Q(user=...) | Q(group__user=...)` over two many-to-many relations becomes five
-outer joins per permission, which PostgreSQL took ~2.5 ms to plan (three such
-subqueries made the token query 2.8 ms, against 0.6 ms for the form below), and
-compiling that queryset cost ~4 ms of Python per request on the 2-core machine
-(session 10, `bench/ingest.py`). The SQL is standard (SQLite and PostgreSQL), takes
-its table names from the models, and is checked against ModelBackend for every
-role and permission in tests/test_permissions.py.
+outer joins per permission, slow for PostgreSQL to plan and for the ORM to compile
+on every request (`bench/ingest.py` measures the effect; docs/ingest.md). The SQL is
+standard (SQLite and PostgreSQL), takes its table names from the models, and is
+checked against ModelBackend for every role and permission in tests/test_permissions.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """System checks for misconfiguration that would be unsafe in production.
 
 Outside local development the settings refuse to load at all with a missing or
-development key (assist/settings.py, `env_key`); these deploy checks are errors, not
-warnings, so `check --deploy` fails on a weak key too, whatever mode it runs in.
+development key (assist/settings.py, `env_key`). The deploy checks below catch what gets
+past that: a real but short or weak key in any mode, and the development keys under
+ASSIST_LOCAL_DEV=1. They are errors, not warnings, so `check --deploy` fails on them.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Every new ticket renders this row once, on the ingest path, so it is built with
 `format_html` rather than a template: the same escaping (every value passes
-through `conditional_escape`), half the cost (0.5 ms against 1.0 ms for the
-equivalent Django template, measured on 300 demo rows). Ticket text is only ever inserted through
+through `conditional_escape`) at about half the cost of the equivalent Django
+template (`bench/ingest.py`; docs/ingest.md). Ticket text is only ever inserted through
 `format_html` placeholders or `highlight()`, which escapes it.
 """
 
@@ -86,7 +86,8 @@ def _term_spans(text: str, terms: list[str]) -> list[tuple[int, int]] | None:
     """Where the terms occur in the text as whole words, case-insensitively, left to
     right without overlaps, the longer term first where two start at one place: what
     `_term_spans_by_regex` finds, by plain string search (every ticket renders this
-    row on the ingest path, and compiling a new pattern per ticket cost ~1 ms).
+    row on the ingest path, where compiling a new pattern per ticket cost more than
+    classifying it; docs/ingest.md).
     Case is compared by case folding, which is context-free (unlike lower(),
     which turns a word's last "Σ" into "ς"). None when folding changes the
     length of the text or of a term (as "ß" → "ss" and "İ" do), so that positions

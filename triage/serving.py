@@ -300,10 +300,10 @@ def reset() -> None:
 
 
 def _freeze_heap() -> None:
-    """Move what is alive now (Django, the model's vocabularies: ~200k objects) out of
-    the cyclic garbage collector's sight. Otherwise each full collection walks them
-    all, a 100+ ms pause in whichever request triggers it. Refcounting still frees a
-    replaced model."""
+    """Move what is alive now (Django, the model's vocabularies) out of the cyclic garbage
+    collector's sight: otherwise each full collection walks them all, a pause long enough to
+    show in whichever request's p99 triggers it (`bench/ingest.py`). Refcounting still frees
+    a replaced model."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

@@ -71,8 +71,8 @@ def test_loading_the_int8_encoder_does_not_flood_the_logs(caplog: pytest.LogCapt
 
 @needs_encoder
 def test_an_int8_model_refuses_to_run_on_weights_quantised_another_way() -> None:
-    # A model trained on session 7's torch-quantised weights recorded the
-    # file's hash; the onnxruntime int8 weights give other numbers.
+    # A model records the hash of the weights it ran; weights quantised another
+    # way (another engine, another scheme) give other numbers and are refused.
     X, _ = make_tickets(4)
     feats = enc.SentenceEncoderFeatures(encoder="minilm-int8").fit([x[1] for x in X])
     feats.weights_sha256_ = enc.encoder_weights_sha256("minilm")

@@ -350,8 +350,8 @@ def demo_suggester() -> Suggester:
 
 
 def test_reasons_are_the_content_words_that_carried_the_suggestion(demo_suggester: Suggester) -> None:
-    # Issue 26, bug 5: the demo's card-declined templates say "declined at {merchant}" and
-    # "even though I have money", so function words carried weight and became reasons.
+    # The demo's card-declined templates say "declined at {merchant}" and "even though I
+    # have money", so function words carry weight: they must still never be reasons.
     subject = "card declined at shop"
     body = "My card was declined at the supermarket today, even though there's money in my account. Please help."
     suggestion = demo_suggester.suggest(subject, body)

@@ -8,9 +8,8 @@ long as the user object, which is this request, so a role taken away applies at 
 next request.
 
 It runs on every API request, so it is SQL rather than a queryset: the ORM's form
-of it cost ~4 ms of Python to compile and ~2.5 ms of PostgreSQL planning per
-request on the 2-core machine; this one costs 0.2 ms and 0.6 ms (triage/backends.py
-says why).
+of it, an OR over many-to-many joins, is costly both to compile in Python and for
+PostgreSQL to plan (triage/backends.py says why; `bench/ingest.py` measures it).
 """
 
 from __future__ import annotations

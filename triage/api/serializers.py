@@ -67,8 +67,8 @@ class CopiedFieldsSerializer(serializers.Serializer):
     """A Serializer whose fields are shallow copies of the declared ones.
 
     DRF deep-copies every declared field for each serializer, re-running each
-    field's constructor: 0.14 ms of the 0.2 ms it takes to validate a ticket, on
-    the busiest endpoint. A declared field holds no per-request state until
+    field's constructor, most of the time it takes to validate a ticket on the
+    busiest endpoint (`bench/ingest.py`, docs/ingest.md). A declared field holds no per-request state until
     ``bind()``, which sets its attributes on the copy, and DRF already treats
     validators as immutable when it clones; the list of them is copied anyway, so
     a validator added to one serializer's field can't reach the next one.

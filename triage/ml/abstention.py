@@ -42,7 +42,7 @@ NOVELTY_PERCENTILE = 5.0
 # text (Banking77's 10,003 queries: known share 0.857 at the 1st percentile, similarity
 # 0.728-0.730 at the 5th; bench/oos.py). A young or templated history (the demo's) has
 # held-out tickets made of its training tickets' words, so its own percentiles sit near 1
-# and would hold back any plain ticket with a typo or two new words (issue 26, bug 6).
+# and would hold back any plain ticket with a typo or two new words.
 KNOWN_SHARE_CEILING = 0.85
 SIMILARITY_CEILING = 0.73
 

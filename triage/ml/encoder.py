@@ -49,9 +49,9 @@ ENCODERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 _CACHE_SIZE = 50_000  # embeddings kept per process (CV re-encodes the same texts)
 # Training tickets whose embeddings a model keeps to tell how unlike them a new
-# ticket is (a uniform sample beyond that): 20,000 x 384 is 15 MB in the artifact
-# (float16) and 30 MB in memory (float32), and one ticket's comparison with all of
-# them ~1 ms (0.4 ms for Banking77's 10,003).
+# ticket is (a uniform sample beyond that): 20,000 x 384 floats, stored as float16,
+# keep the artifact and one ticket's comparison small beside the encoder itself
+# (`bench/quality.py --encoder minilm-int8`).
 INDEX_ROWS = 20_000
 
 
@@ -237,7 +237,7 @@ class SentenceEncoderFeatures(_TextInput, TransformerMixin, BaseEstimator):
         if getattr(self, "_index32", None) is None:  # BLAS has no float16 product
             self._index32 = np.ascontiguousarray(index, dtype=np.float32)
         # One BLAS thread, like the encoder: a second one spin-waits on a busy
-        # server and took ~8 ms of CPU for this 0.4 ms product (10,000 rows).
+        # server, costing many times this product's own CPU (`bench/quality.py`).
         with _blas().limit(limits=1, user_api="blas"):
             return float(np.max(self._index32 @ embedding.astype(np.float32)))
 

@@ -6,11 +6,10 @@ Snowball stemmer; character n-grams carry the languages we do not stem.
 
 lingua's models ship inside its wheel, so nothing is downloaded at run time.
 The detector is built lazily, once per process, and loads each language's
-models on first use (about 240 MB of memory for the seven languages below;
-~0.1 ms per short ticket once loaded). Its low-accuracy mode (trigrams only,
-~40 MB) was tried and rejected: it called 49 of 10,003 English Banking77
-queries German/French/Dutch/Italian even at 0.9 confidence ("Cancel a
-transaction" -> French), which would stem English with the wrong stemmer.
+models on first use (its memory and time: `bench/quality.py`, docs/model.md,
+"Languages"). Its low-accuracy mode (trigrams only) is not used: it calls
+English queries German, French, Dutch or Italian even at high confidence
+("Cancel a transaction" -> French), which would stem English with the wrong stemmer.
 It holds no state learned from our data.
 """
 
@@ -41,8 +40,7 @@ SNOWBALL_LANGUAGES: dict[str, str] = {
 MIN_CONFIDENCE = 0.5
 # Fewer letters than this is too little evidence to switch language.
 MIN_LETTERS = 8
-# Only the start of a long ticket is read: lingua's time grows with the text
-# (about 10 ms for a 20,000-character body, against 0.5 ms for these 1,000),
+# Only the start of a long ticket is read: lingua's time grows with the text,
 # and the customer's own words come first, before quoted threads and footers.
 MAX_CHARS = 1000
 
@@ -51,16 +49,15 @@ def _wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-# The plainly English ticket skips lingua (0.2 ms, a third of classifying a
-# ticket): no letter outside ASCII, no common word of the other six languages,
+# The plainly English ticket skips lingua (a large share of classifying a ticket;
+# `bench/quality.py --no-cv`): no letter outside ASCII, no common word of the other six languages,
 # and English function words for at least a sixth of its words, two at least.
 # The English list holds no word another of the languages spells the same
 # ("is", "was", "of", "he", "also", "do", "i", "die", "me", "no" are left out),
 # so a foreign sentence, or a mixed one, still goes to lingua; the foreign list
-# is spelt without accents, as a text that reaches it is. Measured against lingua
-# (docs/model.md, "Languages"): it answers 91 % of Banking77's queries and of the
-# demo's tickets, and where the two differ, lingua was unsure ("Where is my
-# card?") or wrong ("Is it possible to cancel a transaction?" -> French).
+# is spelt without accents, as a text that reaches it is. Where it and lingua differ,
+# lingua was unsure ("Where is my card?") or wrong ("Is it possible to cancel a
+# transaction?" -> French); how many tickets it answers: docs/model.md, "Languages".
 ENGLISH_MARKERS = _wordset(
     """the my your you it it's are were be been have has had haven't hasn't hadn't this that
     these those what why how when where which who can can't cannot could couldn't would

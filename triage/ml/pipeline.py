@@ -38,8 +38,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "word_min_df": 1,
     "word_weight": 1.0,
     # Pair block: pairs of stems 2..word_pairs tokens apart (0: no block). Off by
-    # default: window 6 gains 0.27 pt on Banking77 but costs ~40 % more training time
-    # and p99 latency (docs/model.md); ASSIST_MODEL_WORD_PAIRS=6 turns it on.
+    # default: its small accuracy gain costs training time and one-ticket latency
+    # (`bench/quality.py --variants`, docs/model.md); ASSIST_MODEL_WORD_PAIRS=6 turns it on.
     "word_pairs": 0,
     "pairs_min_df": 2,
     "pairs_weight": 0.5,

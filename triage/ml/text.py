@@ -254,8 +254,8 @@ class WordPairs(_TextInput, TransformerMixin, BaseEstimator):
     Every output also holds ``PAIR_JOINER`` alone, a token every ticket has: it
     keeps the vocabulary from being empty when a young install's few tickets
     share no pair (TfidfVectorizer refuses an empty one), and acts as a bias.
-    5-fold CV on Banking77: +0.27 pt accuracy with window 6, +0.37 pt with 10
-    (docs/model.md, "Word pairs").
+    Its gain and cost on Banking77: `bench/quality.py --variants`, docs/model.md,
+    "Word pairs".
     """
 
     def __init__(self, window: int = 10) -> None:
