@@ -402,6 +402,8 @@ TICKET_SUBJECT_MAX_CHARS = env_int("ASSIST_TICKET_SUBJECT_MAX_CHARS", 500)
 # for the longest ticket written entirely as \uXXXX\uXXXX escapes (12 bytes a character).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, 12 * (TICKET_BODY_MAX_CHARS + TICKET_SUBJECT_MAX_CHARS) + 65_536)
 QUEUE_PAGE_SIZE = env_int("ASSIST_QUEUE_PAGE_SIZE", 100)
+# The most tickets one bulk triage may take (the queue page's "select all like this", the API).
+BULK_TRIAGE_MAX_TICKETS = env_int("ASSIST_BULK_TRIAGE_MAX_TICKETS", 5000)
 # How often a process checks whether another model version went live (seconds).
 MODEL_REFRESH_SECONDS = env_float("ASSIST_MODEL_REFRESH_SECONDS", 5.0)
 # HMAC key for model artifacts (see LOCAL_DEV above; `check --deploy` also refuses a short one).

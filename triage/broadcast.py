@@ -78,6 +78,29 @@ def ticket_triaged(ticket: Ticket, decision: Decision) -> None:
     )
 
 
+def tickets_triaged_bulk(tickets: list[Ticket], agent: str, category: str) -> None:
+    """One event for a bulk triage, however many tickets it took."""
+    _send(
+        {
+            "type": "queue.event",
+            "event": "tickets_removed",
+            "ticket_ids": [t.pk for t in tickets],
+            # Per queue, how many left it: a page counts out those beyond its rows too.
+            "queues": _queue_counts(tickets),
+            "category": category,
+            "agent": agent,
+        }
+    )
+
+
+def _queue_counts(tickets: list[Ticket]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in tickets:
+        slug = t.queue.slug if t.queue_id and t.queue else ""
+        counts[slug] = counts.get(slug, 0) + 1
+    return counts
+
+
 def _send(message: dict[str, Any], group: str = QUEUE_GROUP) -> None:
     # The ticket is stored whatever happens here; a failed push is logged, and
     # pages catch up when they reconnect (they reload the queue then).

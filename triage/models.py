@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 
 
@@ -116,6 +116,16 @@ class Ticket(models.Model):
             models.Index(fields=["status", "-received_at"], name="ticket_status_received"),
             # Training data: confirmed tickets in time order.
             models.Index(fields=["category", "received_at"], name="ticket_category_received"),
+            # The queue page's default and "oldest first" orders over the waiting tickets
+            # alone (selectors.queue_tickets); the search's trigram indexes are in
+            # migration 0022 (PostgreSQL only).
+            models.Index(
+                F("urgent").desc(),
+                F("received_at").desc(),
+                F("id").desc(),
+                condition=Q(status="new"),
+                name="ticket_waiting_order",
+            ),
         ]
         permissions = [
             ("triage_ticket", "Can triage tickets in the queue"),
@@ -341,7 +351,14 @@ class Prediction(models.Model):
 
     class Meta:
         # The drift report reads a version's incoming suggestions by week.
-        indexes = [models.Index(fields=["model_version", "created_at"], name="prediction_version_created")]
+        indexes = [
+            models.Index(fields=["model_version", "created_at"], name="prediction_version_created"),
+            # The queue page's "suggested category" filter and "select all like this"
+            # (a category at a confidence or more): live suggestions only.
+            models.Index(
+                fields=["suggested", "confidence"], condition=Q(is_live=True), name="prediction_live_suggested"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["ticket"], condition=Q(is_live=True), name="one_live_prediction"),
             models.CheckConstraint(

@@ -19,6 +19,7 @@ from django.utils.html import conditional_escape, escape, format_html, format_ht
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from triage.formats import when_text
 from triage.integrations.links import source_link
 from triage.models import Prediction, Ticket
 
@@ -130,8 +131,10 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
     received = timezone.localtime(ticket.received_at) if timezone.is_aware(ticket.received_at) else ticket.received_at
     subject = highlight(ticket.subject, p) if ticket.subject else "(no subject)"
     return format_html(
-        '<li class="ticket{}" id="ticket-{}" data-ticket-id="{}" data-suggested="{}" data-queue="{}" tabindex="-1">\n'
+        '<li class="ticket{}" id="ticket-{}" data-ticket-id="{}" data-suggested="{}" data-queue="{}" '
+        'data-choice="{}" data-confidence="{}" data-human="{}" data-channel="{}" data-language="{}" tabindex="-1">\n'
         '  <div class="ticket-head">\n'
+        '    <input type="checkbox" class="pick" aria-label="Select ticket #{} for bulk triage">\n'
         '    <h2 class="subject">{}{}</h2>\n'
         '    <span class="meta">{}<span class="channel">{}</span>{}{} · '
         '<time class="age" datetime="{}" title="{}">{}</time></span>\n'
@@ -144,6 +147,13 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         ticket.pk,
         p.suggested.slug if p and not p.needs_human else "",
         ticket.queue.slug if ticket.queue_id and ticket.queue else "",
+        # What the page checks a pushed row against its filters with (static/triage/queue.js).
+        p.suggested.slug if p else "",
+        f"{p.confidence:.4f}" if p else "",
+        "1" if p is None or p.needs_human else "0",
+        ticket.channel,
+        ticket.language,
+        ticket.pk,
         mark_safe('<span class="urgent-badge">Urgent</span> ') if ticket.urgent else "",
         subject,
         _ticket_link(ticket),
@@ -151,7 +161,7 @@ def ticket_row(ticket: Ticket, names: dict[str, str]) -> SafeString:
         format_html(" · {}", ticket.customer_ref) if ticket.customer_ref else "",
         _source_link(ticket),
         dateformat.format(received, "c"),
-        dateformat.format(received, "M j, H:i"),
+        when_text(received),
         age(timezone.now() - ticket.received_at),
         highlight(Truncator(ticket.body).chars(BODY_CHARS), p),
         _suggestion(p, names),

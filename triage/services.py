@@ -267,26 +267,115 @@ def ticket_triage(
         # client retrying its 409) gets its first answer; history holds one decision.
         ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
         return TriageResult(ticket=ticket, decision=repeat, applied=repeat.applied)
-    decision = Decision.objects.create(
-        ticket=ticket,
-        agent=agent,
-        suggested_id=live.suggested_id if live else None,
-        chosen=category,
-        accepted=live is not None and live.suggested_id == category.pk,
-        applied=applied,
-        model_version_id=live.model_version_id if live else None,
-        seconds_taken=seconds_taken,
+    decision = _decision_record(
+        ticket=ticket, agent=agent, category=category, live=live, applied=applied, seconds_taken=seconds_taken
     )
-    decision_fact_record(decision=decision, ticket=ticket, prediction=live)
-    ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
     if applied:
+        transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
+    return TriageResult(ticket=ticket, decision=decision, applied=applied)
+
+
+def _decision_record(
+    *,
+    ticket: Ticket,
+    agent: User,
+    category: Category,
+    live: Prediction | None,
+    applied: bool,
+    seconds_taken: float | None,
+) -> Decision:
+    """Store one decision with what every decision brings (`_decision_effects`)."""
+    decision = Decision.objects.create(**_decision_fields(ticket, agent, category, live, applied, seconds_taken))
+    ticket.refresh_from_db(fields=["status", "category", "label_source", "triaged_at", "triaged_by"])
+    _decision_effects(decision=decision, ticket=ticket, live=live)
+    return decision
+
+
+def _decision_fields(
+    ticket: Ticket,
+    agent: User,
+    category: Category,
+    live: Prediction | None,
+    applied: bool,
+    seconds_taken: float | None,
+) -> dict[str, Any]:
+    return {
+        "ticket": ticket,
+        "agent": agent,
+        "suggested_id": live.suggested_id if live else None,
+        "chosen": category,
+        "accepted": live is not None and live.suggested_id == category.pk,
+        "applied": applied,
+        "model_version_id": live.model_version_id if live else None,
+        "seconds_taken": seconds_taken,
+    }
+
+
+def _decision_effects(*, decision: Decision, ticket: Ticket, live: Prediction | None) -> None:
+    """What every stored decision, single or bulk, brings: its report fact and, when
+    applied, its outbound event (`ticket` as the decision left it)."""
+    decision_fact_record(decision=decision, ticket=ticket, prediction=live)
+    if decision.applied:
         outbox.event_record(
             event_type=outbox.TICKET_TRIAGED,
             ticket=ticket,
             data=outbox.ticket_data(ticket, prediction=live, decision=decision),
         )
-        transaction.on_commit(partial(broadcast.ticket_triaged, ticket, decision))
-    return TriageResult(ticket=ticket, decision=decision, applied=applied)
+
+
+@dataclass(frozen=True)
+class BulkTriageResult:
+    triaged: list[int]
+    # Taken by another agent (or the model) first, or being triaged at this moment: skipped.
+    taken: list[int]
+    # No such ticket.
+    missing: list[int]
+
+
+@transaction.atomic
+def tickets_triage_bulk(*, ticket_ids: list[int], agent: User, category: Category) -> BulkTriageResult:
+    """Triage many waiting tickets to one category in one transaction, each with its own
+    decision, as `ticket_triage` records it. A ticket another agent triaged first, or is
+    triaging at this moment (its row is locked), is skipped and reported, not decided:
+    an outage's storm of near-identical tickets is one request, and the pages hear of
+    it once, after commit."""
+    category = Category.objects.select_for_update(no_key=True).get(pk=category.pk)
+    if not category.is_active:
+        raise CategoryClosedError(category)
+    wanted = list(dict.fromkeys(ticket_ids))
+    # The claim: rows nobody else holds, still waiting; a locked row is another
+    # agent's triage under way, so skip it rather than wait for it.
+    claimed = list(
+        Ticket.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=wanted, status=Ticket.Status.NEW)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    existing = set(Ticket.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    now = timezone.now()
+    Ticket.objects.filter(pk__in=claimed, status=Ticket.Status.NEW).update(
+        status=Ticket.Status.TRIAGED,
+        category=category,
+        label_source=Ticket.LabelSource.AGENT,
+        triaged_at=now,
+        triaged_by=agent,
+    )
+    done = list(with_live_prediction(Ticket.objects.filter(pk__in=claimed)).order_by("pk"))
+    # One INSERT for the decisions (one row each); then each one's fact and event.
+    decisions = Decision.objects.bulk_create(
+        [Decision(**_decision_fields(t, agent, category, t.live_prediction, True, None)) for t in done]
+    )
+    for ticket, decision in zip(done, decisions, strict=True):
+        _decision_effects(decision=decision, ticket=ticket, live=ticket.live_prediction)
+    if done:
+        transaction.on_commit(partial(broadcast.tickets_triaged_bulk, done, agent.get_username(), category.name))
+    logger.info("%s triaged %d tickets as %s in one action", agent.get_username(), len(done), category.slug)
+    triaged = {t.pk for t in done}
+    return BulkTriageResult(
+        triaged=sorted(triaged),
+        taken=[pk for pk in wanted if pk in existing and pk not in triaged],
+        missing=[pk for pk in wanted if pk not in existing],
+    )
 
 
 def _waiting_again(ticket: Ticket) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import connection
@@ -11,28 +13,30 @@ from django.views.decorators.http import require_GET
 
 from assist.middleware import DATABASE_OUTAGE_ERRORS, RETRY_AFTER_SECONDS
 from triage import health, selectors, serving
-from triage.models import Queue
+from triage.models import Channel, Queue
 from triage.roles import CAN_TRIAGE
+from triage.selectors import QueueView
 from triage.taxonomy.selectors import recently_auto_triaged
-
-
-def _watched(request: HttpRequest) -> Queue | None:
-    """?queue=<slug>: the queue this agent watches; absent or unknown: all of them."""
-    slug = request.GET.get("queue", "")
-    return Queue.objects.filter(slug=slug).first() if slug else None
 
 
 def _queue_context(request: HttpRequest) -> dict[str, object]:
     model = serving.active_model()
-    watched = _watched(request)
-    tickets, waiting = selectors.queue_page(limit=settings.QUEUE_PAGE_SIZE, queue=watched)
+    view = selectors.queue_view_parse(request.GET)
+    size = settings.QUEUE_PAGE_SIZE
+    tickets, matching = selectors.queue_page(limit=size, view=view)
+    pages = max(1, -(-matching // size))
     return {
         "tickets": tickets,
-        "queue_count": waiting,
+        "queue_count": matching,
         "model_version": model.version if model else None,
         "names": selectors.category_names(),
-        "watched": watched,
-        "auto_tickets": recently_auto_triaged(queue=watched),
+        "view": view,
+        "watched": view.queue,
+        "pages": pages,
+        "previous_page": urlencode(view.params(page=view.page - 1)) if view.page > 1 else None,
+        "next_page": urlencode(view.params(page=view.page + 1)) if view.page < pages else None,
+        "clear_filters": urlencode(QueueView(queue=view.queue, sort=view.sort).params()),
+        "auto_tickets": recently_auto_triaged(queue=view.queue),
     }
 
 
@@ -47,7 +51,17 @@ def queue(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "triage/queue.html",
-        {**_queue_context(request), "categories": categories, "queues": Queue.objects.all()},
+        {
+            **_queue_context(request),
+            "categories": categories,
+            "queues": Queue.objects.all(),
+            "channels": Channel.choices,
+            "languages": selectors.LANGUAGES,
+            "human_choices": selectors.HUMAN,
+            "ages": {key: label for key, (label, _, _) in selectors.AGES.items()},
+            "sorts": selectors.SORTS,
+            "bulk_max": settings.BULK_TRIAGE_MAX_TICKETS,
+        },
     )
 
 
@@ -55,7 +69,8 @@ def queue(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required(CAN_TRIAGE, raise_exception=True)
 def queue_rows(request: HttpRequest) -> HttpResponse:
-    """The queue's rows alone: pages reload them after a reconnect to catch up."""
+    """The queue's rows alone, for the view in the query string: pages reload them after
+    a reconnect to catch up, and when a change may have moved rows of a sorted or searched view."""
     return render(request, "triage/_ticket_list.html", _queue_context(request))
 
 

@@ -12,11 +12,25 @@
   let bySlug = new Map(categories.map((c) => [c.slug, c]));
   const layout = document.getElementById("queue-layout");
   const watched = layout.dataset.watched || "";
+  // The view this page shows (the query string, as the server read it).
+  const view = {
+    sort: layout.dataset.sort || "newest",
+    page: parseInt(layout.dataset.page || "1", 10),
+    q: layout.dataset.q || "",
+    category: layout.dataset.category || "",
+    channel: layout.dataset.channel || "",
+    language: layout.dataset.language || "",
+    human: layout.dataset.human || "",
+    urgent: layout.dataset.urgent === "1",
+    age: layout.dataset.age || "",
+  };
+  const AGE_LIMITS = { "under-1h": [0, 3600], "over-1h": [3600, Infinity], "over-4h": [4 * 3600, Infinity], "over-1d": [86400, Infinity] };
   const autoList = document.getElementById("auto-tickets");
   const firstSeen = new Map(); // ticket id -> performance.now() when first selected, for seconds_taken
   const MAX_SECONDS_TAKEN = 7 * 24 * 3600; // the API refuses longer: send "unknown" instead
   let selected = null;
   let matchIndex = 0;
+  const picked = new Set(); // ticket ids picked for a bulk triage
 
   function csrfToken() {
     const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -131,11 +145,12 @@
     }
     selected = el || null;
     if (byAgent) chosenId = selected ? selected.dataset.ticketId : null;
-    if (!selected) return;
+    if (!selected) return showLike();
     selected.classList.add("selected");
     selected.setAttribute("aria-current", "true"); // what a screen reader announces as the ticket at hand
     if (!firstSeen.has(selected.dataset.ticketId)) firstSeen.set(selected.dataset.ticketId, performance.now());
     selected.scrollIntoView({ block: "nearest" });
+    showLike();
   }
 
   function move(step) {
@@ -155,6 +170,7 @@
     id = String(id);
     if (gone.size > 5000) gone.clear();
     gone.add(id);
+    picked.delete(id);
     const el = document.getElementById("ticket-" + id);
     if (!el) return false;
     if (el === selected) {
@@ -359,8 +375,10 @@
       document.getElementById("queue-rows").innerHTML = html; // server-rendered, escaped
       const lane = document.getElementById("auto-rows");
       if (lane) autoList.replaceChildren(lane.content.cloneNode(true));
+      autoEmpty();
       decorate(document);
       countEl.textContent = list().dataset.count;
+      restorePicks();
       leaving.forEach((id) => rowOf(id)?.classList.add("leaving")); // still being triaged here
       replay(events);
       select(keep ? document.getElementById("ticket-" + keep) || tickets()[0] : tickets()[0]);
@@ -389,9 +407,17 @@
         row.remove(); // the answer was read before this ticket left
         updateCount(-1);
       } else if (data.event === "ticket_added" && !row && watches(data.queue)) {
-        addRow(data); // the answer was read before this ticket came
+        offerRow(data); // the answer was read before this ticket came
       } else if (data.event === "ticket_auto" || data.event === "auto_undone") {
         onAutoEvent(data); // the auto-triaged lane came with the answer too
+      } else if (data.event === "tickets_removed") {
+        data.ticket_ids.forEach((id) => {
+          const row = rowOf(id);
+          if (!row) return;
+          if (row === selected) select(null);
+          row.remove();
+          updateCount(-1);
+        });
       }
     }
     if (!selected) select(tickets()[0]);
@@ -404,8 +430,43 @@
   // The ticket this page's undo brought back: selected when its row arrives.
   let reselect = null;
 
-  function addRow(data) {
+  // Does a pushed row belong to this page's view? true, false, or null when the page
+  // can't tell (a search reads the whole body): then it asks the server again.
+  function matchesView(el) {
+    if (view.q) return null;
+    const d = el.dataset;
+    if (view.category && d.choice !== view.category) return false;
+    if (view.channel && d.channel !== view.channel) return false;
+    if (view.language && d.language !== view.language) return false;
+    if (view.human === "yes" && d.human !== "1") return false;
+    if (view.human === "no" && d.human !== "0") return false;
+    if (view.urgent && !el.classList.contains("urgent")) return false;
+    if (view.age) {
+      const t = Date.parse(el.querySelector("time.age")?.getAttribute("datetime") || "");
+      const waited = (Date.now() - t) / 1000;
+      const [low, high] = AGE_LIMITS[view.age] || [0, Infinity];
+      if (Number.isNaN(t) || waited < low || waited >= high) return false;
+    }
+    return true;
+  }
+
+  // A new ticket: on the first page of the newest-first view it goes on top; a view
+  // sorted otherwise, or a later page, fetches its rows again (once per burst); a
+  // ticket outside the filters is not this view's.
+  function offerRow(data) {
     const el = fromServer(data.html);
+    const fits = matchesView(el);
+    if (fits === false) return false;
+    if (fits === null || view.sort !== "newest" || view.page > 1) {
+      recountSoon();
+      return false;
+    }
+    addRow(data, el);
+    return true;
+  }
+
+  function addRow(data, parsed) {
+    const el = parsed || fromServer(data.html);
     el.classList.add("arrived");
     decorate(el);
     const urgent = list().querySelectorAll("li.ticket.urgent");
@@ -449,15 +510,20 @@
       autoList.prepend(row);
       refreshAges(); // "12 s ago", as the rows the page loaded with say
     }
+    autoEmpty();
+  }
+
+  function autoEmpty() {
+    document.getElementById("auto-empty").hidden = autoList.children.length > 0;
   }
 
   function onEvent(data) {
-    if (missed && ["ticket_added", "ticket_removed", "ticket_auto", "auto_undone"].includes(data.event)) {
+    if (missed && ["ticket_added", "ticket_removed", "tickets_removed", "ticket_auto", "auto_undone"].includes(data.event)) {
       missed.push(data);
     }
     if (data.event === "ticket_added") {
       if (document.getElementById("ticket-" + data.ticket_id) || !watches(data.queue)) return;
-      addRow(data);
+      offerRow(data);
       if (data.urgent) notifyUrgent(data);
     } else if (data.event === "ticket_auto" || data.event === "auto_undone") {
       onAutoEvent(data);
@@ -466,6 +532,8 @@
       if (data.reload) reloadRows(); // waiting tickets got new suggestions
     } else if (data.event === "rows_changed") {
       reloadRows();
+    } else if (data.event === "tickets_removed") {
+      onBulkRemoved(data);
     } else if (data.event === "ticket_removed") {
       const wasMine =
         chosenId === String(data.ticket_id) && selected && selected.dataset.ticketId === chosenId && !selected.classList.contains("leaving");
@@ -545,31 +613,40 @@
     });
   }
 
-  // --- watching a queue, notifications, undo ------------------------------------
-  // A mouse pick applies at once; with the keyboard, arrows only step through the
-  // queues (each one fires "change") and Enter or leaving the list applies.
-  const watchSelect = document.getElementById("watch-queue");
-  let watchKeyed = false;
-  function applyWatch() {
-    const params = new URLSearchParams(location.search);
-    if ((params.get("queue") || "") === watchSelect.value) return;
-    if (watchSelect.value) params.set("queue", watchSelect.value);
-    else params.delete("queue");
-    location.search = params.toString();
+  // --- the view's filters -----------------------------------------------------
+  // The form is a plain GET form (it works without this script); here, a mouse pick
+  // in a list applies at once, while with the keyboard arrows only step through the
+  // options and Enter or leaving the list applies. Empty filters stay out of the URL,
+  // and a new filter starts again at page 1.
+  const filtersForm = document.getElementById("view-filters");
+  function applyFilters() {
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(filtersForm)) {
+      if (String(value).trim() && !(key === "sort" && value === "newest")) params.set(key, String(value).trim());
+    }
+    if (params.toString() !== new URLSearchParams(location.search).toString()) location.search = params.toString();
   }
-  watchSelect.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter") {
-      ev.preventDefault();
-      applyWatch();
-    } else if (ev.key !== "Tab") watchKeyed = true;
+  filtersForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    applyFilters();
   });
-  watchSelect.addEventListener("change", () => {
-    if (!watchKeyed) applyWatch();
+  filtersForm.querySelectorAll("select").forEach((sel) => {
+    let keyed = false;
+    sel.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        applyFilters();
+      } else if (ev.key !== "Tab") keyed = true;
+    });
+    sel.addEventListener("change", () => {
+      if (!keyed) applyFilters();
+    });
+    sel.addEventListener("blur", () => {
+      if (keyed) applyFilters();
+      keyed = false;
+    });
   });
-  watchSelect.addEventListener("blur", () => {
-    if (watchKeyed) applyWatch();
-    watchKeyed = false;
-  });
+  filtersForm.querySelector('input[name="urgent"]').addEventListener("change", applyFilters);
 
   const notifyButton = document.getElementById("enable-notifications");
   if ("Notification" in window && Notification.permission === "default") {
@@ -595,12 +672,178 @@
     if (response && response.ok) {
       const el = document.getElementById("auto-" + id);
       if (el) el.remove();
+      autoEmpty();
       toast(data.detail || "Back in the queue.", "ok");
     } else {
       button.disabled = false;
       toast((data && data.detail) || "Could not undo.", "bad");
     }
   });
+
+  // --- bulk triage ---------------------------------------------------------------
+  // Rows picked by their box, a shift-click (a range) or `x`; or "all like this": every
+  // ticket of the view with the same suggestion at a confidence or more, across pages,
+  // which the server resolves when the agent triages them.
+  const bulkBar = document.getElementById("bulk-bar");
+  const bulkSummary = document.getElementById("bulk-summary");
+  const bulkCategory = document.getElementById("bulk-category");
+  const likeBar = document.getElementById("like-bar");
+  const likeMin = document.getElementById("like-min");
+  let anchor = null; // the last row picked or unpicked: a shift-click picks from there
+  let like = null; // {suggested, min_confidence, count} once "select all like this" answered
+
+  function restorePicks() {
+    tickets().forEach((row) => {
+      const on = picked.has(row.dataset.ticketId);
+      row.classList.toggle("picked", on);
+      const box = row.querySelector("input.pick");
+      if (box) box.checked = on;
+    });
+    showBulk();
+  }
+
+  function setPicked(row, on) {
+    const id = row.dataset.ticketId;
+    if (on) picked.add(id);
+    else picked.delete(id);
+    row.classList.toggle("picked", on);
+    const box = row.querySelector("input.pick");
+    if (box) box.checked = on;
+  }
+
+  function togglePick(row, range) {
+    const on = !picked.has(row.dataset.ticketId);
+    like = null;
+    if (range && anchor && anchor.isConnected && anchor !== row) {
+      const all = tickets();
+      const [a, b] = [all.indexOf(anchor), all.indexOf(row)].sort((x, y) => x - y);
+      all.slice(a, b + 1).forEach((r) => setPicked(r, on));
+    } else {
+      setPicked(row, on);
+    }
+    anchor = row;
+    showBulk();
+  }
+
+  function showBulk() {
+    if (like) {
+      bulkSummary.textContent =
+        "All " + like.count.toLocaleString("en-GB") + " like this (suggested " + (bySlug.get(like.suggested)?.name || like.suggested) +
+        " at " + Math.round(like.min_confidence * 100) + "\u00a0% or more)";
+    } else {
+      bulkSummary.textContent = picked.size + " selected";
+    }
+    bulkBar.hidden = !like && picked.size === 0;
+  }
+
+  function showLike() {
+    const row = selected;
+    const slug = row && row.dataset.human === "0" ? row.dataset.choice : "";
+    likeBar.hidden = !slug;
+    if (slug) document.getElementById("like-category").textContent = bySlug.get(slug)?.name || slug;
+  }
+
+  function clearPicks() {
+    picked.clear();
+    like = null;
+    restorePicks();
+  }
+
+  function likeFilter() {
+    const f = { suggested: selected.dataset.choice, min_confidence: parseFloat(likeMin.value) };
+    for (const key of ["q", "channel", "language", "age"]) if (view[key]) f[key] = view[key];
+    if (watched) f.queue = watched;
+    if (view.urgent) f.urgent = true;
+    return f;
+  }
+
+  async function postBulk(body) {
+    const response = await fetch("/api/tickets/bulk-triage/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+    }).catch(() => null);
+    if (response && response.redirected) {
+      signedOut();
+      return null;
+    }
+    const data = response ? await response.json().catch(() => ({})) : {};
+    if (!response || !response.ok) {
+      const problem = response ? Object.values(data).flat().join(" ") || "error " + response.status : "the server is unreachable";
+      toast("Not saved: " + problem, "bad");
+      return null;
+    }
+    return data;
+  }
+
+  document.getElementById("like-select").addEventListener("click", async () => {
+    if (!selected || !selected.dataset.choice) return;
+    const filter = likeFilter();
+    const data = await postBulk({ category: filter.suggested, like: filter, dry_run: true });
+    if (!data) return;
+    picked.clear();
+    like = { ...filter, count: data.matching };
+    tickets().forEach((row) => {
+      const fits = row.dataset.human === "0" && row.dataset.choice === filter.suggested && parseFloat(row.dataset.confidence) >= filter.min_confidence;
+      setPicked(row, fits);
+    });
+    picked.clear(); // the server resolves "all like this"; the boxes only show which rows it covers here
+    if (bySlug.has(filter.suggested)) bulkCategory.value = filter.suggested;
+    showBulk();
+  });
+
+  document.getElementById("bulk-clear").addEventListener("click", clearPicks);
+
+  document.getElementById("bulk-apply").addEventListener("click", async (ev) => {
+    const button = ev.currentTarget;
+    const category = bulkCategory.value;
+    if (!category || (!like && picked.size === 0)) return;
+    const body = like
+      ? { category, like: Object.fromEntries(Object.entries(like).filter(([k]) => k !== "count")) }
+      : { category, tickets: Array.from(picked, Number) };
+    button.disabled = true;
+    const data = await postBulk(body);
+    button.disabled = false;
+    if (!data) return;
+    for (const id of [...data.triaged, ...data.taken, ...data.missing]) {
+      gone.add(String(id));
+      const row = rowOf(id);
+      if (row === selected) select(null);
+      if (row) row.remove();
+    }
+    clearPicks();
+    toast(data.detail, data.taken.length ? "" : "ok");
+    reloadRows(); // the count, and the next rows of the view
+  });
+
+  function onBulkRemoved(data) {
+    let beyond = false;
+    for (const id of data.ticket_ids) {
+      const key = String(id);
+      const news = !gone.has(key);
+      if (!removeTicket(key) && news) beyond = true;
+    }
+    if (beyond) recountSoon();
+  }
+
+  list().parentElement.addEventListener("click", (ev) => {
+    const box = ev.target.closest("input.pick");
+    if (!box) return;
+    ev.preventDefault(); // the page sets the box, for ranges too
+    const row = box.closest("li.ticket");
+    setTimeout(() => togglePick(row, ev.shiftKey), 0);
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "x" || ev.metaKey || ev.ctrlKey || ev.altKey || elementsOwnKey(ev.target, ev.key)) return;
+    if (!selected) return;
+    ev.preventDefault();
+    togglePick(selected, ev.shiftKey);
+  });
+
+  // The page's current view again, from the server: for code that knows rows may have changed.
+  window.AssistQueue = { refresh: reloadRows };
 
   decorate(document);
   refreshAges();

@@ -9,7 +9,7 @@ from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from triage.models import Category, ticket_subject_limit
+from triage.models import Category, Queue, ticket_subject_limit
 
 _DETAIL = inline_serializer("Error", fields={"detail": serializers.CharField()})
 
@@ -75,6 +75,17 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
         if slugs:
             triage_in["properties"]["category"]["enum"] = [slug for slug, active in slugs if active]
         triage_in["properties"]["category"]["description"] = "The slug of an active category."
+    bulk_in, like_in = schemas.get("BulkTriageIn"), schemas.get("BulkLikeIn")
+    if bulk_in is not None:
+        if slugs:
+            bulk_in["properties"]["category"]["enum"] = [slug for slug, active in slugs if active]
+        bulk_in["properties"]["category"]["description"] = "The slug of an active category."
+        bulk_in["oneOf"] = [{"required": ["tickets"]}, {"required": ["like"]}]  # one of the two, not both
+    if like_in is not None:
+        if slugs:
+            like_in["properties"]["suggested"]["enum"] = [slug for slug, _ in slugs]
+        like_in["properties"]["queue"]["enum"] = ["", *_queue_slugs()]
+        like_in["properties"]["q"]["pattern"] = _NO_NUL
     for path in result.get("paths", {}).values():
         for operation in path.values():
             body = operation.get("requestBody")
@@ -84,3 +95,10 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
                 if parameter["in"] == "query" and parameter["name"] == "category" and slugs:
                     parameter["schema"]["enum"] = [slug for slug, _ in slugs]
     return result
+
+
+def _queue_slugs() -> list[str]:
+    try:
+        return list(Queue.objects.order_by("slug").values_list("slug", flat=True))
+    except DatabaseError:
+        return []

@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from triage.models import Category, Channel, Prediction, Ticket, ticket_subject_limit
+from triage.selectors import AGES, LANGUAGES
 from triage.services import UndoRefusedError
 
 
@@ -331,3 +332,99 @@ class UndoRefusedOut(serializers.Serializer):
     reason = serializers.ChoiceField(
         choices=list(UndoRefusedError.REASONS.items()), help_text="Why the undo was refused."
     )
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (DRF's also reads 0, 1, "yes" and "on")."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """JSON integers only (DRF's also reads "5", 5.0 and true)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def errors_flat(errors: Any) -> dict[str, list[str]]:
+    """A serializer's errors as the API documents a 400: each top-level field with a
+    list of messages; a nested field's or a list item's messages name it first
+    ("min_confidence: ...", "3: ...")."""
+
+    def messages(value: Any, prefix: str = "") -> list[str]:
+        if isinstance(value, dict):
+            return [m for key, inner in value.items() for m in messages(inner, f"{prefix}{key}: ")]
+        if isinstance(value, list):
+            return [m for inner in value for m in messages(inner, prefix)]
+        return [f"{prefix}{value}"]
+
+    return {str(field): messages(value) for field, value in errors.items()}
+
+
+class BulkLikeIn(serializers.Serializer):
+    """ "Every waiting ticket like this one": the queue page's filters (as its URL names
+    them), narrowed to one suggested category at a confidence or more."""
+
+    suggested: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all(), help_text="The suggested category's slug."
+    )
+    min_confidence = StrictFloatField(min_value=0, max_value=1, help_text="The lowest confidence, from 0 to 1.")
+    q = StrictCharField(required=False, allow_blank=True, max_length=200, help_text="Search in subject and body.")
+    queue = StrictCharField(required=False, allow_blank=True, max_length=50, help_text="A queue's slug.")
+    channel = serializers.ChoiceField(choices=[("", ""), *Channel.choices], required=False)
+    language = serializers.ChoiceField(choices=["", *LANGUAGES], required=False)
+    urgent = StrictBooleanField(required=False, default=False)
+    age = serializers.ChoiceField(choices=["", *AGES], required=False)
+
+    def validate_min_confidence(self, value: float) -> float:
+        if not math.isfinite(value):
+            raise serializers.ValidationError("A number from 0 to 1 is required.")
+        return value
+
+    def validate_queue(self, value: str) -> str:
+        from triage.models import Queue
+
+        if value and not Queue.objects.filter(slug=value).exists():
+            raise serializers.ValidationError("No such queue.")
+        return value
+
+
+class BulkTriageIn(serializers.Serializer):
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Category.objects.all()
+    )
+    tickets = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        min_length=1,
+        max_length=settings.BULK_TRIAGE_MAX_TICKETS,
+        help_text=f"The tickets' ids (at most {settings.BULK_TRIAGE_MAX_TICKETS:,}).",
+    )
+    like = BulkLikeIn(required=False)
+    dry_run = StrictBooleanField(
+        required=False, default=False, help_text="Only count the tickets it would take; nothing is stored."
+    )
+
+    def validate_category(self, value: Category) -> Category:
+        return TriageIn().validate_category(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("tickets" in attrs) == ("like" in attrs):
+            raise serializers.ValidationError({"tickets": ["Give either `tickets` or `like`, not both or neither."]})
+        return attrs
+
+
+class BulkTriageOut(serializers.Serializer):
+    matching = serializers.IntegerField(help_text="Tickets the request named or matched.")
+    triaged = serializers.ListField(child=serializers.IntegerField(), help_text="Triaged now, each with a decision.")
+    taken = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Skipped: another agent triaged (or is triaging) them first."
+    )
+    missing = serializers.ListField(child=serializers.IntegerField(), help_text="Skipped: no such ticket.")
+    detail = serializers.CharField()

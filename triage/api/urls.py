@@ -20,6 +20,7 @@ register_converter(AnySegment, "segment")
 
 urlpatterns = [
     path("tickets/", views.TicketListCreateApi.as_view(), name="api-tickets"),
+    path("tickets/bulk-triage/", views.BulkTriageApi.as_view(), name="api-tickets-bulk-triage"),
     path("tickets/<segment:ticket_id>/", views.TicketDetailApi.as_view(), name="api-ticket"),
     path("tickets/<segment:ticket_id>/triage/", views.TicketTriageApi.as_view(), name="api-ticket-triage"),
     path("tickets/<segment:ticket_id>/undo/", views.TicketUndoApi.as_view(), name="api-ticket-undo"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -18,6 +19,8 @@ from triage import selectors, services
 from triage.api import schema
 from triage.api.permissions import CanIngest, CanTriage, CanViewTickets
 from triage.api.serializers import (
+    BulkTriageIn,
+    BulkTriageOut,
     CategoryFilter,
     CategoryOut,
     TicketFilter,
@@ -28,8 +31,9 @@ from triage.api.serializers import (
     TriageOut,
     UndoOut,
     UndoRefusedOut,
+    errors_flat,
 )
-from triage.models import Ticket
+from triage.models import Queue, Ticket
 
 # The largest id a ticket can have (a bigint): anything else in the URL is not an id.
 MAX_ID = 2**63 - 1
@@ -230,6 +234,72 @@ class TicketUndoApi(APIView):
             "ticket": ticket,
         }
         return Response(UndoOut(payload).data)
+
+
+class BulkTriageApi(APIView):
+    """Many waiting tickets to one category in one request: named by id, or "every
+    ticket like this" (a suggested category at a confidence or more, within the queue
+    page's filters)."""
+
+    permission_classes = [CanTriage]
+
+    @extend_schema(
+        operation_id="tickets_triage_bulk",
+        request=BulkTriageIn,
+        responses={
+            200: OpenApiResponse(
+                BulkTriageOut, description="Triaged what was waiting; the rest is listed as taken or missing."
+            ),
+            **schema.errors(400, 401, 403, 413),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = BulkTriageIn(data=request.data)
+        if not data.is_valid():
+            raise ValidationError(errors_flat(data.errors))
+        given = data.validated_data
+        limit = settings.BULK_TRIAGE_MAX_TICKETS
+        if "like" in given:
+            like = given["like"]
+            view = selectors.QueueView(
+                q=" ".join(like.get("q", "").split()),
+                queue=Queue.objects.filter(slug=like["queue"]).first() if like.get("queue") else None,
+                channel=like.get("channel", ""),
+                language=like.get("language", ""),
+                urgent=like.get("urgent", False),
+                age=like.get("age", ""),
+            )
+            ids = selectors.queue_like_ids(
+                view=view, suggested=like["suggested"], min_confidence=like["min_confidence"], limit=limit + 1
+            )
+            if len(ids) > limit:
+                raise ValidationError(
+                    {"like": [f"More than {limit:,} tickets match: narrow the filters, or triage in parts."]}
+                )
+        else:
+            ids = given["tickets"]
+        category = given["category"]
+        if given["dry_run"]:
+            return Response(
+                BulkTriageOut({"matching": len(set(ids)), "triaged": [], "taken": [], "missing": [], "detail": ""}).data
+            )
+        try:
+            result = services.tickets_triage_bulk(ticket_ids=ids, agent=cast(User, request.user), category=category)
+        except services.CategoryClosedError as exc:
+            raise ValidationError({"category": [str(exc)]}) from None
+        detail = f"{len(result.triaged):,} triaged as {category.label}"
+        if result.taken:
+            detail += f", {len(result.taken):,} already taken by others"
+        if result.missing:
+            detail += f", {len(result.missing):,} not found"
+        payload = {
+            "matching": len(set(ids)),
+            "triaged": result.triaged,
+            "taken": result.taken,
+            "missing": result.missing,
+            "detail": detail + ".",
+        }
+        return Response(BulkTriageOut(payload).data)
 
 
 class CategoryListApi(APIView):
