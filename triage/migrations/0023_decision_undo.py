@@ -48,7 +48,7 @@ def drop_trigger(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("triage", "0021_prediction_rule_matched"),
+        ("triage", "0022_queue_filters"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
