@@ -13,11 +13,12 @@ django_asgi_app = get_asgi_application()  # Django's handler, its request thread
 from asgiref.sync import sync_to_async  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import WebsocketDenier  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.checks import run_checks  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from assist.middleware import WebsocketOutageGuard  # noqa: E402
+from assist.middleware import SameOriginWebsockets, WebsocketOutageGuard  # noqa: E402
 from triage import serving  # noqa: E402
 from triage.integrations import runner  # noqa: E402
 from triage.routing import websocket_urlpatterns  # noqa: E402
@@ -58,7 +59,13 @@ def build_application(http_app: object = django_asgi_app) -> ProtocolTypeRouter:
             "lifespan": lifespan,
             "http": http_app,
             "websocket": WebsocketOutageGuard(
-                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                SameOriginWebsockets(
+                    AuthMiddlewareStack(
+                        # A path no consumer serves is refused at the handshake; the router
+                        # alone would raise, and the server answer 500.
+                        URLRouter([*websocket_urlpatterns, re_path(r"", WebsocketDenier.as_asgi())])
+                    )
+                )
             ),
         }
     )

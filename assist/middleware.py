@@ -18,9 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.request import validate_host
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +156,52 @@ class WebsocketOutageGuard:
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
             except Exception:  # the client is gone already
                 logger.debug("could not close a failed websocket", exc_info=True)
+
+
+def _origin(scheme: str, host: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin, the port filled in from the scheme."""
+    try:
+        parsed = urlsplit(f"{scheme}://{host}" if "://" not in host else host)
+        port = parsed.port
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    return parsed.scheme, parsed.hostname.lower(), port or (443 if parsed.scheme == "https" else 80)
+
+
+class SameOriginWebsockets:
+    """ASGI middleware: a websocket opens only from a page of this very site (scheme, host
+    and port of its Origin equal to the request's own, the host in ALLOWED_HOSTS) or of
+    an origin in CSRF_TRUSTED_ORIGINS, as Django checks a form's POST. A host check alone
+    would let a page served on another port of the same host (any local service) use the
+    agent's session."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and not self.allowed(scope):
+            await WebsocketDenier.as_asgi()(scope, receive, send)  # an HTTP 403 at the handshake
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def allowed(scope: dict[str, Any]) -> bool:
+        headers = {name.decode("latin1").lower(): value.decode("latin1") for name, value in scope.get("headers", [])}
+        origin = _origin("", headers.get("origin", ""))
+        if origin is None:
+            return False
+        if origin in {_origin("", trusted) for trusted in settings.CSRF_TRUSTED_ORIGINS}:
+            return True
+        host = headers.get("x-forwarded-host", "") if settings.USE_X_FORWARDED_HOST else ""
+        host = host.split(",")[0].strip() or headers.get("host", "")
+        scheme = "https" if scope.get("scheme") == "wss" else "http"
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        if proxy is not None:
+            name = proxy[0].removeprefix("HTTP_").replace("_", "-").lower()
+            forwarded = headers.get(name)
+            if forwarded is not None:
+                scheme = "https" if forwarded.split(",")[0].strip() == proxy[1] else "http"
+        own = _origin(scheme, host)
+        return own is not None and origin == own and validate_host(own[1], settings.ALLOWED_HOSTS)

@@ -318,10 +318,21 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
+    # Queue pushes reach a socket at most every triage.broadcast.FLUSH_SECONDS per web
+    # process, so a capacity of 500 holds tens of seconds of them for a socket that is
+    # busy: longer than the queue socket waits for its page's acknowledgement
+    # (triage.consumers.UNACKED_SECONDS). Open sockets renew their group membership
+    # (GROUP_RENEW_SECONDS there); a channel left behind by a lost process is pruned
+    # after the group expiry, instead of being written to for a day.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "assist")},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("CHANNELS_PREFIX", "assist"),
+                "capacity": env_int("CHANNELS_CAPACITY", 500),
+                "group_expiry": env_int("CHANNELS_GROUP_EXPIRY", 1800),
+            },
         }
     }
 else:

@@ -4,6 +4,7 @@ decision; tickets another agent took first are skipped and reported."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from datetime import timedelta
 from typing import Any, cast
@@ -177,8 +178,9 @@ def test_the_queue_pages_hear_of_a_bulk_triage_once_after_commit(
             except TimeoutError:
                 return got
 
-    messages = async_to_sync(receive_all)()
+    batches = async_to_sync(receive_all)()
     channel_layers.backends.clear()
+    messages = [event for batch in batches for event in json.loads(batch["text"])["events"]]
     assert [m["event"] for m in messages] == ["tickets_removed"]
     assert sorted(messages[0]["ticket_ids"]) == sorted(ids)
     assert messages[0]["agent"] == agent.username
@@ -212,3 +214,24 @@ def test_a_ticket_another_agent_is_triaging_right_now_is_skipped_not_waited_for(
     assert result.taken == [storm[0].pk]
     assert result.triaged == sorted(t.pk for t in storm[1:3])
     assert Ticket.objects.get(pk=storm[0].pk).status == "new"
+
+
+@pytest.mark.django_db
+def test_a_bulk_triage_costs_as_many_queries_for_twenty_tickets_as_for_two(
+    agent: Any, storm: list[Ticket], categories: dict[str, Category], settings: Any
+) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    settings.REPORTS_QC_SHARE = 0  # no random quality-check sample in either batch
+    fraud = categories["suspected-fraud"]
+    counts = []
+    for batch in (storm[:2], storm[2:]):
+        with CaptureQueriesContext(connection) as queries:
+            result = services.tickets_triage_bulk(ticket_ids=[t.pk for t in batch], agent=agent, category=fraud)
+        assert len(result.triaged) == len(batch)
+        counts.append(len(queries))
+    assert counts[1] <= counts[0], counts  # the first may also read a cached model vocabulary
+    events = OutboxEvent.objects.filter(ticket_id__in=[t.pk for t in storm], type="ticket.triaged")
+    assert list(events.values_list("sequence", flat=True)) == [1] * len(storm)  # each ticket's first event
+    assert all(e.payload["data"]["decision"]["suggested"] for e in events)
+    assert DecisionFact.objects.filter(agent=agent).count() == len(storm)

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 
-from tests.test_websocket import connect_as, redis_layer  # noqa: F401  (the channel-layer fixture)
+from tests.test_websocket import connect_as, next_event, redis_layer  # noqa: F401  (the channel-layer fixture)
 from triage.models import Category, TaxonomyChange
 from triage.taxonomy import merge
 from triage.taxonomy import services as tax
@@ -92,7 +92,7 @@ async def test_a_taxonomy_change_reaches_the_queue_sockets_after_commit(
     await database_sync_to_async(merge.category_merge)(
         actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=1
     )
-    message = await socket.receive_json_from(timeout=5)
+    message = await next_event(socket)
     assert message["event"] == "taxonomy"
     assert message["merged"] == {"from": "transfers", "into": "fees-and-charges"}
     assert {"slug": "transfers", "active": False}.items() <= next(

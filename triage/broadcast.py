@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import os
 import threading
+import weakref
 from functools import partial
 from typing import Any
 
@@ -103,22 +105,123 @@ def _queue_counts(tickets: list[Ticket]) -> dict[str, int]:
 
 def _send(message: dict[str, Any], group: str = QUEUE_GROUP) -> None:
     # The ticket is stored whatever happens here; a failed push is logged, and
-    # pages catch up when they reconnect (they reload the queue then).
+    # pages catch up from the gap in sequence numbers or when they reconnect.
     layer = get_channel_layer()
     if layer is None:
         logger.error("no channel layer configured; queue pages will not update live")
         return
     loop = _server_loop()
     if loop is not None:
-        # Inside an ASGI request: hand the send to the server's event loop and
+        # Inside an ASGI request: hand the event to the server's event loop and
         # answer the request without waiting for Redis.
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-        future.add_done_callback(partial(_log_failure, message))
+        if group == QUEUE_GROUP:
+            loop.call_soon_threadsafe(_batcher(loop).add, message)
+        else:
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            future.add_done_callback(partial(_log_failure, [message]))
         return
     try:  # a management command, a worker, a test: send and wait
-        async_to_sync(layer.group_send)(group, message)
+        if group == QUEUE_GROUP:
+            async_to_sync(_send_batch)(group, [message])
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:
-        _log_failure(message, None)
+        _log_failure([message], None)
+
+
+# Queue events wait at most this long to share one group message: under load the
+# fan-out (one Redis write per socket) grows with the flush rate, not the ticket rate.
+FLUSH_SECONDS = 0.1
+
+
+class _Batcher:
+    """Queue events of one process, sent as one numbered group message per flush: at
+    once when the last flush was FLUSH_SECONDS ago or more, otherwise when it will be."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[dict[str, Any]] = []
+        self.running = False
+        self.flushed_at = float("-inf")
+
+    def add(self, message: dict[str, Any]) -> None:
+        self.pending.append(message)
+        if not self.running:
+            self.running = True
+            self.loop.create_task(self.run())
+
+    async def run(self) -> None:
+        try:
+            while self.pending:
+                wait = self.flushed_at + FLUSH_SECONDS - self.loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                batch, self.pending = self.pending, []
+                self.flushed_at = self.loop.time()
+                try:
+                    await _send_batch(QUEUE_GROUP, batch)
+                except Exception:
+                    _log_failure(batch, None)
+        finally:
+            self.running = False
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher] = weakref.WeakKeyDictionary()
+
+
+_batchers_lock = threading.Lock()
+
+
+def _batcher(loop: asyncio.AbstractEventLoop) -> _Batcher:
+    with _batchers_lock:  # request threads ask at once: one batcher per loop keeps the order
+        batcher = _batchers.get(loop)
+        if batcher is None:
+            batcher = _batchers[loop] = _Batcher(loop)
+        return batcher
+
+
+async def _send_batch(group: str, events: list[dict[str, Any]]) -> None:
+    """One group message for `events`, numbered from the group's sequence: a page that
+    sees a number skipped knows it missed a message and fetches its rows again. The
+    text is encoded once here, not once per socket."""
+    layer = get_channel_layer()
+    seq = await sequence_next(layer, group)
+    body = [{key: value for key, value in event.items() if key != "type"} for event in events]
+    text = json.dumps({"event": "batch", "seq": seq, "events": body}, separators=(",", ":"))
+    await layer.group_send(group, {"type": "queue.batch", "seq": seq, "text": text})
+
+
+async def sequence_next(layer: Any, group: str) -> int:
+    """The next number of `group`'s sequence, shared by every process through Redis
+    (one process's own count with the in-memory layer, which only it can use)."""
+    if hasattr(layer, "consistent_hash") and hasattr(layer, "connection"):  # channels_redis
+        async with layer.connection(layer.consistent_hash(group)) as connection:
+            return int(await connection.incr(f"{layer.prefix}:seq:{group}"))
+    counters: dict[str, int] = layer.__dict__.setdefault("assist_sequences", {})
+    counters[group] = counters.get(group, 0) + 1
+    return counters[group]
+
+
+def queue_sequence() -> int | None:
+    """The number of the queue's latest push, for a page about to read its rows: a page
+    whose socket then reports a later number missed pushes between its rows and its
+    socket, and fetches the rows again. None when the channel layer cannot say."""
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    try:
+        return async_to_sync(sequence_current)(layer, QUEUE_GROUP)
+    except Exception:
+        logger.warning("could not read the queue's push number; the page will fetch its rows once live", exc_info=True)
+        return None
+
+
+async def sequence_current(layer: Any, group: str) -> int:
+    """The number of `group`'s latest message (0 before the first)."""
+    if hasattr(layer, "consistent_hash") and hasattr(layer, "connection"):
+        async with layer.connection(layer.consistent_hash(group)) as connection:
+            return int(await connection.get(f"{layer.prefix}:seq:{group}") or 0)
+    return int(layer.__dict__.get("assist_sequences", {}).get(group, 0))
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
@@ -136,14 +239,17 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     return loop if loop is not None and loop.is_running() else None
 
 
-def _log_failure(message: dict[str, Any], future: concurrent.futures.Future[None] | None) -> None:
+def _log_failure(events: list[dict[str, Any]], future: concurrent.futures.Future[None] | None) -> None:
     if future is not None and not future.cancelled() and future.exception() is None:
         return
     exc = future.exception() if future is not None and not future.cancelled() else None
+    first = events[0]
+    more = f" (and {len(events) - 1} more)" if len(events) > 1 else ""
     logger.error(
-        "live update %s for ticket %s failed",
-        message.get("event"),
-        message.get("ticket_id"),
+        "live update %s for ticket %s%s failed",
+        first.get("event"),
+        first.get("ticket_id"),
+        more,
         exc_info=exc or True,
     )
 

@@ -23,7 +23,7 @@ from triage.db import insert_parent_and_child
 from triage.integrations import outbox
 from triage.ml.language import detect_language
 from triage.models import Category, Decision, DecisionUndo, Prediction, QualityCheck, Queue, Ticket
-from triage.reports.services import decision_fact_forget, decision_fact_record
+from triage.reports.services import decision_fact_forget, decision_fact_record, decision_facts_record_many
 from triage.selectors import with_live_prediction
 from triage.taxonomy.rules import rule_match
 
@@ -302,11 +302,11 @@ def _decision_fields(
     return {
         "ticket": ticket,
         "agent": agent,
-        "suggested_id": live.suggested_id if live else None,
+        "suggested": live.suggested if live else None,
         "chosen": category,
         "accepted": live is not None and live.suggested_id == category.pk,
         "applied": applied,
-        "model_version_id": live.model_version_id if live else None,
+        "model_version": live.model_version if live else None,
         "seconds_taken": seconds_taken,
     }
 
@@ -361,12 +361,18 @@ def tickets_triage_bulk(*, ticket_ids: list[int], agent: User, category: Categor
         triaged_by=agent,
     )
     done = list(with_live_prediction(Ticket.objects.filter(pk__in=claimed)).order_by("pk"))
-    # One INSERT for the decisions (one row each); then each one's fact and event.
+    # One INSERT each for the decisions (one row per ticket), their facts and their events.
     decisions = Decision.objects.bulk_create(
         [Decision(**_decision_fields(t, agent, category, t.live_prediction, True, None)) for t in done]
     )
-    for ticket, decision in zip(done, decisions, strict=True):
-        _decision_effects(decision=decision, ticket=ticket, live=ticket.live_prediction)
+    decision_facts_record_many([(d, t, t.live_prediction) for t, d in zip(done, decisions, strict=True)])
+    outbox.events_record_many(
+        event_type=outbox.TICKET_TRIAGED,
+        items=[
+            (t, outbox.ticket_data(t, prediction=t.live_prediction, decision=d))
+            for t, d in zip(done, decisions, strict=True)
+        ],
+    )
     if done:
         transaction.on_commit(partial(broadcast.tickets_triaged_bulk, done, agent.get_username(), category.name))
     logger.info("%s triaged %d tickets as %s in one action", agent.get_username(), len(done), category.slug)

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from assist.middleware import DATABASE_OUTAGE_ERRORS, RETRY_AFTER_SECONDS
-from triage import health, selectors, serving
+from triage import broadcast, health, selectors, serving
 from triage.models import Channel, Queue
 from triage.roles import CAN_TRIAGE
 from triage.selectors import QueueView
@@ -48,10 +48,12 @@ def queue(request: HttpRequest) -> HttpResponse:
         {"slug": c.slug, "name": c.label, "description": c.description, "color": c.color}
         for c in selectors.active_categories()
     ]
+    pushed = broadcast.queue_sequence()  # before the rows: see queue.js, "first sync"
     return render(
         request,
         "triage/queue.html",
         {
+            "pushed": pushed,
             **_queue_context(request),
             "categories": categories,
             "queues": Queue.objects.all(),

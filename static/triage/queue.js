@@ -546,22 +546,75 @@
     }
   }
 
+  // Every push is a numbered batch of events. A number skipped means a batch this page
+  // never got (the server dropped it for a socket that fell behind): wait a moment for
+  // it, since batches from different server processes may cross, then fetch the rows.
+  // Batches numbered at or below `resyncedAt` are already in the rows fetched since.
+  const GAP_WAIT_MS = 500;
+  let lastSeq = null;
+  let resyncedAt = null;
+  const missing = new Set();
+  let gapTimer = null;
+
+  function resync() {
+    clearTimeout(gapTimer);
+    gapTimer = null;
+    missing.clear();
+    resyncedAt = lastSeq;
+    return reloadRows();
+  }
+
+  function onBatch(data) {
+    const seq = data.seq;
+    socket.send(JSON.stringify({ type: "ack", seq: seq })); // the server closes a socket that stops acknowledging
+    if (resyncedAt !== null && seq <= resyncedAt) return;
+    if (lastSeq !== null && seq > lastSeq + 1) {
+      for (let n = lastSeq + 1; n < seq && missing.size <= 1000; n++) missing.add(n);
+      if (!gapTimer) gapTimer = setTimeout(() => (missing.size ? resync() : (gapTimer = null)), GAP_WAIT_MS);
+    }
+    missing.delete(seq);
+    if (lastSeq === null || seq > lastSeq) lastSeq = seq;
+    data.events.forEach(onEvent);
+  }
+
+  // First sync: the rows came with the number of the latest push before they were read
+  // (data-pushed); a later number means pushes went out before this socket joined, so
+  // fetch the rows again. Without a number (the server could not say), fetch anyway.
+  const renderedSeq = layout.dataset.pushed === "" ? null : Number(layout.dataset.pushed);
+  function onSync(seq) {
+    if (lastSeq === null) lastSeq = seq;
+    if (!firstSync) return;
+    firstSync = false;
+    if (renderedSeq === null || seq > renderedSeq) resync();
+  }
+  let firstSync = true;
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/queue/");
     socket.addEventListener("open", () => {
       setLive("live", "Live");
-      if (everConnected) reloadRows(); // catch up on what arrived while away
+      // A new socket's numbers carry on from pushes this page never saw: count afresh
+      // from the server's latest, and catch up on what arrived while away.
+      lastSeq = resyncedAt = null;
+      socket.send(JSON.stringify({ type: "sync" }));
+      if (everConnected) resync();
       everConnected = true;
       retry = 0;
     });
-    socket.addEventListener("message", (ev) => onEvent(JSON.parse(ev.data)));
+    socket.addEventListener("message", (ev) => {
+      const data = JSON.parse(ev.data);
+      if (data.event === "batch") onBatch(data);
+      else if (data.event === "sync") onSync(data.seq);
+      else onEvent(data);
+    });
     socket.addEventListener("close", (ev) => {
       if (ev.code === 4403) {
         setLive("down", "Live updates stopped: you are signed out or no longer an agent. Reload to sign in.");
         return;
       }
-      const wait = Math.min(30, 2 ** retry++);
+      // 4429: the server closed a socket that fell behind; come back at once and resync.
+      const wait = ev.code === 4429 ? 1 : Math.min(30, 2 ** retry++);
       setLive("down", "Live updates interrupted: retrying in " + wait + " s");
       setTimeout(connect, wait * 1000);
     });

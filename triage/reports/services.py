@@ -86,6 +86,35 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
             chosen_id=decision.chosen_id
         ).update(overridden=True)
         return
+    decision_facts_record_many([(decision, ticket, prediction)])
+
+
+def decision_facts_record_many(applied: list[tuple[Decision, Ticket, Prediction | None]]) -> None:
+    """The facts of applied decisions (one each, as `decision_fact_record` makes them), in
+    one INSERT: a bulk triage of an outage's tickets costs one statement, not one per ticket."""
+    facts, checks = [], []
+    hours_open: dict[tuple[int, Any], bool] = {}
+    for decision, ticket, prediction in applied:
+        created = decision.created_at
+        hour = timezone.localtime(created).replace(minute=0, second=0, microsecond=0)
+        key = (decision.agent_id, hour)
+        if key not in hours_open:
+            hours_open[key] = not DecisionFact.objects.filter(
+                agent_id=decision.agent_id, created_at__gte=hour, created_at__lt=hour + timedelta(hours=1)
+            ).exists()
+            opens_hour = hours_open[key]
+        else:
+            opens_hour = False  # an earlier decision of this batch opened it, if anything did
+        facts.append(_fact(decision, ticket, prediction, opens_hour))
+        # The quality-check sample: a random share of accepted suggestions (never the blind
+        # slice, where nothing was suggested) goes to the supervisors' review list.
+        if decision.accepted and not ticket.blind and random.random() < settings.REPORTS_QC_SHARE:
+            checks.append(QualityCheck(decision=decision, ticket_id=ticket.pk))
+    DecisionFact.objects.bulk_create(facts)
+    QualityCheck.objects.bulk_create(checks)
+
+
+def _fact(decision: Decision, ticket: Ticket, prediction: Prediction | None, opens_hour: bool) -> DecisionFact:
     # A routing rule's suggestion (no model version) has no confidence or vocabulary of
     # a model: it stays out of the reliability, coverage and drift figures.
     version_id = prediction.model_version_id if prediction else None
@@ -95,11 +124,7 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
         _vocabulary.cache_clear()  # built since: look again next time, not now (hot path)
     created = decision.created_at
     local_day = timezone.localdate(created)
-    hour = timezone.localtime(created).replace(minute=0, second=0, microsecond=0)
-    opens_hour = not DecisionFact.objects.filter(
-        agent_id=decision.agent_id, created_at__gte=hour, created_at__lt=hour + timedelta(hours=1)
-    ).exists()
-    DecisionFact.objects.create(
+    return DecisionFact(
         decision=decision,
         ticket_id=ticket.pk,
         agent_id=decision.agent_id,
@@ -120,10 +145,6 @@ def decision_fact_record(*, decision: Decision, ticket: Ticket, prediction: Pred
         day=local_day,
         week=local_day - timedelta(days=local_day.weekday()),
     )
-    # The quality-check sample: a random share of accepted suggestions (never the blind
-    # slice, where nothing was suggested) goes to the supervisors' review list.
-    if decision.accepted and not ticket.blind and random.random() < settings.REPORTS_QC_SHARE:
-        QualityCheck.objects.create(decision=decision, ticket_id=ticket.pk)
 
 
 def decision_fact_forget(*, decision: Decision) -> None:
