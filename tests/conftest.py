@@ -8,7 +8,7 @@ one of them fails if it is unreachable, it never skips.
 from __future__ import annotations
 
 import os
-import secrets
+import shutil
 import socket
 import threading
 import time
@@ -20,13 +20,16 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.utils import timezone
+from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.test import APIClient
 
+from tests.helpers import api_key, demo_history_rows
 from tests.mailserver import imap_server  # noqa: F401 (the mail tests' IMAP server, a session fixture)
 from triage import demo, roles, services, serving
 from triage.integrations import links, outbox
 from triage.learning.promotion import model_version_activate
 from triage.learning.registry import model_version_create
+from triage.ml import artifacts
 from triage.ml.pipeline import build_pipeline
 from triage.models import Category, ModelVersion, Ticket
 
@@ -111,13 +114,6 @@ def outsider(db: Any) -> User:
     return make_user("olga", None)
 
 
-def api_key(user: User) -> str:
-    """A new API key for `user` (keys are stored as digests: a test keeps the key it was given)."""
-    from triage.accounts.services import api_token_issue
-
-    return api_token_issue(actor=None, user_id=user.pk, name=f"test {secrets.token_hex(4)}").key
-
-
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:
@@ -156,7 +152,7 @@ def trained_pipeline(demo_examples: list[demo.DemoTicket]) -> Any:
 
 
 @pytest.fixture
-def live_model(categories: dict[str, Category], trained_pipeline: Any) -> ModelVersion:
+def live_model(categories: dict[str, Category], trained_pipeline: Any, reuse_trained_artifact: None) -> ModelVersion:
     """The session's model, registered as a signed artifact and made live."""
     version = model_version_create(
         pipeline=trained_pipeline,
@@ -173,17 +169,7 @@ def live_model(categories: dict[str, Category], trained_pipeline: Any) -> ModelV
 @pytest.fixture
 def history(categories: dict[str, Category]) -> list[Ticket]:
     """300 confirmed tickets, oldest first, plus unconfirmed ones that must not be learnt from."""
-    start = timezone.now() - timedelta(days=30)
-    rows = [
-        services.HistoryRow(
-            external_id=f"h{i}",
-            subject=t.subject,
-            body=t.body,
-            category=categories[t.category],
-            received_at=start + timedelta(minutes=i),
-        )
-        for i, t in enumerate(demo.generate(300, seed=3))
-    ]
+    rows = demo_history_rows(categories, 300, seed=3, start=timezone.now() - timedelta(days=30))
     services.tickets_import(rows=rows, source="test")
     services.ticket_ingest(subject="unconfirmed", body="this has no human label")
     return list(Ticket.objects.filter(source="test").order_by("received_at"))
@@ -228,3 +214,109 @@ def serve_asgi(lifespan: str) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- The session's model artifact: serialised once, deserialised once -------------------
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(trained_pipeline: Any) -> tuple[bytes, Any]:
+    """The session's model as skops bytes, and the pipeline those bytes load to."""
+    data = artifacts.dumps(trained_pipeline)
+    return data, artifacts.loads(data)
+
+
+@pytest.fixture
+def reuse_trained_artifact(trained_pipeline: Any, trained_artifact: tuple[bytes, Any], monkeypatch: Any) -> None:
+    """Registering the session's pipeline stores the session's bytes, and loading those
+    bytes (after the registry has checked their digest and signature) gives the session's
+    loaded pipeline: the product's path, without skops' seconds of work in every test."""
+    data, loaded = trained_artifact
+    dumps, loads = artifacts.dumps, artifacts.loads
+    monkeypatch.setattr(artifacts, "dumps", lambda pipeline: data if pipeline is trained_pipeline else dumps(pipeline))
+    monkeypatch.setattr(artifacts, "loads", lambda blob: loaded if blob == data else loads(blob))
+
+
+# --- Headless Chromium for the browser tests ---------------------------------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (never a downloaded browser), one per test module."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM
+    # calls are still synchronous, so tell Django not to refuse them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+            _watch_every_page(browser)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+# Reports each Content-Security-Policy violation a page meets to the test (_no_csp_violation fails it).
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__assistCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
+});
+"""
+
+
+def _report_violation(violation: str) -> None:
+    CSP_VIOLATIONS.append(violation)
+
+
+def _watch_csp(page: Page) -> None:
+    page.expose_function("__assistCspViolation", _report_violation)
+    page.add_init_script(_CSP_WATCH)
+
+
+def _watch_every_page(browser: Browser) -> None:
+    """Every page the tests open, in a context of their own or the browser's, is watched."""
+    new_page, new_context = browser.new_page, browser.new_context
+
+    def watched_page(*args: Any, **kwargs: Any) -> Page:
+        page = new_page(*args, **kwargs)
+        _watch_csp(page)
+        return page
+
+    def watched_context(*args: Any, **kwargs: Any) -> Any:
+        context = new_context(*args, **kwargs)
+        context.on("page", _watch_csp)
+        return context
+
+    browser.new_page = watched_page  # type: ignore[method-assign]
+    browser.new_context = watched_context  # type: ignore[method-assign]
+
+
+# --- The channel layer the websocket tests use ------------------------------------------
+
+
+@pytest.fixture
+def redis_layer(settings: Any) -> Iterator[Any]:
+    """The Redis channel layer when REDIS_URL is set (always in CI, where it must answer);
+    on a laptop without Redis, the in-memory layer, so the socket's behaviour is still tested."""
+    import redis
+    from channels.layers import channel_layers
+
+    url = os.environ.get("REDIS_URL", "")
+    if url:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        settings.CHANNEL_LAYERS = {
+            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+        }
+    elif IN_CI:
+        pytest.fail("REDIS_URL is not set in CI: the websocket tests must use the real Redis layer")
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield channel_layers["default"]
+    channel_layers.backends.clear()

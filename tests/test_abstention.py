@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -12,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tests.helpers import demo_history_rows
 from tests.ml.test_encoder import needs_encoder
 from triage import demo, services, serving
 from triage.learning.training import train_model
@@ -76,20 +76,9 @@ def test_when_no_share_is_precise_enough_the_model_answers_nothing() -> None:
 
 def _trained_on_demo(categories: dict[str, Category], count: int, seed: int) -> ModelVersion:
     """A model trained on `count` imported demo tickets, a minute apart."""
-    start = timezone.now() - timedelta(days=10)
     # 1,000 tickets: the 200 held out are enough for the precision bound to reach 95 %
     # (on 80, one confident miss keeps every threshold under it).
-    rows = [
-        services.HistoryRow(
-            external_id=f"h{i}",
-            subject=t.subject,
-            body=t.body,
-            category=categories[t.category],
-            received_at=start + timedelta(minutes=i),
-        )
-        for i, t in enumerate(demo.generate(count, seed=seed))
-    ]
-    services.tickets_import(rows=rows, source="test")
+    services.tickets_import(rows=demo_history_rows(categories, count, seed=seed), source="test")
     return train_model().version
 
 
@@ -222,13 +211,8 @@ def test_the_similarity_threshold_holds_back_the_least_similar_twentieth_of_held
 def test_a_model_trained_with_the_encoder_records_the_similarity_threshold_and_ingest_applies_it(
     categories: dict[str, Category], agent: Any, integration: Any
 ) -> None:
-    start = timezone.now() - timedelta(days=10)
-    history = demo.generate(400, seed=21)
-    rows = [
-        services.HistoryRow(f"h{i}", t.subject, t.body, categories[t.category], start + timedelta(minutes=i))
-        for i, t in enumerate(history)
-    ]
-    services.tickets_import(rows=rows, source="test")
+    history = demo_history_rows(categories, 400, seed=21)
+    services.tickets_import(rows=history, source="test")
     version = train_model(params={"encoder": "minilm-int8"}).version
     limits = version.metrics["holdout"]["abstention"]
     assert 0.0 < limits["min_similarity"] < 1.0

@@ -9,27 +9,17 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.test_browser import browser, log_in  # noqa: F401  (the module's Chromium fixture)
+from tests.helpers import log_in, sign_in
 from triage.accounts.models import ApiToken
 from triage.models import TaxonomyChange
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def sign_in(browser: Browser, base_url: str, username: str, password: str = "", path: str = "/") -> Page:  # noqa: F811
-    """The login form, filled in (by default with the persona's "pw-<name>"), on a desktop-sized page."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(base_url + "/accounts/login/?next=" + path)
-    page.fill("#id_username", username)
-    page.fill("#id_password", password or "pw-" + username)
-    page.click("button[type=submit]")
-    return page
-
-
 def test_an_admin_creates_a_user_who_signs_in_and_resets_and_deactivates_them(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     categories: Any,
@@ -86,7 +76,7 @@ def test_an_admin_creates_a_user_who_signs_in_and_resets_and_deactivates_them(
 
 
 def test_an_admin_issues_an_api_token_shown_once_that_works_until_revoked(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     integration: Any,

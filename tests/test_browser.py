@@ -2,101 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 from django.db import connection
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import CSP_VIOLATIONS, api_key
+from tests.conftest import api_key
+from tests.helpers import SELECTED, log_in, post_ticket
 from triage.models import Decision, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SELECTED = re.compile(r"\bselected\b")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (make test installs it: apt-get install chromium)")
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM
-    # calls are still synchronous, so tell Django not to refuse them.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-            _watch_every_page(browser)
-            yield browser
-            browser.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-# Reports each Content-Security-Policy violation a page meets to the test (tests/conftest.py fails it).
-_CSP_WATCH = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  const where = `${e.sourceFile}:${e.lineNumber}`;
-  window.__assistCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
-});
-"""
-
-
-def _report_violation(violation: str) -> None:
-    CSP_VIOLATIONS.append(violation)
-
-
-def watch_csp(page: Page) -> None:
-    page.expose_function("__assistCspViolation", _report_violation)
-    page.add_init_script(_CSP_WATCH)
-
-
-def _watch_every_page(browser: Browser) -> None:
-    """Every page the tests open, in a context of their own or the browser's, is watched."""
-    new_page, new_context = browser.new_page, browser.new_context
-
-    def watched_page(*args: Any, **kwargs: Any) -> Page:
-        page = new_page(*args, **kwargs)
-        watch_csp(page)
-        return page
-
-    def watched_context(*args: Any, **kwargs: Any) -> Any:
-        context = new_context(*args, **kwargs)
-        context.on("page", watch_csp)
-        return context
-
-    browser.new_page = watched_page  # type: ignore[method-assign]
-    browser.new_context = watched_context  # type: ignore[method-assign]
-
-
-def log_in(browser: Browser, base_url: str, username: str, password: str) -> Page:
-    page = browser.new_page()
-    page.on("dialog", lambda dialog: pytest.fail(f"a script ran in the page: {dialog.message}"))
-    page.goto(base_url + "/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=10_000)
-    return page
-
-
-def post_ticket(base_url: str, integration: Any, ticket: dict[str, str]) -> int:
-    """Post through the API over HTTP: this thread runs Playwright's event loop, so a
-    direct `ticket_ingest` here could not broadcast."""
-    key = api_key(integration)
-    response = requests.post(
-        base_url + "/api/tickets/", json=ticket, headers={"Authorization": f"Token {key}"}, timeout=10
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
 
 
 def test_a_posted_ticket_appears_live_and_a_keyboard_accept_removes_it(
@@ -224,16 +143,17 @@ def test_a_ticket_triaged_while_the_rows_are_fetched_does_not_come_back(
             return
         answer = route.fetch()  # the server reads the queue now...
         _triage_as(asgi_server, second_agent, taken_meanwhile, fees)  # ...then another agent takes a shown ticket
-        page.wait_for_timeout(1000)  # its removal reaches the page before the answer does
+        expect(page.locator(f"#ticket-{taken_meanwhile.pk}")).to_have_count(0)  # its removal reaches the page first
         route.fulfill(response=answer)
 
     page.route(re.compile(r"/queue/rows/"), stale_answer)
     with page.expect_response(re.compile(r"/queue/rows/")):
         _triage_as(asgi_server, second_agent, made[7], fees)  # the page tops up its rows: the fetch above
-    page.wait_for_timeout(500)  # the stale answer is applied (the count read 6 before it came)
+    # The stale answer is applied: three rows were left before it came, it brings the
+    # next one (and the one taken meanwhile, which must stay gone).
+    expect(page.locator("li.ticket")).to_have_count(4)
     expect(page.locator("#queue-count")).to_have_text("6")
     expect(page.locator(f"#ticket-{taken_meanwhile.pk}")).to_have_count(0)
-    expect(page.locator("li.ticket")).to_have_count(4)
     page.close()
 
 

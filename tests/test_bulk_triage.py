@@ -15,7 +15,7 @@ from channels.layers import channel_layers
 from django.db import connection, transaction
 
 from tests.conftest import client_for
-from tests.test_queue_filters import waiting
+from tests.helpers import waiting
 from triage import services
 from triage.models import Category, Decision, OutboxEvent, Ticket
 from triage.reports.models import DecisionFact

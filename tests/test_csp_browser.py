@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.test_browser import browser as browser  # the shared Chromium fixture
 from triage.reports.urls import REPORT_SLUGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,7 +23,7 @@ def test_the_policy_is_strict(client: Any, db: Any) -> None:
 
 
 def test_every_page_works_under_the_policy(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     categories: Any,

@@ -17,9 +17,9 @@ from standardwebhooks import Webhook
 from werkzeug import Response
 
 from tests.conftest import serve_asgi
+from tests.helpers import log_in
 from tests.integrations_support import message
 from tests.mailserver import ImapServer
-from tests.test_browser import browser, log_in  # noqa: F401 (the browser fixture)
 from triage.integrations import runner
 from triage.integrations.models import Mailbox, WebhookEndpoint
 from triage.integrations.selectors import endpoint_secret
@@ -38,7 +38,7 @@ def web_with_integrations(transactional_db: Any, settings: Any, monkeypatch: pyt
 
 
 def test_mail_appended_to_a_mailbox_added_on_the_page_is_triaged_and_the_decision_reaches_the_receiver(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     web_with_integrations: str,
     imap_server: ImapServer,
     httpserver: HTTPServer,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import ROOT, worker_env
 from tests.integrations_support import mailbox_for, message
 from tests.mailserver import ImapServer
-from tests.test_worker import ROOT, _worker_env
 from triage.integrations import mail, tasks
 from triage.integrations.models import Mailbox, TicketMessage
 from triage.models import Ticket
@@ -33,7 +33,7 @@ def test_a_worker_killed_mid_poll_loses_nothing_and_stores_nothing_twice(
     mailbox = mailbox_for(imap_server, user)
     for i in range(MESSAGES):
         imap_server.append(user, message(f"Card declined {i}", f"My card was declined at shop {i}, twice."))
-    env = {**_worker_env(), "ASSIST_MAIL_POLL_BATCH": str(MESSAGES)}
+    env = {**worker_env(), "ASSIST_MAIL_POLL_BATCH": str(MESSAGES)}
     celery = [sys.executable, "-m", "celery", "-A", "assist"]
     subprocess.run([*celery, "purge", "-f", "-Q", "integrations"], cwd=ROOT, env=env, capture_output=True, check=True)
     log = (tmp_path / "worker.log").open("wb")

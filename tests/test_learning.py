@@ -379,7 +379,7 @@ def test_tuning_scores_every_combination_and_the_next_training_uses_the_best(
 
 
 @pytest.mark.parametrize(("role", "status"), [("agent", 403), ("supervisor", 200), ("admin_user", 200)])
-def test_the_models_page_is_for_supervisors_and_admins(role: str, status: int, request: Any) -> None:
+def test_the_models_page_is_for_supervisors_and_admins(role: str, status: int, request: Any, db: Any) -> None:
     client = Client()
     client.force_login(request.getfixturevalue(role))
     assert client.get("/models/").status_code == status
@@ -509,6 +509,7 @@ def test_the_models_page_compares_versions_on_the_same_tickets_before_their_own_
 
 def test_every_task_a_service_sends_by_name_is_a_registered_celery_task() -> None:
     names = [*RUN_TASKS.values(), TRIAL_TASK, *(entry.task for entry in SCHEDULES)]
+    celery_app.loader.import_default_modules()  # what a worker imports at start (autodiscovery)
     registered = set(celery_app.tasks)
     assert [name for name in names if name not in registered] == []
 

@@ -81,6 +81,7 @@ def test_a_run_marked_failed_while_it_trained_stays_failed_and_its_model_is_not_
 def test_the_heartbeat_keeps_beating_after_a_failed_beat(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(learning, "HEARTBEAT_SECONDS", 0.01)
     beats: list[bool] = []
+    three_beats = threading.Event()
 
     class Rows:
         def update(self, **fields: Any) -> int:
@@ -88,15 +89,15 @@ def test_the_heartbeat_keeps_beating_after_a_failed_beat(db: Any, monkeypatch: p
                 beats.append(False)
                 raise OperationalError("the database is restarting")
             beats.append(True)
+            if len(beats) >= 3:
+                three_beats.set()
             return 1
 
     monkeypatch.setattr(TrainingRun.objects, "filter", lambda **kw: Rows())
     heartbeat = RunHeartbeat(1)
     thread = threading.Thread(target=heartbeat._beat)
     thread.start()
-    deadline = time.monotonic() + 5
-    while len(beats) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    three_beats.wait(timeout=5)
     heartbeat.stop.set()
     thread.join(timeout=5)
     assert beats[:3] == [False, True, True]
@@ -109,6 +110,20 @@ def test_a_recall_drop_of_exactly_the_allowance_passes_the_gate() -> None:
     for before, after in [(0.8, 0.7), (0.9, 0.8), (0.3, 0.2)]:
         assert gate_verdict(scores(after), scores(before), max_macro_f1_drop=0.01, max_recall_drop=0.1).passed
     assert not gate_verdict(scores(0.69), scores(0.8), max_macro_f1_drop=0.01, max_recall_drop=0.1).passed
+
+
+def _wait_until_another_transaction_waits_for_this_one(timeout: float = 10) -> None:
+    """Return once another PostgreSQL backend is blocked on a lock this one holds."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no other transaction came to wait for this one's locks")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -127,7 +142,7 @@ def test_two_promotions_at_once_run_one_after_the_other(history: Any) -> None:
             with transaction.atomic():
                 model_version_activate(version=second)
                 promoted.set()
-                time.sleep(0.5)  # still holding its locks when the other one starts
+                _wait_until_another_transaction_waits_for_this_one()  # it holds its locks meanwhile
         except BaseException as exc:  # recorded for the assertion below
             errors.append(exc)
             promoted.set()

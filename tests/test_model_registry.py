@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from triage import demo, services, serving
+from tests.helpers import demo_history_rows
+from triage import services, serving
 from triage.learning.registry import ArtifactRefusedError, model_version_load
 from triage.learning.selectors import training_data
 from triage.learning.training import train_model
@@ -100,12 +101,30 @@ def test_a_request_during_the_first_model_load_waits_for_it_instead_of_going_wit
     settings.MODEL_REFRESH_SECONDS = 5.0  # as in production (the tests' default re-checks on every call)
     serving.reset()  # a process's first seconds: nothing loaded yet
     real_load = serving.model_version_load
+    loading, loaded = threading.Event(), threading.Event()
 
-    def slow_load(row: ModelVersion) -> Any:
-        time.sleep(0.5)
+    def held_load(row: ModelVersion) -> Any:
+        loading.set()
+        assert loaded.wait(10)
         return real_load(row)
 
-    monkeypatch.setattr(serving, "model_version_load", slow_load)
+    class WatchedLock:
+        """The holder's lock, telling when a thread has to wait for it."""
+
+        def __init__(self) -> None:
+            self.lock, self.contended = threading.Lock(), threading.Event()
+
+        def __enter__(self) -> None:
+            if not self.lock.acquire(blocking=False):
+                self.contended.set()
+                self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    watched = WatchedLock()
+    monkeypatch.setattr(serving._holder, "lock", watched)
+    monkeypatch.setattr(serving, "model_version_load", held_load)
     answers: list[Any] = []
 
     def ticket_arrives() -> None:
@@ -114,10 +133,12 @@ def test_a_request_during_the_first_model_load_waits_for_it_instead_of_going_wit
 
     first, second = threading.Thread(target=ticket_arrives), threading.Thread(target=ticket_arrives)
     first.start()
-    time.sleep(0.1)  # the first request is loading the model
+    assert loading.wait(10)  # the first request is loading the model...
     second.start()
-    first.join()
-    second.join()
+    assert watched.contended.wait(10)  # ...when the second one arrives and waits for it
+    loaded.set()
+    first.join(15)
+    second.join(15)
     assert [a.version if a else None for a in answers] == [live_model.version, live_model.version]
 
 
@@ -148,14 +169,10 @@ def test_training_learns_only_human_labels_not_the_models_own_auto_triage(
 
 def test_a_history_without_times_is_held_out_at_random_not_by_file_order(categories: Any) -> None:
     # A file sorted by label, imported without timestamps: every row has the same time.
-    same_time = timezone.now()
-    rows = [
-        services.HistoryRow(
-            external_id=f"s{i}", subject=t.subject, body=t.body, category=categories[t.category], received_at=same_time
-        )
-        for i, t in enumerate(sorted(demo.generate(300, seed=5), key=lambda t: t.category))
-    ]
-    services.tickets_import(rows=rows, source="sorted")
+    rows = demo_history_rows(categories, 300, seed=5, prefix="s", step=timedelta(0))
+    services.tickets_import(
+        rows=sorted(rows, key=lambda row: row.category.slug if row.category else ""), source="sorted"
+    )
     holdout = train_model(holdout_share=0.2).metrics
     # By file order the holdout would be the last two categories, unseen in training (accuracy ~0).
     assert holdout["accuracy"] > 0.7

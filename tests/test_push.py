@@ -15,8 +15,7 @@ from channels.testing.websocket import WebsocketCommunicator
 from django.db import transaction
 
 from assist.asgi import application
-from tests.test_websocket import SAME_ORIGIN, connect_as, group_members, next_events
-from tests.test_websocket import redis_layer as redis_layer
+from tests.helpers import SAME_ORIGIN, connect_as, group_members, next_events
 from triage import consumers, services
 from triage.broadcast import QUEUE_GROUP
 from triage.consumers import CLOSE_TOO_SLOW, QueueConsumer

@@ -10,13 +10,13 @@ import pytest
 from channels.layers import get_channel_layer
 from playwright.sync_api import Browser, expect
 
-from tests.test_browser import browser, log_in, post_ticket  # noqa: F401  (the module's Chromium fixture)
+from tests.helpers import log_in, post_ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_page_that_missed_a_push_fetches_the_ticket_it_missed(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     integration: Any,
@@ -46,7 +46,7 @@ def test_a_page_that_missed_a_push_fetches_the_ticket_it_missed(
 
 
 def test_a_push_sent_before_the_pages_socket_joined_is_fetched_once_it_does(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     integration: Any,

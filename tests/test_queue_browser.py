@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.test_browser import SELECTED, browser, log_in, post_ticket  # noqa: F401  (the module's Chromium fixture)
-from tests.test_queue_filters import waiting
+from tests.helpers import SELECTED, log_in, post_ticket, waiting
 from triage.models import Category, Decision, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,7 +23,7 @@ def shot(page: Page, name: str, full_page: bool = False) -> None:
 
 
 def test_a_filtered_view_lives_in_the_url_and_pushes_outside_it_stay_out(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     integration: Any,
@@ -70,7 +69,7 @@ def _storm(n: int, cards: Category, confidence: float = 0.95) -> list[Ticket]:
 
 
 def test_rows_picked_by_x_and_shift_click_are_triaged_together_and_a_taken_one_is_reported(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     second_agent: Any,
@@ -106,7 +105,7 @@ def test_rows_picked_by_x_and_shift_click_are_triaged_together_and_a_taken_one_i
 
 
 def test_all_like_this_triages_every_page_of_the_storm_in_one_action(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     second_agent: Any,
@@ -140,7 +139,7 @@ def test_all_like_this_triages_every_page_of_the_storm_in_one_action(
 
 
 def test_the_selected_row_shows_on_an_urgent_ticket(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     categories: dict[str, Category],
@@ -165,7 +164,7 @@ def test_the_selected_row_shows_on_an_urgent_ticket(
 
 @pytest.fixture
 def phone(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
 ) -> Page:

@@ -8,47 +8,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
-from triage.models import Category, Prediction, Ticket
+from tests.helpers import waiting
+from triage.models import Category, Ticket
 from triage.selectors import QueueView, queue_page, queue_view_parse
 
 pytestmark = pytest.mark.django_db
-
-
-def waiting(
-    subject: str,
-    *,
-    category: Category | None,
-    confidence: float = 0.9,
-    body: str = "",
-    needs_human: bool = False,
-    channel: str = "email",
-    language: str = "en",
-    urgent: bool = False,
-    waited: timedelta = timedelta(minutes=5),
-    blind: bool = False,
-) -> Ticket:
-    """A waiting ticket with its live suggestion, as ingest stores one."""
-    ticket = Ticket.objects.create(
-        subject=subject,
-        body=body or f"body of {subject}",
-        channel=channel,
-        language=language,
-        urgent=urgent,
-        blind=blind,
-        received_at=timezone.now() - waited,
-    )
-    if category is not None:
-        Prediction.objects.create(
-            ticket=ticket,
-            rule_name="test",
-            suggested=category,
-            confidence=confidence,
-            needs_human=needs_human,
-            abstain_reason="unsure" if needs_human else "",
-        )
-    return ticket
 
 
 def shown(client: Client, query: str = "") -> tuple[list[int], str]:

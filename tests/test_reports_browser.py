@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.reports_data import RANGE, seed
-from tests.test_browser import browser as browser  # the shared Chromium fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 QUERY = urlencode(RANGE)
@@ -28,7 +27,7 @@ def seeded(agent: Any, second_agent: Any) -> Any:
 
 
 @pytest.fixture
-def supervisor_page(browser: Browser, asgi_server: str, supervisor: Any) -> Iterator[Page]:  # noqa: F811
+def supervisor_page(browser: Browser, asgi_server: str, supervisor: Any) -> Iterator[Page]:
     page = browser.new_page()
     page.on("dialog", lambda dialog: pytest.fail(f"a script ran in the page: {dialog.message}"))
     errors: list[str] = []

@@ -12,8 +12,7 @@ import pytest
 from django.utils.text import slugify
 from playwright.sync_api import Browser, expect
 
-from tests.test_accounts_browser import sign_in
-from tests.test_browser import browser as browser  # the shared Chromium fixture
+from tests.helpers import sign_in
 from triage import services
 from triage.models import Category
 
@@ -40,13 +39,15 @@ def confused(agent: Any, categories: Any, live_model: Any) -> list[str]:
 
 
 def test_every_confused_pair_has_a_named_bar_on_a_whole_ticket_axis(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     supervisor: Any,
     confused: Any,
 ) -> None:
     sam = sign_in(browser, asgi_server, "sam", path="/reports/errors/")
     expect(sam.locator("#chart-confused")).to_be_visible()
+    # The canvas is in the page before the deferred chart scripts have drawn on it.
+    sam.wait_for_function("() => window.Chart && window.Chart.getChart(document.getElementById('chart-confused'))")
     axes = sam.evaluate(
         """() => {
             const chart = window.Chart.getChart(document.getElementById('chart-confused'));
@@ -73,7 +74,7 @@ def test_every_confused_pair_has_a_named_bar_on_a_whole_ticket_axis(
 
 
 def test_a_long_category_name_keeps_its_slug_on_one_line_of_the_taxonomy_table(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     confused: Any,

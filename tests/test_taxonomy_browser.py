@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import api_key
-from tests.test_browser import browser, log_in  # noqa: F401  (the module's Chromium fixture)
+from tests.helpers import log_in
 from triage import services
 from triage.models import Category, LabelChange, TaxonomyChange, TrainingRun
 
@@ -25,7 +25,7 @@ def queue(slug: str) -> Any:
 
 
 def test_an_admin_merges_two_categories_and_the_agents_queue_follows_live(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     admin_user: Any,
@@ -80,7 +80,7 @@ window.Notification = class {
 
 
 def test_an_agent_watching_a_queue_gets_its_urgent_tickets_first_with_a_notification(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     admin_user: Any,

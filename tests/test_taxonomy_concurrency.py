@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
-from tests.test_websocket import connect_as, next_event, redis_layer  # noqa: F401  (the channel-layer fixture)
+from tests.helpers import connect_as, in_thread, let_the_second_block_then_go, next_event, pause_after
 from triage.models import Category, TaxonomyChange
 from triage.taxonomy import merge
 from triage.taxonomy import services as tax
@@ -81,7 +81,7 @@ def test_two_admins_merging_both_ways_at_once_never_lose_a_category(admin_user: 
 
 
 async def test_a_taxonomy_change_reaches_the_queue_sockets_after_commit(
-    redis_layer: Any,  # noqa: F811
+    redis_layer: Any,
     agent: Any,
     admin_user: Any,
     categories: Any,
@@ -101,60 +101,24 @@ async def test_a_taxonomy_change_reaches_the_queue_sockets_after_commit(
     await socket.disconnect()
 
 
-def _pause_after(module: Any, name: str, monkeypatch: Any) -> tuple[threading.Event, threading.Event]:
-    """Make module.name signal `reached` after running, then wait for `go`."""
-    reached, go = threading.Event(), threading.Event()
-    original = getattr(module, name)
-
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        reached.set()
-        go.wait(10)
-        return result
-
-    monkeypatch.setattr(module, name, paused)
-    return reached, go
-
-
-def _in_thread(call: Any, results: list[Any]) -> threading.Thread:
-    def run() -> None:
-        try:
-            results.append(call())
-        except Exception as exc:  # a refusal is a result
-            results.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
-
-def _let_the_second_block_then_go(first: threading.Thread, second: threading.Thread, go: threading.Event) -> None:
-    second.join(0.5)  # the second one waits on the first one's lock...
-    go.set()  # ...until the first one commits
-    first.join(15)
-    second.join(15)
-
-
 def test_a_subcategory_created_while_its_parent_is_merged_away_never_outlives_it(
     admin_user: Any, categories: dict[str, Category], monkeypatch: Any
 ) -> None:
     # Found by review: the parent was checked without a lock, so the create could
     # commit an active child under a parent merged away meanwhile.
     cards, fraud = categories["lost-or-stolen-card"], categories["suspected-fraud"]
-    checked, go = _pause_after(tax, "_check_parent", monkeypatch)
+    checked, go = pause_after(tax, "_check_parent", monkeypatch)
     created: list[Any] = []
     merged: list[Any] = []
-    admin1 = _in_thread(lambda: tax.category_create(actor=admin_user, name="Stolen abroad", parent=cards), created)
+    admin1 = in_thread(lambda: tax.category_create(actor=admin_user, name="Stolen abroad", parent=cards), created)
     assert checked.wait(10)
-    admin2 = _in_thread(
+    admin2 = in_thread(
         lambda: merge.category_merge(
             actor=admin_user, source_id=cards.pk, target_id=fraud.pk, source_version=cards.version
         ),
         merged,
     )
-    _let_the_second_block_then_go(admin1, admin2, go)
+    let_the_second_block_then_go(admin1, admin2, go)
 
     assert isinstance(created[0], Category)  # it checked first, so it wins...
     assert isinstance(merged[0], TaxonomyError)  # ...and the merge is refused: the parent has a subcategory
@@ -189,20 +153,20 @@ def test_a_relabel_list_confirmed_while_its_target_is_merged_away_follows_the_me
     )
     abroad = made.targets.get(name="Lost abroad")
     choices = {item.pk: abroad.pk for item in made.items.all()}
-    checked, go = _pause_after(split, "record", monkeypatch)
+    checked, go = pause_after(split, "record", monkeypatch)
     confirmed: list[Any] = []
     merged: list[Any] = []
-    supervisor_thread = _in_thread(
+    supervisor_thread = in_thread(
         lambda: split.split_confirm(actor=supervisor, split_id=made.pk, choices=choices), confirmed
     )
     assert checked.wait(10)
-    admin = _in_thread(
+    admin = in_thread(
         lambda: merge.category_merge(
             actor=admin_user, source_id=abroad.pk, target_id=fraud.pk, source_version=abroad.version
         ),
         merged,
     )
-    _let_the_second_block_then_go(supervisor_thread, admin, go)
+    let_the_second_block_then_go(supervisor_thread, admin, go)
 
     assert confirmed == [3] and isinstance(merged[0], TaxonomyChange)
     abroad.refresh_from_db()
@@ -237,7 +201,7 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch: Any)
         return client.post("/taxonomy/users/", {"user": target.pk, "role": "agent"}).status_code
 
     codes: list[Any] = []
-    bea_request = _in_thread(lambda: post_as(bea, ada), codes)
+    bea_request = in_thread(lambda: post_as(bea, ada), codes)
     assert reached.wait(10)
     assert post_as(ada, bea) == 302
     go.set()
@@ -250,16 +214,37 @@ def test_two_admins_demoting_each_other_at_once_leave_an_admin(monkeypatch: Any)
 def test_two_admins_creating_one_name_in_two_cases_at_once_make_one_category(
     admin_user: Any, categories: Any, monkeypatch: Any
 ) -> None:
-    # Both creates pass the name check before either inserts: only the database's
-    # case-insensitive constraint can refuse the second.
-    both_checked = threading.Barrier(2)
+    # Neither create inserts before the other is under way. On PostgreSQL both pass
+    # the name check first, so only the database's case-insensitive constraint can
+    # refuse the second. SQLite serialises writers (BEGIN IMMEDIATE): the second is
+    # under way once it asks for its write lock, which it gets after the first commits.
+    under_way: set[int] = set()  # the threads whose create is under way
+    changed = threading.Condition()
+
+    def get_under_way() -> None:
+        with changed:
+            under_way.add(threading.get_ident())
+            changed.notify_all()
+
     check_parent = tax._check_parent
 
     def after_the_name_check(parent: Any, category: Any) -> None:
-        both_checked.wait(timeout=10)
+        if connection.vendor != "sqlite":
+            get_under_way()
+        with changed:
+            assert changed.wait_for(lambda: len(under_way) == 2, timeout=10), "the other create never started"
         check_parent(parent, category)
 
     monkeypatch.setattr(tax, "_check_parent", after_the_name_check)
+    if connection.vendor == "sqlite":
+        wrapper = type(connections[DEFAULT_DB_ALIAS])
+        begin = wrapper._start_transaction_under_autocommit  # type: ignore[attr-defined]
+
+        def asking_for_the_write_lock(self: Any) -> None:
+            get_under_way()
+            begin(self)
+
+        monkeypatch.setattr(wrapper, "_start_transaction_under_autocommit", asking_for_the_write_lock)
     results = _race(
         [
             lambda: tax.category_create(actor=admin_user, name="Crypto", slug="crypto-a"),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.test_browser import browser, log_in  # noqa: F401  (the module's Chromium fixture)
+from tests.helpers import log_in
 from triage import services
 from triage.models import Category, Queue, TaxonomyChange
 
@@ -20,7 +20,7 @@ UNSTYLED = "rgb(239, 239, 239)"  # Chromium's own button background
 
 
 def test_a_refused_form_stays_on_its_page_and_a_reload_does_not_post_again(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     categories: Any,
@@ -53,7 +53,7 @@ def test_a_refused_form_stays_on_its_page_and_a_reload_does_not_post_again(
 
 
 def test_a_name_like_an_existing_one_is_created_only_once_the_admin_confirms(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     categories: Any,
@@ -82,7 +82,7 @@ def test_a_name_like_an_existing_one_is_created_only_once_the_admin_confirms(
 
 
 def test_an_admin_renames_and_deletes_queues(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     admin_user: Any,
     categories: Any,
@@ -109,7 +109,7 @@ def test_an_admin_renames_and_deletes_queues(
 
 
 def test_the_quality_check_list_is_a_highlighted_tab_whose_buttons_say_what_they_do(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     supervisor: Any,
     agent: Any,

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import client_for
-from tests.test_taxonomy_concurrency import _in_thread, _let_the_second_block_then_go, _pause_after
+from tests.helpers import in_thread, let_the_second_block_then_go, pause_after
 from triage import services, tasks
 from triage.learning.registry import model_version_load
 from triage.ml.scoring import score
@@ -205,18 +205,18 @@ def test_a_decision_sent_while_its_category_is_being_merged_waits_and_is_refused
     # and landed on the merged-away category, lost to training.
     source, target = categories["card-delivery"], categories["lost-or-stolen-card"]
     ticket = services.ticket_ingest(subject="Where is my card", body="my new card has not arrived").ticket
-    recorded, go = _pause_after(merge, "record", monkeypatch)
+    recorded, go = pause_after(merge, "record", monkeypatch)
     merged: list[Any] = []
     decided: list[Any] = []
-    admin = _in_thread(
+    admin = in_thread(
         lambda: merge.category_merge(
             actor=admin_user, source_id=source.pk, target_id=target.pk, source_version=source.version
         ),
         merged,
     )
     assert recorded.wait(10)  # the merge holds the category's row
-    triage = _in_thread(lambda: services.ticket_triage(ticket=ticket, agent=agent, category=source), decided)
-    _let_the_second_block_then_go(admin, triage, go)
+    triage = in_thread(lambda: services.ticket_triage(ticket=ticket, agent=agent, category=source), decided)
+    let_the_second_block_then_go(admin, triage, go)
 
     assert not isinstance(merged[0], Exception), merged
     assert isinstance(decided[0], services.CategoryClosedError)

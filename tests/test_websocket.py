@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from typing import Any
 
 import pytest
-import redis
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing.websocket import WebsocketCommunicator
@@ -17,55 +15,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 from assist.asgi import application
-from tests.conftest import IN_CI
+from tests.helpers import SAME_ORIGIN, connect_as, group_members, next_event, next_events
 from triage import consumers, services
-from triage.broadcast import QUEUE_GROUP
-from triage.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_UNSUPPORTED, QueueConsumer
+from triage.consumers import CLOSE_FORBIDDEN, CLOSE_INVALID, CLOSE_UNSUPPORTED
 from triage.models import Category
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def redis_layer(settings: Any) -> Any:
-    """The Redis channel layer when REDIS_URL is set (always in CI, where it must answer);
-    on a laptop without Redis, the in-memory layer, so the socket's behaviour is still tested."""
-    url = os.environ.get("REDIS_URL", "")
-    if url:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-        settings.CHANNEL_LAYERS = {
-            "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
-        }
-    elif IN_CI:
-        pytest.fail("REDIS_URL is not set in CI: the websocket tests must use the real Redis layer")
-    else:
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield channel_layers["default"]
-    channel_layers.backends.clear()
-
-
-SAME_ORIGIN = [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")]
-
-
-async def next_events(socket: WebsocketCommunicator, timeout: float = 5) -> list[dict[str, Any]]:
-    """The events of the next batch the socket receives."""
-    batch = await socket.receive_json_from(timeout=timeout)
-    assert batch["event"] == "batch" and isinstance(batch["seq"], int), batch
-    return list(batch["events"])
-
-
-async def next_event(socket: WebsocketCommunicator, timeout: float = 5) -> dict[str, Any]:
-    """The next event the socket receives, alone in its batch (as when nothing else is sent)."""
-    events = await next_events(socket, timeout)
-    assert len(events) == 1, events
-    return events[0]
-
-
-def connect_as(user: Any) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(QueueConsumer.as_asgi(), "/ws/queue/")
-    communicator.scope["user"] = user
-    return communicator
 
 
 async def assert_refused(communicator: WebsocketCommunicator) -> None:
@@ -111,14 +66,6 @@ async def test_an_open_socket_stops_when_its_user_logs_out(redis_layer: Any, age
     await database_sync_to_async(browser.logout)()
     await database_sync_to_async(services.ticket_ingest)(subject="two", body="signed out")
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_FORBIDDEN}
-
-
-async def group_members(layer: Any) -> int:
-    """How many channels the queue group holds, in the Redis layer or the in-memory one."""
-    if hasattr(layer, "groups"):
-        return len(layer.groups.get(QUEUE_GROUP, {}))
-    async with layer.connection(layer.consistent_hash(QUEUE_GROUP)) as connection:
-        return int(await connection.zcard(layer._group_key(QUEUE_GROUP)))
 
 
 @pytest.mark.parametrize(

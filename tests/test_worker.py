@@ -16,41 +16,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
-from django.utils import timezone
 
-from triage import demo, services, serving
+from tests.helpers import ROOT, demo_history_rows, worker_env
+from triage import services, serving
 from triage.learning.services import retrain_request, training_runs_reap
 from triage.learning.training import train_model
 from triage.learning.triggers import retrain_if_due
 from triage.models import Category, ModelVersion, Ticket, TrainingRun
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _worker_env() -> dict[str, str]:
-    env = {**os.environ, "MEDIA_ROOT": str(django_settings.MEDIA_ROOT), "PYTHONUNBUFFERED": "1"}
-    db = connection.settings_dict
-    if connection.vendor == "postgresql":
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    else:
-        env.pop("DATABASE_URL", None)
-        env["ASSIST_SQLITE_PATH"] = str(db["NAME"])
-    return env
 
 
 @pytest.fixture
 def worker(transactional_db: Any, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`celery worker` as production runs it: prefork, late acknowledgement."""
     # Start from an empty queue: no message left over from another run.
-    subprocess.run([sys.executable, "-m", "celery", "-A", "assist", "purge", "-f"], cwd=ROOT, env=_worker_env(),
+    subprocess.run([sys.executable, "-m", "celery", "-A", "assist", "purge", "-f"], cwd=ROOT, env=worker_env(),
                    capture_output=True, check=True, timeout=60)  # fmt: skip
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "assist", "worker", "--concurrency", "1", "--loglevel", "INFO",
          "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
-        cwd=ROOT, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT, env=worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     yield process
     os.killpg(process.pid, signal.SIGTERM)
@@ -106,17 +91,7 @@ def test_decisions_trigger_a_worker_training_that_the_web_process_serves_within_
 def test_a_worker_killed_mid_training_leaves_the_live_model_and_the_run_ends_failed(
     worker: Any, categories: Any, settings: Any
 ) -> None:
-    start = timezone.now() - timedelta(days=10)
-    rows = [
-        services.HistoryRow(
-            external_id=f"k{i}",
-            subject=t.subject,
-            body=t.body,
-            category=categories[t.category],
-            received_at=start + timedelta(seconds=i),
-        )
-        for i, t in enumerate(demo.generate(4000, seed=9))
-    ]
+    rows = demo_history_rows(categories, 4000, seed=9, prefix="k", step=timedelta(seconds=1))
     services.tickets_import(rows=rows, source="kill")
     live = train_model(holdout_share=0.0).version
     run = retrain_request(trigger=TrainingRun.Trigger.MANUAL, reason="to be killed")
