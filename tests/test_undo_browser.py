@@ -11,14 +11,14 @@ import requests
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import api_key
-from tests.test_browser import SELECTED, browser, log_in, post_ticket  # noqa: F401  (the module's Chromium fixture)
+from tests.helpers import SELECTED, log_in, post_ticket
 from triage.models import Decision, DecisionUndo, Ticket
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_agent_undoes_a_triage_with_u_and_every_open_queue_gets_the_ticket_back(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     second_agent: Any,
@@ -65,7 +65,7 @@ def test_an_agent_undoes_a_triage_with_u_and_every_open_queue_gets_the_ticket_ba
 
 
 def test_an_undo_refused_by_the_server_says_why_in_a_toast(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     asgi_server: str,
     agent: Any,
     second_agent: Any,
