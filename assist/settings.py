@@ -447,6 +447,12 @@ LARGE_TRAINING_ROWS = env_int("ASSIST_LARGE_TRAINING_ROWS", 50_000)
 # Tickets read, transformed and learned from at a time on that path.
 LARGE_TRAINING_CHUNK_ROWS = env_int("ASSIST_LARGE_TRAINING_CHUNK_ROWS", 10_000)
 
+# How long after a triage its agent may undo it (the queue's toast and `u`, the API's
+# undo); 0 turns undo off.
+UNDO_SECONDS = env_int("ASSIST_UNDO_SECONDS", 10)
+if UNDO_SECONDS < 0:
+    raise ImproperlyConfigured(f"ASSIST_UNDO_SECONDS must be 0 or more, not {UNDO_SECONDS}")
+
 # Continuous learning (triage/learning): when to retrain, and the promotion gate.
 RETRAIN_AFTER_DECISIONS = env_int("ASSIST_RETRAIN_AFTER_DECISIONS", 200)
 # A candidate goes live only if its macro-F1 on the same held-out tickets is not

@@ -69,6 +69,7 @@ ACCESS: dict[str, list[tuple[str, Any]]] = {
     "api-tickets": [("GET", VIEWERS), ("POST", INGESTERS)],
     "api-ticket": [("GET", VIEWERS)],
     "api-ticket-triage": [("POST", TRIAGERS)],
+    "api-ticket-undo": [("POST", TRIAGERS)],
     "api-tickets-bulk-triage": [("POST", TRIAGERS)],
     "api-categories": [("GET", VIEWERS)],
     "schema": [("GET", EVERYONE_LOGGED_IN)],

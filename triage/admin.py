@@ -10,7 +10,17 @@ from typing import Any
 
 from django.contrib import admin
 
-from triage.models import Category, Decision, ModelVersion, Prediction, Queue, RoutingRule, TaxonomyChange, Ticket
+from triage.models import (
+    Category,
+    Decision,
+    DecisionUndo,
+    ModelVersion,
+    Prediction,
+    Queue,
+    RoutingRule,
+    TaxonomyChange,
+    Ticket,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,6 +50,11 @@ class TicketAdmin(ReadOnlyAdmin):
 class DecisionAdmin(ReadOnlyAdmin):
     list_display = ["id", "ticket", "agent", "suggested", "chosen", "accepted", "applied", "created_at"]
     list_filter = ["accepted", "applied"]
+
+
+@admin.register(DecisionUndo)
+class DecisionUndoAdmin(ReadOnlyAdmin):
+    list_display = ["id", "decision", "agent", "created_at"]
 
 
 @admin.register(ModelVersion)

@@ -419,6 +419,20 @@ class Decision(models.Model):
         return f"{self.agent_id} {verb} {self.chosen_id} on ticket {self.ticket_id}"
 
 
+class DecisionUndo(models.Model):
+    """An agent taking back their own triage (`services.decision_undo`): the decision
+    stays as it was stored, and this row says it was undone, by whom and when.
+    Append-only like decisions: a database trigger refuses updates. An undone decision
+    is left out of training, retrain counts and the reports."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="undo")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"decision {self.decision_id} undone by {self.agent_id}"
+
+
 # The taxonomy's own tables (queues, routing rules, the change history, splits).
 # The reports' tables (decision facts, training references, quality checks).
 # The integrations' tables (mailboxes, helpdesks, conversations, the outbox).

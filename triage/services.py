@@ -22,8 +22,8 @@ from triage import broadcast, serving
 from triage.db import insert_parent_and_child
 from triage.integrations import outbox
 from triage.ml.language import detect_language
-from triage.models import Category, Decision, Prediction, Queue, Ticket
-from triage.reports.services import decision_fact_record, decision_facts_record_many
+from triage.models import Category, Decision, DecisionUndo, Prediction, QualityCheck, Queue, Ticket
+from triage.reports.services import decision_fact_forget, decision_fact_record, decision_facts_record_many
 from triage.selectors import with_live_prediction
 from triage.taxonomy.rules import rule_match
 
@@ -250,16 +250,18 @@ def ticket_triage(
     live = Prediction.objects.filter(ticket=ticket, is_live=True).select_related("suggested", "model_version").first()
     now = timezone.now()
     # The conditional UPDATE is the claim: of two agents, exactly one sees a row count of 1.
-    applied = (
-        Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.NEW).update(
-            status=Ticket.Status.TRIAGED,
-            category=category,
-            label_source=Ticket.LabelSource.AGENT,
-            triaged_at=now,
-            triaged_by=agent,
-        )
-        == 1
+    claim = partial(
+        Ticket.objects.filter(pk=ticket.pk, status=Ticket.Status.NEW).update,
+        status=Ticket.Status.TRIAGED,
+        category=category,
+        label_source=Ticket.LabelSource.AGENT,
+        triaged_at=now,
+        triaged_by=agent,
     )
+    applied = claim() == 1
+    if not applied and _waiting_again(ticket):
+        # Its triage was undone while this claim was on its way: the ticket is waiting.
+        applied = claim() == 1
     if not applied and (repeat := _repeated_decision(ticket=ticket, agent=agent, category=category)):
         # The same agent sending the same choice again (a retry, a double key press, a
         # client retrying its 409) gets its first answer; history holds one decision.
@@ -382,6 +384,12 @@ def tickets_triage_bulk(*, ticket_ids: list[int], agent: User, category: Categor
     )
 
 
+def _waiting_again(ticket: Ticket) -> bool:
+    """Whether the ticket waits in the queue, read under its row lock (an undo holds it until it commits)."""
+    status = Ticket.objects.select_for_update().filter(pk=ticket.pk).values_list("status", flat=True).first()
+    return status == Ticket.Status.NEW
+
+
 def _repeated_decision(*, ticket: Ticket, agent: User, category: Category) -> Decision | None:
     """This agent's decision with this choice since the ticket was last triaged, winner or not."""
     # The ticket's row lock queues this agent's concurrent retries behind each other,
@@ -431,6 +439,118 @@ def ticket_auto_undo(*, ticket_id: int, agent: User) -> Ticket:
     )
     transaction.on_commit(partial(broadcast.ticket_auto_undone, ticket, agent.get_username()))
     return ticket
+
+
+@dataclass(frozen=True)
+class DecisionUndoResult:
+    ticket: Ticket
+    decision: Decision
+    undo: DecisionUndo
+
+
+class UndoRefusedError(Exception):
+    """A triage that can't be undone; `reason` says why, for API clients."""
+
+    NOTHING = "nothing_to_undo"
+    NOT_YOURS = "not_yours"
+    ACTED_ON = "acted_on"
+    EXPIRED = "expired"
+    CHANGED = "changed"
+    REASONS = {
+        NOTHING: "the ticket has no triage to take back",
+        NOT_YOURS: "another agent triaged it",
+        ACTED_ON: "another agent, or a supervisor's review, acted on it since",
+        EXPIRED: "the undo window (ASSIST_UNDO_SECONDS) has passed",
+        CHANGED: "the ticket was changed otherwise since (a merge or a relabel)",
+    }
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+def undo_seconds_left(decision: Decision, *, now: datetime | None = None) -> float:
+    """How long its agent may still undo this decision (0 when it was not applied)."""
+    if not decision.applied:
+        return 0.0
+    left = settings.UNDO_SECONDS - ((now or timezone.now()) - decision.created_at).total_seconds()
+    return max(0.0, left)
+
+
+@transaction.atomic
+def decision_undo(*, ticket_id: int, agent: User) -> DecisionUndoResult:
+    """Take back `agent`'s triage of a ticket within ASSIST_UNDO_SECONDS: the ticket
+    waits in the queue again for everyone, the decision is kept and marked undone, and
+    neither is learned from or reported.
+
+    Refused (UndoRefusedError) when the ticket's triage is another agent's, another
+    agent has acted on the ticket since, the window has passed, or the ticket was
+    changed otherwise (a merge, a review). Raises Ticket.DoesNotExist for no ticket.
+    """
+    # The ticket's row lock orders this against every decision on it: each one is
+    # stored under the same lock (ticket_triage's claim or its retry check).
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    decision = (
+        Decision.objects.filter(ticket_id=ticket_id, applied=True, undo__isnull=True)
+        .select_related("agent", "chosen")
+        .order_by("-pk")
+        .first()
+    )
+    if decision is None:
+        raise UndoRefusedError(UndoRefusedError.NOTHING, f"Ticket #{ticket_id} has no triage to undo.")
+    if decision.agent_id != agent.pk:
+        raise UndoRefusedError(
+            UndoRefusedError.NOT_YOURS,
+            f"Ticket #{ticket_id} was triaged by {decision.agent.get_username()}: only they can undo it.",
+        )
+    later = (
+        Decision.objects.filter(ticket_id=ticket_id, pk__gt=decision.pk)
+        .exclude(agent=agent)
+        .select_related("agent")
+        .order_by("pk")
+        .first()
+    )
+    if later is not None:
+        raise UndoRefusedError(
+            UndoRefusedError.ACTED_ON,
+            f"{later.agent.get_username()} has acted on ticket #{ticket_id} since: your triage stays.",
+        )
+    if QualityCheck.objects.filter(decision=decision, reviewed_at__isnull=False).exists():
+        raise UndoRefusedError(
+            UndoRefusedError.ACTED_ON, f"A supervisor has reviewed ticket #{ticket_id} since: your triage stays."
+        )
+    now = timezone.now()
+    if undo_seconds_left(decision, now=now) <= 0:
+        raise UndoRefusedError(
+            UndoRefusedError.EXPIRED,
+            f"Too late to undo ticket #{ticket_id}: a triage can be undone for {settings.UNDO_SECONDS} s.",
+        )
+    if not (
+        ticket.status == Ticket.Status.TRIAGED
+        and ticket.label_source == Ticket.LabelSource.AGENT
+        and ticket.triaged_by_id == agent.pk
+        and ticket.category_id == decision.chosen_id
+    ):
+        raise UndoRefusedError(UndoRefusedError.CHANGED, f"Ticket #{ticket_id} was changed since your triage.")
+    undo = DecisionUndo.objects.create(decision=decision, agent=agent)
+    Ticket.objects.filter(pk=ticket_id).update(
+        status=Ticket.Status.NEW, category=None, label_source=Ticket.LabelSource.NONE, triaged_at=None, triaged_by=None
+    )
+    decision_fact_forget(decision=decision)
+    logger.info("%s undid their triage of ticket #%s", agent.get_username(), ticket_id)
+    ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
+    outbox.event_record(
+        event_type=outbox.TICKET_UNDONE,
+        ticket=ticket,
+        data=outbox.ticket_data(
+            ticket,
+            prediction=ticket.live_prediction,
+            undone={"what": "decision", "by": agent.get_username(), "decision_id": decision.pk},
+        ),
+    )
+    # Back in every queue page, as a new ticket arrives.
+    transaction.on_commit(partial(broadcast.ticket_added, ticket, ticket.live_prediction))
+    return DecisionUndoResult(ticket=ticket, decision=decision, undo=undo)
 
 
 def category_ensure(*, slug: str, name: str, description: str = "") -> Category:

@@ -39,14 +39,83 @@
 
   const MAX_TOASTS = 3;
 
-  function toast(text, kind) {
+  function toast(text, kind, lifetime = 5000) {
     const box = document.getElementById("toasts");
     const el = document.createElement("div");
     el.className = "toast" + (kind ? " " + kind : "");
     el.textContent = text;
     box.appendChild(el);
     while (box.children.length > MAX_TOASTS) box.firstElementChild.remove(); // the oldest go first
-    setTimeout(() => el.remove(), 5000);
+    setTimeout(() => el.remove(), lifetime);
+    return el;
+  }
+
+  // --- undo of this agent's own triage ----------------------------------------------
+  // Each triage's toast offers Undo for the seconds the server allows (counted from when
+  // the choice was sent, so the page never offers longer than the server); `u` undoes
+  // the newest one still offered.
+  const undoable = []; // {id, toast, until}
+
+  function offerUndo(id, text, seconds, sentAt) {
+    const until = sentAt + seconds * 1000;
+    const left = () => Math.ceil((until - performance.now()) / 1000);
+    if (left() <= 0) return toast(text, "ok");
+    const el = toast(text + " ", "ok undo-toast", until - performance.now());
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "undo";
+    button.dataset.ticketId = id;
+    const label = () => "Undo (u) · " + left() + " s";
+    button.textContent = label();
+    el.appendChild(button);
+    const entry = { id: String(id), toast: el, until };
+    undoable.push(entry);
+    const tick = setInterval(() => {
+      if (!el.isConnected || left() <= 0) {
+        clearInterval(tick);
+        el.remove();
+      } else button.textContent = label();
+    }, 250);
+    button.addEventListener("click", () => undo(entry));
+  }
+
+  function undoNewest() {
+    while (undoable.length) {
+      const entry = undoable[undoable.length - 1];
+      if (entry.toast.isConnected && entry.until > performance.now()) return undo(entry);
+      undoable.pop();
+    }
+    toast("Nothing to undo.");
+  }
+
+  async function undo(entry) {
+    const i = undoable.indexOf(entry);
+    if (i >= 0) undoable.splice(i, 1);
+    entry.toast.remove();
+    let response;
+    try {
+      response = await fetch("/api/tickets/" + entry.id + "/undo/", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken() },
+      });
+    } catch (err) {
+      toast("Could not reach the server: the triage was not undone.", "bad");
+      return;
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      toast("Not undone: " + (data.detail || "error " + response.status), "bad");
+      return;
+    }
+    gone.delete(entry.id);
+    // The row comes back over the websocket, as a new ticket does; without it, reload.
+    if (rowOf(entry.id)) select(rowOf(entry.id), true);
+    else {
+      reselect = entry.id;
+      if (!socket || socket.readyState !== WebSocket.OPEN) reloadRows();
+    }
+    toast(data.detail || "Back in the queue.", "ok");
   }
 
   function tickets() {
@@ -122,6 +191,7 @@
     const seconds = started === undefined ? null : (performance.now() - started) / 1000;
     el.classList.add("leaving");
     leaving.add(id);
+    const sentAt = performance.now();
     let response;
     try {
       response = await fetch("/api/tickets/" + id + "/triage/", {
@@ -140,7 +210,7 @@
     const data = await response.json().catch(() => ({}));
     if (response.ok) {
       removeTicket(id);
-      toast(data.detail || "Triaged.", "ok");
+      offerUndo(id, data.detail || "Triaged.", data.undo_seconds || 0, sentAt);
     } else if (response.status === 409) {
       removeTicket(id);
       toast(data.detail, "bad");
@@ -240,6 +310,9 @@
     } else if (ev.key === "/") {
       ev.preventDefault();
       filter.focus();
+    } else if (ev.key === "u") {
+      ev.preventDefault();
+      undoNewest();
     }
   });
 
@@ -354,6 +427,9 @@
     return document.getElementById("ticket-" + id);
   }
 
+  // The ticket this page's undo brought back: selected when its row arrives.
+  let reselect = null;
+
   // Does a pushed row belong to this page's view? true, false, or null when the page
   // can't tell (a search reads the whole body): then it asks the server again.
   function matchesView(el) {
@@ -397,7 +473,10 @@
     if (data.urgent || !urgent.length) list().prepend(el);
     else urgent[urgent.length - 1].after(el); // urgent tickets stay on top
     updateCount(1);
-    if (!selected) select(el);
+    if (reselect === String(data.ticket_id)) {
+      reselect = null;
+      select(el, true);
+    } else if (!selected) select(el);
   }
 
   function fromServer(html) {

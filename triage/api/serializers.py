@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from triage.models import Category, Channel, Prediction, Ticket, ticket_subject_limit
 from triage.selectors import AGES, LANGUAGES
+from triage.services import UndoRefusedError
 
 
 class StrictCharField(serializers.CharField):
@@ -313,6 +314,24 @@ class TriageOut(serializers.Serializer):
     detail = serializers.CharField()
     decision = DecisionOut()
     ticket = TicketOut()
+    undo_seconds = serializers.FloatField(
+        help_text="How long this agent may still undo the triage (`POST /api/tickets/{id}/undo/`); 0 when not applied."
+    )
+
+
+class UndoOut(serializers.Serializer):
+    detail = serializers.CharField()
+    decision = DecisionOut(help_text="The decision taken back: kept, marked undone, never learned from.")
+    undone_by = serializers.CharField(source="undo.agent.username")
+    undone_at = serializers.DateTimeField(source="undo.created_at")
+    ticket = TicketOut(help_text="The ticket, waiting in the queue again.")
+
+
+class UndoRefusedOut(serializers.Serializer):
+    detail = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=list(UndoRefusedError.REASONS.items()), help_text="Why the undo was refused."
+    )
 
 
 class StrictBooleanField(serializers.BooleanField):

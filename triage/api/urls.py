@@ -23,5 +23,6 @@ urlpatterns = [
     path("tickets/bulk-triage/", views.BulkTriageApi.as_view(), name="api-tickets-bulk-triage"),
     path("tickets/<segment:ticket_id>/", views.TicketDetailApi.as_view(), name="api-ticket"),
     path("tickets/<segment:ticket_id>/triage/", views.TicketTriageApi.as_view(), name="api-ticket-triage"),
+    path("tickets/<segment:ticket_id>/undo/", views.TicketUndoApi.as_view(), name="api-ticket-undo"),
     path("categories/", views.CategoryListApi.as_view(), name="api-categories"),
 ]

@@ -29,6 +29,8 @@ from triage.api.serializers import (
     TicketPageOut,
     TriageIn,
     TriageOut,
+    UndoOut,
+    UndoRefusedOut,
     errors_flat,
 )
 from triage.models import Queue, Ticket
@@ -181,13 +183,57 @@ class TicketTriageApi(APIView):
         except services.CategoryClosedError as exc:  # closed while the request was on its way
             raise ValidationError({"category": [str(exc)]}) from None
         ticket = selectors.with_live_prediction(Ticket.objects.all()).get(pk=ticket.pk)
-        payload: dict[str, Any] = {"applied": result.applied, "decision": result.decision, "ticket": ticket}
+        payload: dict[str, Any] = {
+            "applied": result.applied,
+            "decision": result.decision,
+            "ticket": ticket,
+            "undo_seconds": services.undo_seconds_left(result.decision),
+        }
         if result.applied:
             payload["detail"] = f"Triaged as {result.ticket.category}."
             return Response(TriageOut(payload).data)
         by = ticket.triaged_by.get_username() if ticket.triaged_by else "another agent"
         payload["detail"] = f"Already triaged by {by} as {ticket.category}. Your choice was recorded."
         return Response(TriageOut(payload).data, status=status.HTTP_409_CONFLICT)
+
+
+class TicketUndoApi(APIView):
+    permission_classes = [CanTriage]
+
+    @extend_schema(
+        operation_id="ticket_undo",
+        parameters=[TICKET_ID],
+        request=None,
+        responses={
+            200: OpenApiResponse(UndoOut, description="Undone: the ticket waits in the queue again."),
+            409: OpenApiResponse(
+                UndoRefusedOut,
+                description="Refused: not this agent's triage, another agent acted since, or too late "
+                "(`ASSIST_UNDO_SECONDS`); `reason` says which.",
+            ),
+            **schema.errors(400, 401, 403, 404, 413),
+        },
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        """Take back this agent's own triage of the ticket, within the undo window."""
+        try:
+            result = services.decision_undo(
+                ticket_id=ticket_id_parse(ticket_id),
+                agent=cast(User, request.user),  # CanTriage admits authenticated users only
+            )
+        except Ticket.DoesNotExist:
+            raise NotFound("No such ticket.") from None
+        except services.UndoRefusedError as exc:
+            refused = {"detail": str(exc), "reason": exc.reason}
+            return Response(UndoRefusedOut(refused).data, status=status.HTTP_409_CONFLICT)
+        ticket = selectors.with_live_prediction(Ticket.objects.all()).get(pk=result.ticket.pk)
+        payload = {
+            "detail": f"Ticket #{ticket.pk} is back in the queue.",
+            "decision": result.decision,
+            "undo": result.undo,
+            "ticket": ticket,
+        }
+        return Response(UndoOut(payload).data)
 
 
 class BulkTriageApi(APIView):

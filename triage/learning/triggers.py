@@ -41,14 +41,15 @@ def retrain_scheduled(*, params: dict[str, Any] | None = None) -> TrainingRun | 
 
 
 def retrain_if_due() -> TrainingRun | None:
-    """Queue a training when RETRAIN_AFTER_DECISIONS decisions arrived since the last request."""
+    """Queue a training when RETRAIN_AFTER_DECISIONS decisions arrived since the last request
+    (an undone decision does not count: it teaches nothing)."""
     threshold = settings.RETRAIN_AFTER_DECISIONS
     if threshold <= 0:
         return None
     last = TrainingRun.objects.filter(kind=TrainingRun.Kind.TRAIN).order_by("-created_at").first()
     since = last.decisions_seen if last else 0
     # Bounded count: at most `threshold` index entries are read, however long ago the last run was.
-    new = Decision.objects.filter(id__gt=since).order_by("id")[:threshold].count()
+    new = Decision.objects.filter(id__gt=since, undo__isnull=True).order_by("id")[:threshold].count()
     if new < threshold:
         return None
     try:

@@ -3,7 +3,8 @@ the quality-check sample and its verdicts. (The acceptance-floor retrain is a
 learning trigger: `triage.learning.triggers.acceptance_floor_check`.)
 
 Where a fact is written: `decision_fact_record`, called by `triage.services.ticket_triage`
-in the transaction that stores the decision.
+in the transaction that stores the decision; where it goes: `decision_fact_forget`, called
+by `triage.services.decision_undo` when the agent takes the decision back.
 """
 
 from __future__ import annotations
@@ -144,6 +145,27 @@ def _fact(decision: Decision, ticket: Ticket, prediction: Prediction | None, ope
         day=local_day,
         week=local_day - timedelta(days=local_day.weekday()),
     )
+
+
+def decision_fact_forget(*, decision: Decision) -> None:
+    """Take an undone decision out of the reports (inside the undo's transaction): its
+    fact and its quality check waiting for review go; the decision itself stays."""
+    fact = DecisionFact.objects.filter(decision_id=decision.pk).first()
+    QualityCheck.objects.filter(decision_id=decision.pk, reviewed_at__isnull=True).delete()
+    if fact is None:
+        return
+    fact.delete()
+    if fact.opens_hour:
+        # The agent's next decision of that hour now opens it (the hours-worked count).
+        hour = timezone.localtime(fact.created_at).replace(minute=0, second=0, microsecond=0)
+        following = (
+            DecisionFact.objects.filter(
+                agent_id=fact.agent_id, created_at__gte=fact.created_at, created_at__lt=hour + timedelta(hours=1)
+            )
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)[:1]
+        )
+        DecisionFact.objects.filter(pk__in=list(following)).update(opens_hour=True)
 
 
 class ReviewError(Exception):

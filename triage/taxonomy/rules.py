@@ -410,7 +410,8 @@ def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
     stats = {rule.pk: RuleStats() for rule in rules}
     # Counted per ticket, judged by its confirmed label: a supervisor's quality-check
     # correction adds a second decision to a ticket, and it is the final word.
-    applied = Q(ticket__decisions__applied=True)
+    # An undone decision is no verdict on the rule.
+    applied = Q(ticket__decisions__applied=True, ticket__decisions__undo__isnull=True)
     live = (
         Prediction.objects.filter(rule__in=rules, is_live=True)
         .values("rule")
@@ -431,7 +432,7 @@ def rule_stats(rules: list[RoutingRule]) -> dict[int, RuleStats]:
             continue
         compiled.append(CompiledRule(rule.pk, rule.name, rule.field, regex, rule.category, rule.urgent))
     recent = (
-        Decision.objects.filter(applied=True)
+        Decision.objects.filter(applied=True, undo__isnull=True)
         .order_by("-created_at", "-pk")
         .values_list("ticket_id", "ticket__subject", "ticket__body", "chosen_id")[: settings.RULE_BACKTEST_DECISIONS]
     )

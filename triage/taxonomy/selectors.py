@@ -137,7 +137,7 @@ def threshold_preview(
     since = timezone.now() - timedelta(days=days or settings.THRESHOLD_PREVIEW_DAYS)
     live = Prediction.objects.filter(ticket=OuterRef("ticket"), is_live=True, model_version__isnull=False)
     decisions = (
-        Decision.objects.filter(applied=True, created_at__gte=since)
+        Decision.objects.filter(applied=True, undo__isnull=True, created_at__gte=since)
         .annotate(
             p_suggested=Subquery(live.values("suggested")[:1]),
             p_confidence=Subquery(live.values("confidence")[:1]),

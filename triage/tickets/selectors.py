@@ -58,10 +58,20 @@ class TicketPage:
 def _decision_rows(ticket: Ticket) -> list[DecisionRow]:
     decisions = (
         Decision.objects.filter(ticket=ticket)
-        .select_related("agent", "suggested", "chosen", "model_version")
+        .select_related("agent", "suggested", "chosen", "model_version", "undo", "undo__agent")
         .order_by("created_at", "pk")
     )
-    return [DecisionRow(decision=d) for d in decisions]
+    rows = []
+    for d in decisions:
+        undo = getattr(d, "undo", None)
+        rows.append(
+            DecisionRow(
+                decision=d,
+                undone_at=undo.created_at if undo else None,
+                undone_by=undo.agent.get_username() if undo else "",
+            )
+        )
+    return rows
 
 
 def ticket_page(*, ticket_id: int, show_model: bool) -> TicketPage:

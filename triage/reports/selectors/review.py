@@ -30,6 +30,8 @@ def ticket_history(ticket: Ticket) -> dict[str, Any]:
     """A ticket's predictions (live and shadow), decisions and quality checks."""
     return {
         "predictions": ticket.predictions.select_related("suggested", "model_version").order_by("-is_live", "id"),
-        "decisions": ticket.decisions.select_related("agent", "suggested", "chosen", "model_version").order_by("id"),
+        "decisions": ticket.decisions.select_related(
+            "agent", "suggested", "chosen", "model_version", "undo", "undo__agent"
+        ).order_by("id"),
         "checks": ticket.quality_checks.select_related("reviewer", "verdict").order_by("id"),
     }
