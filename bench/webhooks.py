@@ -91,9 +91,9 @@ def setup(url: str, receiver_url: str) -> tuple[str, str, str, str]:
     """The ingest token, an agent's token, the endpoint's secret and a category slug."""
     _django()
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
 
     from triage import roles
+    from triage.accounts.services import api_token_rotate
     from triage.integrations import services
     from triage.integrations.models import WebhookEndpoint
     from triage.integrations.selectors import endpoint_secret
@@ -101,7 +101,7 @@ def setup(url: str, receiver_url: str) -> tuple[str, str, str, str]:
 
     agent, _ = User.objects.get_or_create(username="bench-agent")
     agent.groups.add(Group.objects.get(name=roles.AGENT))
-    agent_token = Token.objects.get_or_create(user=agent)[0].key
+    agent_token = api_token_rotate(user=agent, name="bench-webhooks")
     WebhookEndpoint.objects.filter(name="bench receiver").delete()
     endpoint, secret = services.endpoint_save(
         actor=None, name="bench receiver", url=receiver_url, events=["ticket.triaged"]
