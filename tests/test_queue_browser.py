@@ -201,3 +201,22 @@ def test_a_phone_shows_several_tickets_a_screen_no_keyboard_hints_and_no_sideway
     assert on_screen >= 3, on_screen
     shot(phone, "phone")
     phone.context.close()
+
+
+def test_a_row_selected_by_keyboard_is_never_hidden_under_the_sticky_toolbar(
+    browser: Browser, asgi_server: str, agent: Any, categories: dict[str, Category]
+) -> None:
+    rows = [waiting(f"Card problem {i}", category=categories["card-declined"]) for i in range(12)]
+    page = log_in(browser, asgi_server, "alice", "pw-alice")
+    page.set_viewport_size({"width": 1280, "height": 700})
+    for _ in rows[1:]:
+        page.keyboard.press("j")
+    expect(page.locator(f"#ticket-{rows[0].pk}")).to_have_class(SELECTED)  # the oldest, at the bottom
+    for _ in rows[1:]:
+        page.keyboard.press("k")
+    first = page.locator(f"#ticket-{rows[-1].pk}")  # newest first: the top row
+    expect(first).to_have_class(SELECTED)
+    toolbar = page.locator(".toolbar").bounding_box()
+    box = first.bounding_box()
+    assert toolbar is not None and box is not None
+    assert box["y"] >= toolbar["y"] + toolbar["height"] - 1, (box, toolbar)

@@ -138,6 +138,15 @@
   // only that one's removal by another agent is worth telling them about.
   let chosenId = null;
 
+  // A selected row scrolled into view stops below the sticky toolbar, whose height
+  // changes with the bulk bar and the window's width.
+  const toolbar = document.querySelector(".toolbar");
+  if (toolbar && window.ResizeObserver) {
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty("--toolbar-height", toolbar.offsetHeight + "px");
+    }).observe(toolbar);
+  }
+
   function select(el, byAgent = false) {
     if (selected) {
       selected.classList.remove("selected");
