@@ -427,16 +427,7 @@ def ticket_auto_undo(*, ticket_id: int, agent: User) -> Ticket:
     if undone != 1:
         raise UndoError(f"Ticket #{ticket_id} is not auto-triaged any more: someone undid or changed it.")
     logger.info("%s undid the auto-triage of ticket #%s", agent.get_username(), ticket_id)
-    ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
-    outbox.event_record(
-        event_type=outbox.TICKET_UNDONE,
-        ticket=ticket,
-        data=outbox.ticket_data(
-            ticket,
-            prediction=ticket.live_prediction,
-            undone={"what": "auto_triage", "by": agent.get_username(), "decision_id": None},
-        ),
-    )
+    ticket = _undone_event_record(ticket_id, agent, what="auto_triage", decision_id=None)
     transaction.on_commit(partial(broadcast.ticket_auto_undone, ticket, agent.get_username()))
     return ticket
 
@@ -538,6 +529,15 @@ def decision_undo(*, ticket_id: int, agent: User) -> DecisionUndoResult:
     )
     decision_fact_forget(decision=decision)
     logger.info("%s undid their triage of ticket #%s", agent.get_username(), ticket_id)
+    ticket = _undone_event_record(ticket_id, agent, what="decision", decision_id=decision.pk)
+    # Back in every queue page, as a new ticket arrives.
+    transaction.on_commit(partial(broadcast.ticket_added, ticket, ticket.live_prediction))
+    return DecisionUndoResult(ticket=ticket, decision=decision, undo=undo)
+
+
+def _undone_event_record(ticket_id: int, agent: User, *, what: str, decision_id: int | None) -> Ticket:
+    """The ticket back in the queue, reloaded with its live suggestion, and its
+    `ticket.undone` event for the integrations (in the undo's transaction)."""
     ticket = with_live_prediction(Ticket.objects.filter(pk=ticket_id)).get()
     outbox.event_record(
         event_type=outbox.TICKET_UNDONE,
@@ -545,12 +545,10 @@ def decision_undo(*, ticket_id: int, agent: User) -> DecisionUndoResult:
         data=outbox.ticket_data(
             ticket,
             prediction=ticket.live_prediction,
-            undone={"what": "decision", "by": agent.get_username(), "decision_id": decision.pk},
+            undone={"what": what, "by": agent.get_username(), "decision_id": decision_id},
         ),
     )
-    # Back in every queue page, as a new ticket arrives.
-    transaction.on_commit(partial(broadcast.ticket_added, ticket, ticket.live_prediction))
-    return DecisionUndoResult(ticket=ticket, decision=decision, undo=undo)
+    return ticket
 
 
 def category_ensure(*, slug: str, name: str, description: str = "") -> Category:
