@@ -13,6 +13,7 @@ measures both endpoints; docs/ingest.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -89,7 +90,7 @@ class _OutageLog:
         self.logged_at = float("-inf")
         self.refused = 0
 
-    def record(self, exception: Exception, what: str = "database unavailable") -> None:
+    def record(self, exception: BaseException, what: str = "database unavailable") -> None:
         with self.lock:
             self.refused += 1
             now = time.monotonic()
@@ -146,16 +147,26 @@ class WebsocketOutageGuard:
 
         try:
             await self.app(scope, receive, tracked)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the server is ending this socket: let it
+            # A cancellation of the channel layer's own (its Redis connection lost) that
+            # escaped the consumer: an outage like any other, not the server's business.
+            await self._refuse(exc, state, send)
         except Exception as exc:
-            if state["closed"]:
-                return
-            self._log.record(exc, what="websocket refused")
-            try:
-                if not state["accepted"]:
-                    await send({"type": "websocket.accept"})
-                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
-            except Exception:  # the client is gone already
-                logger.debug("could not close a failed websocket", exc_info=True)
+            await self._refuse(exc, state, send)
+
+    async def _refuse(self, exc: BaseException, state: dict[str, bool], send: Any) -> None:
+        if state["closed"]:
+            return
+        self._log.record(exc, what="websocket refused")
+        try:
+            if not state["accepted"]:
+                await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+        except Exception:  # the client is gone already
+            logger.debug("could not close a failed websocket", exc_info=True)
 
 
 def _origin(scheme: str, host: str) -> tuple[str, str, int] | None:

@@ -108,7 +108,10 @@ class RoleCheckedConsumer(AsyncJsonWebsocketConsumer):
         renewal, self.renewal = getattr(self, "renewal", None), None
         if renewal is not None:
             renewal.cancel()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except Exception:  # the layer is down: the membership expires with the group's expiry
+            logger.warning("%s socket could not leave its group", self.group, exc_info=True)
 
     async def renew(self) -> None:
         every = min(GROUP_RENEW_SECONDS, getattr(self.channel_layer, "group_expiry", 86400) / 3)
